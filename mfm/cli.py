@@ -1,0 +1,264 @@
+"""`python -m mfm`: train, evaluate and check MFM checkpoints, and list the data sets.
+
+python -m mfm train --dataset sentiment --epochs 30 --seed 0 --out runs/sentiment.pt
+python -m mfm evaluate runs/sentiment.pt --json
+python -m mfm check runs/sentiment.pt
+python -m mfm data sentiment --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from mfm.errors import MFMError
+
+
+def _progress_bar(description: str):
+    """A `progress(done, total, stage)` callback drawing a tqdm bar on stderr, and a function that closes it."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit="step", dynamic_ncols=True, leave=False, file=sys.stderr)
+
+    def update(done: int, total: int, stage: str) -> None:
+        bar.total = total
+        bar.set_postfix_str(stage, refresh=False)
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _subset(split: Any, limit: int | None) -> tuple[dict, Any]:
+    """(inputs, labels) of a split, keeping only its first `limit` samples when given."""
+    if limit is None:
+        return dict(split.inputs), split.labels
+    return {n: x[:limit] for n, x in split.inputs.items()}, split.labels[:limit]
+
+
+def _load_data(name: str, data_dir: str | None, seed: int):
+    from mfm.data import load_dataset
+
+    update, close = _progress_bar(f"loading {name}")
+    try:
+        return load_dataset(name, data_dir=data_dir, seed=seed, progress=update)
+    finally:
+        close()
+
+
+def _format_metrics(results: dict[str, dict[str, float]]) -> str:
+    columns = sorted({k for row in results.values() for k in row})
+    width = max(len(r) for r in results) + 2
+    lines = [" " * width + "".join(f"{c:>14}" for c in columns)]
+    for row_name, row in results.items():
+        lines.append(f"{row_name:<{width}}" + "".join(f"{row.get(c, float('nan')):>14.4f}" for c in columns))
+    return "\n".join(lines)
+
+
+# -- commands ----------------------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a model on a data set and save the best validation epoch as a checkpoint."""
+    import torch
+
+    from mfm.checkpoint import save_checkpoint
+    from mfm.presets import config_for_dataset
+    from mfm.train import TrainConfig, evaluate_model, train_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = _load_data(args.dataset, args.data_dir, args.data_seed)
+    overrides = json.loads(args.config) if args.config else {}
+    config = config_for_dataset(
+        data.modalities,
+        data.shapes,
+        data.task,
+        data.num_classes,
+        surrogate=not args.no_surrogate,
+        **overrides,
+    )
+    train_config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        device=args.device,
+    )
+    train_x, train_y = _subset(data.splits["train"], args.limit)
+    valid_x, valid_y = _subset(data.splits["valid"], args.limit)
+    test_x, test_y = _subset(data.splits["test"], args.limit)
+
+    def report(record) -> None:
+        valid = ", ".join(f"{k} {v:.4f}" for k, v in record.valid.items())
+        print(
+            f"epoch {record.epoch:3d}  loss {record.train.get('total', float('nan')):.4f}  valid: {valid}  "
+            f"({record.seconds:.1f} s)",
+            flush=True,
+        )
+
+    update, close = _progress_bar("training")
+    started = time.perf_counter()
+    try:
+        result = train_model(
+            config, train_x, train_y, valid_x, valid_y, train_config, progress=update, on_epoch=report
+        )
+    finally:
+        close()
+    wall = time.perf_counter() - started
+    test = evaluate_model(result.model, test_x, test_y)
+    metadata = {
+        "dataset": data.name,
+        "data_dir": args.data_dir,
+        "data_seed": args.data_seed,
+        "limit": args.limit,
+        "split_sizes": {"train": len(train_y), "valid": len(valid_y), "test": len(test_y)},
+        "seed": args.seed,
+        "command": "python -m mfm " + shlex.join(args.argv),
+        "train_config": {k: getattr(train_config, k) for k in train_config.__dataclass_fields__},
+        "best_epoch": result.best_epoch,
+        "wall_seconds": round(wall, 1),
+        "metrics": {"valid": result.best_valid, "test": test},
+        "history": [{"epoch": r.epoch, "train": r.train, "valid": r.valid} for r in result.history],
+    }
+    path = save_checkpoint(args.out, result.model.cpu(), metadata)
+    print(f"best epoch {result.best_epoch}; test metrics:\n{_format_metrics(test)}")
+    print(f"saved {path} ({path.stat().st_size / 2**20:.2f} MiB, {wall:.0f} s)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Test-split metrics of a checkpoint (per modality subset too when it has surrogate inference)."""
+    from mfm.checkpoint import load_checkpoint
+    from mfm.train import evaluate_model
+
+    loaded = load_checkpoint(args.checkpoint, device=args.device)
+    meta = loaded.metadata
+    name = args.dataset or meta.get("dataset")
+    if not name:
+        raise MFMError("the checkpoint's metadata names no data set; pass --dataset NAME")
+    data = _load_data(name, args.data_dir or meta.get("data_dir"), meta.get("data_seed", 0))
+    limit = args.limit if args.limit is not None else meta.get("limit")
+    test_x, test_y = _subset(data.splits["test"], limit)
+    results = evaluate_model(loaded.model, test_x, test_y)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "checkpoint": str(args.checkpoint),
+                    "sha256": loaded.sha256,
+                    "dataset": name,
+                    "test_samples": len(test_y),
+                    "metrics": results,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"{args.checkpoint}  ({name}, {len(test_y)} test samples)\n{_format_metrics(results)}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a checkpoint and print a one-screen summary; exit status 1 when it is not valid."""
+    from mfm.checkpoint import load_checkpoint
+    from mfm.model import parameter_counts
+
+    try:
+        loaded = load_checkpoint(args.checkpoint, config_json=args.config_json)
+    except MFMError as exc:
+        print(f"INVALID: {exc}")
+        return 1
+    cfg, meta = loaded.config, loaded.metadata
+    print(f"valid MFM checkpoint: {loaded.source}")
+    print(f"  sha256      {loaded.sha256}")
+    print(
+        f"  kind        {cfg.kind} model, task {cfg.task}"
+        + (f" ({cfg.num_classes} classes)" if cfg.task == "classification" else "")
+    )
+    print(f"  fusion      {cfg.fusion}; surrogate inference {'on' if cfg.surrogate else 'off'}")
+    print(f"  shared      z_y {cfg.shared_code_dim}, F_y {cfg.shared_factor_dim}")
+    for m in cfg.modalities:
+        print(
+            f"  {m.name:<11} {m.kind} {tuple(m.shape)}: z {m.code_dim}, F {m.factor_dim}, hidden {m.hidden_dim}, λ {m.recon_weight}"
+        )
+    print(f"  parameters  {parameter_counts(loaded.model)['total']:,}")
+    for key in ("dataset", "seed", "best_epoch", "wall_seconds", "created", "command"):
+        if key in meta:
+            print(f"  {key:<11} {meta[key]}")
+    test = meta.get("metrics", {}).get("test", {}).get("all")
+    if test:
+        print("  test        " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `python -m mfm`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mfm", description="Multimodal Factorization Model tools."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model and save its best validation epoch")
+    p.add_argument("--dataset", required=True, help="data set name (see `python -m mfm data`)")
+    p.add_argument("--data-dir", help="folder with the real data files, for the data sets that need them")
+    p.add_argument(
+        "--data-seed", type=int, default=0, help="seed of the data generator and split (default 0)"
+    )
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of initialisation, dropout, shuffling and the MMD prior"
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--limit", type=int, help="use only the first N samples of each split (quick runs)")
+    p.add_argument("--no-surrogate", action="store_true", help="build the model without surrogate inference")
+    p.add_argument(
+        "--config", help="JSON object of MFMConfig fields to override, e.g. '{\"mmd_weight\": 0.5}'"
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--out", required=True, help="checkpoint file to write (.pt or .safetensors)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test-split metrics of a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--dataset", help="data set name (default: the one in the checkpoint's metadata)")
+    p.add_argument("--data-dir")
+    p.add_argument("--limit", type=int, help="evaluate on the first N test samples only")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("check", help="validate a checkpoint and summarise it")
+    p.add_argument("checkpoint")
+    p.add_argument("--config-json", help="the JSON config of a .safetensors file, when not beside it")
+    p.set_defaults(func=cmd_check)
+
+    from mfm.data.cli import add_data_parser
+
+    add_data_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status. Project errors print one line, not a traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = argv
+    try:
+        return int(args.func(args) or 0)
+    except MFMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, json.JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

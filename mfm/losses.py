@@ -1,0 +1,144 @@
+"""The MFM objective as small pure functions.
+
+The paper relaxes the Wasserstein distance between the data's and the model's joint distributions into a
+Wasserstein-autoencoder objective:
+
+    Σ_i λ_i · E‖X̂_i − X_i‖²  +  E[ℓ(Ŷ, Y)]  +  λ_mmd · Σ_blocks MMD(Q(z_block), N(0, I)),
+
+with ℓ the L1 error for regression and cross-entropy for classification, and the MMD applied to each raw code block
+(z_1 .. z_M and z_y) before the factor maps. Surrogate inference for missing modalities (paper Eq. 5) adds, for
+each modality m, the squared error of the surrogate's codes against the full-data codes plus the reconstruction and
+prediction losses of the model run on those surrogate codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mfm.config import MFMConfig
+from mfm.model import MFM, MFMOutput
+
+
+def gaussian_kernel(x: Tensor, y: Tensor) -> Tensor:
+    """The official code's kernel k(x, y) = exp(−mean_d (x_d − y_d)² / D), D the code size: (N, D), (M, D) -> (N, M).
+
+    The squared distance is averaged over dimensions and then divided by D again, exactly as the official code
+    does, which makes the kernel very wide; we keep it so that λ_mmd means what it meant in the paper.
+    """
+    dim = x.shape[-1]
+    squared = (x.unsqueeze(1) - y.unsqueeze(0)).pow(2).mean(-1)  # (N, M)
+    return torch.exp(-squared / dim)
+
+
+def mmd(x: Tensor, y: Tensor) -> Tensor:
+    """Biased (V-statistic) estimate of MMD² between samples x (N, D) and y (M, D) under `gaussian_kernel`."""
+    return gaussian_kernel(x, x).mean() + gaussian_kernel(y, y).mean() - 2 * gaussian_kernel(x, y).mean()
+
+
+def mmd_to_prior(code: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """MMD² between a batch of codes (B, D) and a fresh N(0, I) sample of the same shape (as the official code)."""
+    prior = torch.randn(code.shape, generator=generator, device=code.device, dtype=code.dtype)
+    return mmd(code, prior)
+
+
+def reconstruction_losses(
+    reconstructions: Mapping[str, Tensor], targets: Mapping[str, Tensor]
+) -> dict[str, Tensor]:
+    """Mean squared error of each generated modality X̂_i against X_i (unweighted)."""
+    return {n: F.mse_loss(reconstructions[n], targets[n]) for n in reconstructions}
+
+
+def prediction_loss(prediction: Tensor, labels: Tensor, task: str) -> Tensor:
+    """L1 for regression (prediction (B,), labels (B,)); cross-entropy for classification (logits (B, K))."""
+    if task == "regression":
+        return F.l1_loss(prediction, labels.to(prediction.dtype))
+    return F.cross_entropy(prediction, labels.long())
+
+
+def surrogate_code_loss(
+    inferred: MFMOutput, full: MFMOutput, missing: str, detach_targets: bool = True
+) -> Tensor:
+    """Squared error of the surrogate's codes (ẑ_y, ẑ_m) against the full-data codes (z_y, z_m), paper Eq. 5."""
+    target_shared, target_missing = full.shared_code, full.modality_codes[missing]
+    if detach_targets:
+        target_shared, target_missing = target_shared.detach(), target_missing.detach()
+    return F.mse_loss(inferred.shared_code, target_shared) + F.mse_loss(
+        inferred.modality_codes[missing], target_missing
+    )
+
+
+def mfm_objective(
+    model: MFM,
+    output: MFMOutput,
+    inputs: Mapping[str, Tensor],
+    labels: Tensor,
+    generator: torch.Generator | None = None,
+) -> dict[str, Tensor]:
+    """The full-data MFM objective. Returns every term by name plus "total" (the weighted sum).
+
+    Terms: "recon/<modality>" (MSE), "prediction", "mmd/shared", "mmd/<modality>".
+    """
+    config: MFMConfig = model.config
+    terms: dict[str, Tensor] = {}
+    total = prediction = prediction_loss(output.prediction, labels, config.task)
+    terms["prediction"] = prediction
+    for name, loss in reconstruction_losses(output.reconstructions, inputs).items():
+        terms[f"recon/{name}"] = loss
+        total = total + config.modality(name).recon_weight * loss
+    if config.mmd_weight > 0:
+        blocks = {"shared": output.shared_code, **output.modality_codes}
+        for name, code in blocks.items():
+            terms[f"mmd/{name}"] = mmd_to_prior(code, generator)
+            total = total + config.mmd_weight * terms[f"mmd/{name}"]
+    terms["total"] = total
+    return terms
+
+
+def surrogate_objective(
+    model: MFM, full: MFMOutput, inputs: Mapping[str, Tensor], labels: Tensor
+) -> dict[str, Tensor]:
+    """Surrogate inference loss (paper Eq. 5) summed over each modality m taken as missing.
+
+    For each m: code error against the full-data codes, plus the reconstruction of every modality (the missing one
+    included, which is what the surrogate is for) and the prediction from the surrogate codes, through the shared
+    decoders and head. (The official code's visual-missing reconstruction read the acoustic-missing output; here
+    each m's terms come from m's own surrogate pass.) Returns "surrogate/<m>" terms and "total".
+    """
+    config = model.config
+    terms: dict[str, Tensor] = {}
+    total = torch.zeros((), device=labels.device)
+    for missing in config.modality_names:
+        observed = {n: x for n, x in inputs.items() if n != missing}
+        inferred = model(observed, missing=missing)
+        loss = surrogate_code_loss(inferred, full, missing, config.surrogate_detach_targets)
+        loss = loss + prediction_loss(inferred.prediction, labels, config.task)
+        for name, recon in reconstruction_losses(inferred.reconstructions, inputs).items():
+            loss = loss + config.modality(name).recon_weight * recon
+        terms[f"surrogate/{missing}"] = loss
+        total = total + loss
+    terms["total"] = total
+    return terms
+
+
+def total_loss(
+    model: MFM,
+    inputs: Mapping[str, Tensor],
+    labels: Tensor,
+    generator: torch.Generator | None = None,
+) -> tuple[dict[str, Tensor], MFMOutput]:
+    """Everything one training step minimises: the MFM objective plus, when enabled, the surrogate objective.
+
+    Returns (terms by name with "total", the full-data output).
+    """
+    output = model(inputs)
+    terms = mfm_objective(model, output, inputs, labels, generator)
+    if model.config.surrogate:
+        surrogate = surrogate_objective(model, output, inputs, labels)
+        total = terms["total"] + model.config.surrogate_weight * surrogate.pop("total")
+        terms.update(surrogate)
+        terms["total"] = total
+    return terms, output

@@ -1,0 +1,442 @@
+"""The Multimodal Factorization Model (Tsai et al., ICLR 2019), for any set of sequence and image modalities.
+
+Inference factorizes as Q(Z_y | X_1:M) · Π_i Q(Z_{a_i} | X_i): a fusion encoder reads every modality and gives the
+shared discriminative code z_y; one encoder per modality gives its generative code z_i. Factor maps turn codes into
+factors, F = ReLU(fc2(Dropout(ReLU(fc1(z))))), so every factor is non-negative. Each modality is generated from its
+own factor and the shared one, X̂_i = G_i([F_y ; F_i]), and the label is predicted from F_y alone, Ŷ = D(F_y).
+
+Encoders and decoders are chosen by each modality's kind:
+- sequence: an LSTM encoder (last hidden state -> Linear -> z_i); an LSTM decoder unrolled T steps whose first
+  input is [F_y ; F_i] and whose later inputs are its previous hidden state, each hidden state mapped to a frame;
+- image: a strided-convolution encoder with BatchNorm, and a transposed-convolution decoder ending in a sigmoid
+  (pixel values in [0, 1]). This architecture is the project's own choice; the official code has none.
+z_y comes from the Memory Fusion Network (`fusion="mfn"`, sequences) or from per-modality feature encoders
+concatenated (`fusion="concat"`, any kinds).
+
+With `surrogate=True`, one surrogate network per modality m infers (ẑ_y, ẑ_m) from the other modalities, so the
+unchanged decoders and head still run when m is missing (paper Eq. 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mfm.config import MFMConfig, ModalityConfig
+from mfm.errors import MFMError
+
+
+@dataclass
+class MFMOutput:
+    """Everything one forward pass computes, by name.
+
+    `missing` names the modality whose codes were inferred by its surrogate network (empty for full data).
+    `prediction` is (B, num_classes) logits for classification and (B,) for regression.
+    """
+
+    shared_code: Tensor  # z_y (B, shared_code_dim)
+    modality_codes: dict[str, Tensor]  # z_i (B, code_dim_i)
+    shared_factor: Tensor  # F_y (B, shared_factor_dim)
+    modality_factors: dict[str, Tensor]  # F_i (B, factor_dim_i)
+    reconstructions: dict[str, Tensor]  # X̂_i, shaped like X_i
+    prediction: Tensor
+    missing: tuple[str, ...] = field(default=())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------------------------
+def lstm_cell_step(cell: nn.LSTMCell, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """One LSTM step written out from `cell`'s weights (gate order i, f, g, o, as in PyTorch).
+
+    Written out rather than calling `cell(x, (h, c))` so that forward-mode differentiation (torch.func.jvp), which
+    the gradient-flow interpretation uses, works on every device: PyTorch's fused CUDA LSTM cell has no forward rule.
+    """
+    gates = F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh)  # (B, 4H)
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return h, c
+
+
+class FactorMap(nn.Module):
+    """F = ReLU(fc2(Dropout(ReLU(fc1(z))))): a code's factor, non-negative as in the official code."""
+
+    def __init__(self, code_dim: int, hidden_dim: int, factor_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(code_dim, hidden_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden_dim, factor_dim)
+
+    def forward(self, code: Tensor) -> Tensor:
+        return F.relu(self.fc2(self.dropout(F.relu(self.fc1(code)))))
+
+
+class LabelHead(nn.Module):
+    """Ŷ = fc2(Dropout(ReLU(fc1(F_y)))): the discriminative head, reading the shared factor only."""
+
+    def __init__(self, factor_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(factor_dim, hidden_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden_dim, out_dim)
+
+    def forward(self, shared_factor: Tensor) -> Tensor:
+        return self.fc2(self.dropout(F.relu(self.fc1(shared_factor))))
+
+
+class SequenceEncoder(nn.Module):
+    """LSTM over a (B, T, D) sequence; its last hidden state -> Linear -> a vector of `out_dim`."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_dim, hidden_dim, batch_first=True)
+        self.proj = nn.Linear(hidden_dim, out_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, (h, _) = self.lstm(x)  # h: (1, B, H)
+        return self.proj(h[-1])
+
+
+def _conv_out(size: int, layers: int) -> int:
+    # Each Conv2d(kernel 4, stride 2, padding 1) maps n -> floor(n / 2).
+    for _ in range(layers):
+        size = (size + 2 - 4) // 2 + 1
+    return size
+
+
+class ImageEncoder(nn.Module):
+    """Three strided convolutions (BatchNorm, ReLU) then Linear: (B, C, H, W) -> (B, out_dim).
+
+    Widths are w, 2w, 4w for base width w = `hidden_dim`; 32x32 -> 4x4 and 28x28 -> 3x3 feature maps.
+    """
+
+    def __init__(self, shape: tuple[int, ...], hidden_dim: int, out_dim: int) -> None:
+        super().__init__()
+        channels, height, width = shape
+        widths = (hidden_dim, 2 * hidden_dim, 4 * hidden_dim)
+        layers: list[nn.Module] = []
+        previous = channels
+        for w in widths:
+            layers += [nn.Conv2d(previous, w, 4, stride=2, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
+            previous = w
+        self.conv = nn.Sequential(*layers)
+        flat = widths[-1] * _conv_out(height, 3) * _conv_out(width, 3)
+        self.proj = nn.Linear(flat, out_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(self.conv(x).flatten(1))  # (B, C, H, W) -> (B, out_dim)
+
+
+def _upsamplings(height: int, width: int) -> int:
+    # As many 2x upsamplings (at most 3) as divide both sides: 32 -> 4x4 start, 28 -> 7x7 start.
+    n = 0
+    while n < 3 and height % 2 ** (n + 1) == 0 and width % 2 ** (n + 1) == 0:
+        n += 1
+    return n
+
+
+class ImageDecoder(nn.Module):
+    """[F_y ; F_i] -> Linear -> (4w, h0, w0) -> transposed convolutions (BatchNorm, ReLU) -> sigmoid image."""
+
+    def __init__(self, input_dim: int, shape: tuple[int, ...], hidden_dim: int) -> None:
+        super().__init__()
+        channels, height, width = shape
+        n = _upsamplings(height, width)
+        self.start = (4 * hidden_dim, height // 2**n, width // 2**n)
+        self.proj = nn.Linear(input_dim, self.start[0] * self.start[1] * self.start[2])
+        layers: list[nn.Module] = [nn.BatchNorm2d(self.start[0]), nn.ReLU()]
+        previous = self.start[0]
+        for k in range(n):
+            w = max(hidden_dim, self.start[0] // 2 ** (k + 1))
+            layers += [nn.ConvTranspose2d(previous, w, 4, stride=2, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
+            previous = w
+        layers += [nn.Conv2d(previous, channels, 3, padding=1)]
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, factors: Tensor) -> Tensor:
+        x = self.proj(factors).view(-1, *self.start)  # (B, 4w, h0, w0)
+        return torch.sigmoid(self.deconv(x))  # (B, C, H, W) in [0, 1]
+
+
+class SequenceDecoder(nn.Module):
+    """LSTM cell unrolled T steps: step 0 reads [F_y ; F_i], step t > 0 reads the hidden state of step t - 1.
+
+    The hidden size equals the input size (F_y + F_i) so that the previous hidden state can be the next input, as in
+    the official code; every hidden state -> Linear -> one frame of X̂_i.
+    """
+
+    def __init__(self, input_dim: int, steps: int, output_dim: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.cell = nn.LSTMCell(input_dim, input_dim)
+        self.out = nn.Linear(input_dim, output_dim)
+
+    def forward(self, factors: Tensor) -> Tensor:
+        h = torch.zeros_like(factors)  # (B, F)
+        c = torch.zeros_like(factors)
+        x = factors
+        hidden = []
+        for _ in range(self.steps):
+            h, c = lstm_cell_step(self.cell, x, h, c)
+            hidden.append(h)
+            x = h
+        return self.out(torch.stack(hidden, dim=1))  # (B, T, D)
+
+
+def _feature_encoder(modality: ModalityConfig, out_dim: int) -> nn.Module:
+    if modality.kind == "sequence":
+        return SequenceEncoder(modality.shape[1], modality.hidden_dim, out_dim)
+    return ImageEncoder(modality.shape, modality.hidden_dim, out_dim)
+
+
+def _decoder(modality: ModalityConfig, shared_factor_dim: int) -> nn.Module:
+    input_dim = shared_factor_dim + modality.factor_dim
+    if modality.kind == "sequence":
+        return SequenceDecoder(input_dim, modality.shape[0], modality.shape[1])
+    return ImageDecoder(input_dim, modality.shape, modality.hidden_dim)
+
+
+def _mlp(in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, out_dim)
+    )
+
+
+class MemoryFusionNetwork(nn.Module):
+    """The Memory Fusion Network (Zadeh et al., AAAI 2018) as MFM's z_y encoder.
+
+    One LSTM cell per modality, stepped together. At each step the previous and current cell states of all
+    modalities, c* = [c_{t-1} ; c_t], go through the Delta-memory attention a = softmax(NN1(c*)); the attended
+    ĉ = a ⊙ c* proposes u = tanh(NN2(ĉ)); gates g1 = σ(Γ1([ĉ ; mem])) and g2 = σ(Γ2([ĉ ; mem])) update the
+    multi-view gated memory mem <- g1 ⊙ mem + g2 ⊙ u. Output: [h_1 ; ... ; h_M ; mem] at the last step -> Linear.
+    """
+
+    def __init__(
+        self,
+        modalities: Iterable[ModalityConfig],
+        memory_dim: int,
+        attention_hidden: int,
+        out_dim: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        modalities = tuple(modalities)
+        self.names = tuple(m.name for m in modalities)
+        self.hidden_dims = tuple(m.hidden_dim for m in modalities)
+        self.memory_dim = memory_dim
+        self.cells = nn.ModuleDict({m.name: nn.LSTMCell(m.shape[1], m.hidden_dim) for m in modalities})
+        total = sum(self.hidden_dims)
+        self.attention = _mlp(2 * total, attention_hidden, 2 * total, dropout)  # NN1
+        self.candidate = _mlp(2 * total, attention_hidden, memory_dim, dropout)  # NN2
+        self.gamma1 = _mlp(2 * total + memory_dim, attention_hidden, memory_dim, dropout)
+        self.gamma2 = _mlp(2 * total + memory_dim, attention_hidden, memory_dim, dropout)
+        self.proj = nn.Linear(total + memory_dim, out_dim)
+
+    def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        first = inputs[self.names[0]]
+        batch, steps = first.shape[0], first.shape[1]
+        h = {n: first.new_zeros(batch, d) for n, d in zip(self.names, self.hidden_dims, strict=True)}
+        c = {n: first.new_zeros(batch, d) for n, d in zip(self.names, self.hidden_dims, strict=True)}
+        memory = first.new_zeros(batch, self.memory_dim)
+        for t in range(steps):
+            previous = torch.cat([c[n] for n in self.names], dim=-1)  # (B, ΣH)
+            for n in self.names:
+                h[n], c[n] = self.cells[n](inputs[n][:, t], (h[n], c[n]))
+            both = torch.cat([previous, *(c[n] for n in self.names)], dim=-1)  # c* (B, 2ΣH)
+            attended = torch.softmax(self.attention(both), dim=-1) * both  # ĉ
+            candidate = torch.tanh(self.candidate(attended))  # u (B, mem)
+            gate_input = torch.cat([attended, memory], dim=-1)
+            memory = (
+                torch.sigmoid(self.gamma1(gate_input)) * memory
+                + torch.sigmoid(self.gamma2(gate_input)) * candidate
+            )
+        return self.proj(torch.cat([*(h[n] for n in self.names), memory], dim=-1))
+
+
+class ConcatFusion(nn.Module):
+    """z_y from every modality: one feature encoder each, concatenated, then ReLU -> Linear."""
+
+    def __init__(self, modalities: Iterable[ModalityConfig], hidden_dim: int, out_dim: int) -> None:
+        super().__init__()
+        modalities = tuple(modalities)
+        self.names = tuple(m.name for m in modalities)
+        self.encoders = nn.ModuleDict({m.name: _feature_encoder(m, hidden_dim) for m in modalities})
+        self.proj = nn.Linear(hidden_dim * len(modalities), out_dim)
+
+    def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        features = torch.cat([self.encoders[n](inputs[n]) for n in self.names], dim=-1)  # (B, M·H)
+        return self.proj(F.relu(features))
+
+
+class SurrogateInference(nn.Module):
+    """Φ_m (paper Eq. 5): infers the codes (ẑ_y, ẑ_m) of a missing modality m from the observed ones.
+
+    One small feature encoder per observed modality, concatenated, through a hidden layer, then two linear heads.
+    """
+
+    def __init__(
+        self,
+        observed: Iterable[ModalityConfig],
+        missing: ModalityConfig,
+        hidden_dim: int,
+        shared_code_dim: int,
+    ) -> None:
+        super().__init__()
+        observed = tuple(observed)
+        self.observed = tuple(m.name for m in observed)
+        self.encoders = nn.ModuleDict({m.name: _feature_encoder(m, hidden_dim) for m in observed})
+        self.trunk = nn.Sequential(nn.ReLU(), nn.Linear(hidden_dim * len(observed), hidden_dim), nn.ReLU())
+        self.shared_code = nn.Linear(hidden_dim, shared_code_dim)
+        self.modality_code = nn.Linear(hidden_dim, missing.code_dim)
+
+    def forward(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        features = self.trunk(torch.cat([self.encoders[n](inputs[n]) for n in self.observed], dim=-1))
+        return self.shared_code(features), self.modality_code(features)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------------------------------
+class MFM(nn.Module):
+    """The Multimodal Factorization Model for the modalities named in `config`.
+
+    `forward(inputs)` takes a dict of modality name -> batch tensor ((B, T, D) sequences, (B, C, H, W) images) and
+    returns an `MFMOutput`. `forward(inputs, missing="m")` runs surrogate inference for modality m, which may then
+    be absent from `inputs`. `decode` and `predict` run the generative and discriminative parts from given factors.
+    """
+
+    def __init__(self, config: MFMConfig) -> None:
+        super().__init__()
+        self.config = config
+        mods = config.modalities
+        self.modality_encoders = nn.ModuleDict({m.name: _feature_encoder(m, m.code_dim) for m in mods})
+        if config.fusion == "mfn":
+            self.shared_encoder: nn.Module = MemoryFusionNetwork(
+                mods,
+                config.mfn_memory_dim,
+                config.mfn_attention_hidden_dim,
+                config.shared_code_dim,
+                config.dropout,
+            )
+        else:
+            self.shared_encoder = ConcatFusion(mods, config.fusion_hidden_dim, config.shared_code_dim)
+        self.shared_factor_map = FactorMap(
+            config.shared_code_dim, config.factor_hidden_dim, config.shared_factor_dim, config.dropout
+        )
+        self.modality_factor_maps = nn.ModuleDict(
+            {
+                m.name: FactorMap(m.code_dim, config.factor_hidden_dim, m.factor_dim, config.dropout)
+                for m in mods
+            }
+        )
+        self.decoders = nn.ModuleDict({m.name: _decoder(m, config.shared_factor_dim) for m in mods})
+        self.head = LabelHead(
+            config.shared_factor_dim, config.head_hidden_dim, config.num_classes, config.dropout
+        )
+        if config.surrogate:
+            self.surrogates = nn.ModuleDict(
+                {
+                    m.name: SurrogateInference(
+                        [o for o in mods if o.name != m.name],
+                        m,
+                        config.surrogate_hidden_dim,
+                        config.shared_code_dim,
+                    )
+                    for m in mods
+                }
+            )
+
+    @property
+    def modality_names(self) -> tuple[str, ...]:
+        """Modality names in the model's fixed order."""
+        return self.config.modality_names
+
+    # -- inference ---------------------------------------------------------------------------------------------
+    def encode(
+        self, inputs: Mapping[str, Tensor], missing: str | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Codes (z_y, {z_i}); with `missing=m`, z_y and z_m come from m's surrogate network."""
+        self._check_inputs(inputs, missing)
+        if missing is None:
+            shared_code = self.shared_encoder(inputs)
+            codes = {n: self.modality_encoders[n](inputs[n]) for n in self.modality_names}
+            return shared_code, codes
+        shared_code, missing_code = self.surrogates[missing](inputs)
+        codes = {
+            n: missing_code if n == missing else self.modality_encoders[n](inputs[n])
+            for n in self.modality_names
+        }
+        return shared_code, codes
+
+    def factors(self, shared_code: Tensor, codes: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Factors (F_y, {F_i}) from codes."""
+        return self.shared_factor_map(shared_code), {n: self.modality_factor_maps[n](codes[n]) for n in codes}
+
+    # -- generation and prediction -----------------------------------------------------------------------------
+    def decoder_input(self, shared_factor: Tensor, modality_factor: Tensor) -> Tensor:
+        """[F_y ; F_i], the input of decoder G_i (B, shared_factor_dim + factor_dim_i)."""
+        return torch.cat([shared_factor, modality_factor], dim=-1)
+
+    def decode_modality(self, name: str, shared_factor: Tensor, modality_factor: Tensor) -> Tensor:
+        """X̂_i = G_i([F_y ; F_i]) for one modality."""
+        return self.decoders[name](self.decoder_input(shared_factor, modality_factor))
+
+    def decode(self, shared_factor: Tensor, modality_factors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Every modality generated from the given factors (e.g. swapped between samples)."""
+        return {n: self.decode_modality(n, shared_factor, f) for n, f in modality_factors.items()}
+
+    def predict(self, shared_factor: Tensor) -> Tensor:
+        """Ŷ = D(F_y): (B, num_classes) logits, or (B,) for regression."""
+        out = self.head(shared_factor)
+        return out.squeeze(-1) if self.config.task == "regression" else out
+
+    def forward(self, inputs: Mapping[str, Tensor], missing: str | None = None) -> MFMOutput:
+        shared_code, codes = self.encode(inputs, missing)
+        shared_factor, modality_factors = self.factors(shared_code, codes)
+        return MFMOutput(
+            shared_code=shared_code,
+            modality_codes=codes,
+            shared_factor=shared_factor,
+            modality_factors=modality_factors,
+            reconstructions=self.decode(shared_factor, modality_factors),
+            prediction=self.predict(shared_factor),
+            missing=() if missing is None else (missing,),
+        )
+
+    # -- checks ------------------------------------------------------------------------------------------------
+    def _check_inputs(self, inputs: Mapping[str, Tensor], missing: str | None) -> None:
+        if missing is not None:
+            if missing not in self.modality_names:
+                raise MFMError(f"unknown modality {missing!r}; this model has {list(self.modality_names)}")
+            if not self.config.surrogate:
+                raise MFMError("this model was built without surrogate inference (config.surrogate is false)")
+        batch = None
+        for m in self.config.modalities:
+            if m.name == missing:
+                continue
+            if m.name not in inputs:
+                raise MFMError(
+                    f"input for modality {m.name!r} is missing; pass missing={m.name!r} to infer it"
+                )
+            x = inputs[m.name]
+            if tuple(x.shape[1:]) != m.shape:
+                raise MFMError(
+                    f"modality {m.name!r} expects samples of shape {m.shape}, got {tuple(x.shape[1:])}"
+                )
+            if batch is not None and x.shape[0] != batch:
+                raise MFMError("every modality must have the same batch size")
+            batch = x.shape[0]
+
+
+def parameter_counts(model: MFM) -> dict[str, int]:
+    """Parameters per top-level part of the model (encoders, factor maps, decoders, head, surrogates) and total."""
+    counts: dict[str, int] = {}
+    for name, child in model.named_children():
+        counts[name] = sum(p.numel() for p in child.parameters())
+    counts["total"] = sum(counts.values())
+    return counts

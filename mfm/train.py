@@ -1,0 +1,206 @@
+"""Training and evaluation loops. They know nothing of the UI: progress goes through a callback.
+
+`train_model` minimises the MFM objective (plus the surrogate objective when enabled) with Adam, evaluates on the
+validation split after every epoch, and keeps the weights of the best epoch (accuracy for classification, MAE for
+regression). On CPU it is deterministic for a seed. Under `torchrun` (torch.distributed initialised) every process
+takes its share of each batch and gradients are averaged across processes with `all_reduce`; rank 0 reports.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from mfm.config import MFMConfig
+from mfm.losses import total_loss
+from mfm.metrics import SELECTION_METRIC, task_metrics
+from mfm.model import MFM
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (the official MOSI code: batch 32, Adam with learning rate 1e-3)."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0  # max gradient norm; 0 disables clipping
+    seed: int = 0
+    device: str = "cpu"
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2 or self.eval_batch_size < 1:
+            raise ValueError("epochs must be >= 1, batch_size >= 2 and eval_batch_size >= 1")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+
+@dataclass
+class EpochRecord:
+    """One epoch's mean training loss terms, validation metrics and wall time."""
+
+    epoch: int
+    train: dict[str, float]
+    valid: dict[str, float]
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    """The best model (eval mode), its epoch and validation metrics, and the per-epoch history."""
+
+    model: MFM
+    best_epoch: int
+    best_valid: dict[str, float]
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+def to_tensors(inputs: Mapping[str, np.ndarray], device: str | torch.device = "cpu") -> dict[str, Tensor]:
+    """Numpy arrays -> float32 tensors on `device`."""
+    return {n: torch.as_tensor(np.asarray(x, dtype=np.float32), device=device) for n, x in inputs.items()}
+
+
+def _labels_tensor(labels: np.ndarray, task: str, device: str | torch.device) -> Tensor:
+    dtype = torch.long if task == "classification" else torch.float32
+    return torch.as_tensor(np.asarray(labels), dtype=dtype, device=device)
+
+
+def _distributed() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+@torch.no_grad()
+def predict(
+    model: MFM,
+    inputs: Mapping[str, np.ndarray | Tensor],
+    *,
+    missing: str | None = None,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """Model outputs for a whole split (logits (N, K) or predictions (N,)), in eval mode, as numpy.
+
+    With `missing=m`, modality m is dropped and its codes are inferred by the surrogate network.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        observed = {n: x for n, x in inputs.items() if n != missing}
+        n_samples = len(next(iter(observed.values())))
+        outputs = []
+        for start in range(0, n_samples, batch_size):
+            batch = to_tensors({n: x[start : start + batch_size] for n, x in observed.items()}, device)
+            outputs.append(model(batch, missing=missing).prediction.float().cpu().numpy())
+        return np.concatenate(outputs)
+    finally:
+        model.train(was_training)
+
+
+def evaluate_model(
+    model: MFM, inputs: Mapping[str, np.ndarray], labels: np.ndarray, *, batch_size: int = 256
+) -> dict[str, dict[str, float]]:
+    """Metrics on a split: "all" modalities, and "without_<m>" for each m when the model has surrogate inference."""
+    task = model.config.task
+    results = {"all": task_metrics(task, predict(model, inputs, batch_size=batch_size), labels)}
+    if model.config.surrogate:
+        for m in model.modality_names:
+            results[f"without_{m}"] = task_metrics(
+                task, predict(model, inputs, missing=m, batch_size=batch_size), labels
+            )
+    return results
+
+
+def train_model(
+    config: MFMConfig,
+    train_inputs: Mapping[str, np.ndarray],
+    train_labels: np.ndarray,
+    valid_inputs: Mapping[str, np.ndarray],
+    valid_labels: np.ndarray,
+    train_config: TrainConfig = TrainConfig(),
+    *,
+    progress: Progress | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Train an MFM from scratch and return the weights of its best validation epoch.
+
+    `progress(done, total, stage)` is called after every optimisation step; `on_epoch(record)` after every epoch.
+    """
+    rank, world = _distributed()
+    torch.manual_seed(train_config.seed)  # dropout and initialisation; explicit, at call time
+    device = torch.device(train_config.device)
+    model = MFM(config).to(device)
+    optimiser = torch.optim.Adam(
+        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+    )
+    if world > 1:  # every process starts from rank 0's initial weights
+        for p in model.parameters():
+            dist.broadcast(p.data, src=0)
+    shuffle = torch.Generator().manual_seed(train_config.seed)
+    prior = torch.Generator(device=device).manual_seed(train_config.seed + 1)
+    inputs = to_tensors(train_inputs, device)
+    labels = _labels_tensor(train_labels, config.task, device)
+    n_samples = len(labels)
+    steps_per_epoch = max(1, -(-n_samples // train_config.batch_size))
+    total_steps = steps_per_epoch * train_config.epochs
+    metric, larger_is_better = SELECTION_METRIC[config.task]
+    best_state, best_epoch, best_valid, best_score = None, 0, {}, None
+    history: list[EpochRecord] = []
+    step = 0
+    for epoch in range(1, train_config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(n_samples, generator=shuffle).to(device)
+        sums: dict[str, float] = {}
+        epoch_steps = 0
+        for start in range(0, n_samples, train_config.batch_size):
+            index = order[start : start + train_config.batch_size]
+            if len(index) < 2 * world:  # BatchNorm and the MMD need at least two samples per process
+                continue
+            index = index[rank::world]  # this process's share of the batch
+            batch = {n: x[index] for n, x in inputs.items()}
+            terms, _ = total_loss(model, batch, labels[index], prior)
+            optimiser.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            if world > 1:
+                for p in model.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad /= world
+            if train_config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
+            optimiser.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            step += 1
+            epoch_steps += 1
+            if progress is not None and rank == 0:
+                progress(step, total_steps, f"epoch {epoch}/{train_config.epochs}")
+        train_terms = {k: v / max(1, epoch_steps) for k, v in sums.items()}
+        valid = evaluate_model(model, valid_inputs, valid_labels, batch_size=train_config.eval_batch_size)[
+            "all"
+        ]
+        record = EpochRecord(epoch, train_terms, valid, time.perf_counter() - started)
+        history.append(record)
+        score = valid[metric]
+        if best_score is None or (score > best_score if larger_is_better else score < best_score):
+            best_state = copy.deepcopy(model.state_dict())
+            best_epoch, best_valid, best_score = epoch, valid, score
+        if on_epoch is not None and rank == 0:
+            on_epoch(record)
+    assert best_state is not None  # at least one epoch ran
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model=model, best_epoch=best_epoch, best_valid=best_valid, history=history)

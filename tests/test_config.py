@@ -1,0 +1,75 @@
+"""Config validation and (de)serialisation."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import tiny_image_config, tiny_sequence_config
+
+from mfm.config import MFMConfig, ModalityConfig
+from mfm.errors import ConfigError
+
+
+@pytest.mark.parametrize("make", [tiny_sequence_config, tiny_image_config])
+def test_round_trip_through_builtins(make):
+    config = make()
+    data = config.to_dict()
+    assert MFMConfig.from_dict(data) == config
+    # Plain builtins only: the JSON form is the same data.
+    import json
+
+    assert MFMConfig.from_dict(json.loads(json.dumps(data))) == config
+
+
+def test_config_is_frozen():
+    config = tiny_sequence_config()
+    with pytest.raises(AttributeError):
+        config.task = "classification"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"task": "ranking"}, "task must be"),
+        ({"num_classes": 3}, "regression model predicts one number"),
+        ({"shared_code_dim": 0}, "shared_code_dim must be between"),
+        ({"shared_factor_dim": 10**9}, "shared_factor_dim must be between"),
+        ({"dropout": 1.5}, "dropout must be between"),
+        ({"mmd_weight": float("nan")}, "mmd_weight must be a finite number"),
+        ({"fusion": "attention"}, "fusion must be"),
+        ({"surrogate": "yes"}, "surrogate must be true or false"),
+    ],
+)
+def test_invalid_fields_are_named(change, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny_sequence_config(**change)
+
+
+def test_modality_errors():
+    with pytest.raises(ConfigError, match="shape is \\(T, D\\)"):
+        ModalityConfig("x", "sequence", (3, 4, 5), 2, 2, 2)
+    with pytest.raises(ConfigError, match="height"):
+        ModalityConfig("x", "image", (3, 10**6, 32), 2, 2, 2)
+    with pytest.raises(ConfigError, match="Python identifier"):
+        ModalityConfig("not a name", "image", (3, 32, 32), 2, 2, 2)
+    with pytest.raises(ConfigError, match="code_dim must be an integer"):
+        ModalityConfig("x", "image", (3, 32, 32), 2.5, 2, 2)
+    with pytest.raises(ConfigError, match="fuses sequences only"):
+        tiny_image_config(fusion="mfn")
+    with pytest.raises(ConfigError, match="unique"):
+        m = ModalityConfig("x", "image", (3, 32, 32), 2, 2, 2)
+        tiny_image_config(modalities=(m, m))
+
+
+def test_from_dict_refuses_unknown_and_missing_fields():
+    data = tiny_sequence_config().to_dict()
+    with pytest.raises(ConfigError, match=r"unknown fields \['layers'\]"):
+        MFMConfig.from_dict({**data, "layers": 3})
+    del data["task"]
+    with pytest.raises(ConfigError, match=r"missing required fields \['task'\]"):
+        MFMConfig.from_dict(data)
+    with pytest.raises(ConfigError, match="must be a dict"):
+        MFMConfig.from_dict([1, 2])
+    bad = tiny_sequence_config().to_dict()
+    bad["modalities"][0]["kind"] = "audio"
+    with pytest.raises(ConfigError, match="kind must be"):
+        MFMConfig.from_dict(bad)

@@ -1,0 +1,174 @@
+"""The model's contract: shapes, determinism, factor swaps, surrogate inference, and that it can learn."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import random_batch, tiny_image_config, tiny_sequence_config
+
+from mfm.errors import MFMError
+from mfm.losses import total_loss
+from mfm.model import MFM, MFMOutput
+
+
+def test_forward_shapes(config):
+    torch.manual_seed(0)
+    model = MFM(config).eval()
+    inputs, _ = random_batch(config, batch=5)
+    out = model(inputs)
+    assert isinstance(out, MFMOutput)
+    assert out.shared_code.shape == (5, config.shared_code_dim)
+    assert out.shared_factor.shape == (5, config.shared_factor_dim)
+    for m in config.modalities:
+        assert out.modality_codes[m.name].shape == (5, m.code_dim)
+        assert out.modality_factors[m.name].shape == (5, m.factor_dim)
+        assert out.reconstructions[m.name].shape == (5, *m.shape)
+    expected = (5, config.num_classes) if config.task == "classification" else (5,)
+    assert out.prediction.shape == expected
+    # Official factor form ends in a ReLU: every factor is non-negative.
+    assert (out.shared_factor >= 0).all()
+    assert all((f >= 0).all() for f in out.modality_factors.values())
+    assert out.missing == ()
+
+
+def test_image_reconstructions_are_pixels():
+    model = MFM(tiny_image_config()).eval()
+    inputs, _ = random_batch(model.config)
+    for x in model(inputs).reconstructions.values():
+        assert x.min() >= 0 and x.max() <= 1
+
+
+def test_eval_mode_is_deterministic(config):
+    torch.manual_seed(1)
+    model = MFM(config).eval()
+    inputs, _ = random_batch(config)
+    a, b = model(inputs), model(inputs)
+    assert torch.equal(a.prediction, b.prediction)
+    for name in a.reconstructions:
+        assert torch.equal(a.reconstructions[name], b.reconstructions[name])
+
+
+def test_train_mode_dropout_changes_outputs():
+    # A check that the determinism test above could fail: with dropout active, two passes differ.
+    torch.manual_seed(2)
+    model = MFM(tiny_sequence_config(dropout=0.5)).train()
+    inputs, _ = random_batch(model.config)
+    assert not torch.equal(model(inputs).prediction, model(inputs).prediction)
+
+
+def test_prediction_reads_the_shared_factor_only(config):
+    torch.manual_seed(3)
+    model = MFM(config).eval()
+    inputs, _ = random_batch(config)
+    out = model(inputs)
+    fy = out.shared_factor.detach().requires_grad_(True)
+    fi = {n: f.detach().requires_grad_(True) for n, f in out.modality_factors.items()}
+    prediction = model.predict(fy)
+    recon = model.decode(fy, fi)
+    prediction.sum().backward(retain_graph=True)
+    assert fy.grad is not None and fy.grad.abs().sum() > 0
+    assert all(f.grad is None for f in fi.values())
+    # Each modality's generation depends on its own factor and F_y, not on another modality's factor.
+    names = list(fi)
+    recon[names[0]].sum().backward()
+    assert fi[names[0]].grad.abs().sum() > 0
+    assert all(fi[n].grad is None for n in names[1:])
+
+
+def test_decode_swaps_factors_between_samples(config):
+    torch.manual_seed(4)
+    model = MFM(config).eval()
+    inputs, _ = random_batch(config, batch=4)
+    out = model(inputs)
+    # Style of sample 0 with the shared factor of sample 1 reproduces neither sample's own reconstruction...
+    name = config.modality_names[0]
+    swapped = model.decode_modality(name, out.shared_factor[1:2], out.modality_factors[name][0:1])
+    assert swapped.shape == (1, *config.modality(name).shape)
+    # ...while decoding a sample's own factors reproduces its forward-pass reconstruction exactly.
+    own = model.decode(out.shared_factor, out.modality_factors)
+    assert torch.allclose(own[name], out.reconstructions[name])
+
+
+@pytest.mark.parametrize("kind", ["sequence", "image"])
+def test_surrogate_inference_with_each_modality_missing(kind):
+    config = tiny_sequence_config() if kind == "sequence" else tiny_image_config()
+    torch.manual_seed(5)
+    model = MFM(config).eval()
+    inputs, _ = random_batch(config)
+    full = model(inputs)
+    for missing in config.modality_names:
+        observed = {n: x for n, x in inputs.items() if n != missing}
+        out = model(observed, missing=missing)
+        assert out.missing == (missing,)
+        assert out.reconstructions[missing].shape == inputs[missing].shape
+        assert out.prediction.shape == full.prediction.shape
+        # The missing modality's input is never read: changing it changes nothing.
+        poisoned = {**inputs, missing: inputs[missing] + 100}
+        assert torch.equal(model(poisoned, missing=missing).prediction, out.prediction)
+
+
+def test_input_errors_name_the_problem():
+    model = MFM(tiny_sequence_config()).eval()
+    inputs, _ = random_batch(model.config)
+    with pytest.raises(MFMError, match="'visual' is missing"):
+        model({k: v for k, v in inputs.items() if k != "visual"})
+    with pytest.raises(MFMError, match="expects samples of shape"):
+        model({**inputs, "visual": torch.zeros(5, 6, 7)})
+    with pytest.raises(MFMError, match="unknown modality 'audio'"):
+        model(inputs, missing="audio")
+    plain = MFM(tiny_sequence_config(surrogate=False))
+    with pytest.raises(MFMError, match="without surrogate inference"):
+        plain(inputs, missing="visual")
+
+
+def structured_batch(config, batch: int = 8, seed: int = 1):
+    """Inputs that lie on a 2-D manifold (mixtures of two fixed patterns), so a small model can fit them."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.rand(batch, 2, generator=g)
+    inputs = {}
+    for m in config.modalities:
+        patterns = torch.rand((2, *m.shape), generator=g)
+        x = torch.einsum("bk,k...->b...", z, patterns) / 2  # (B, *shape) in [0, 1]
+        inputs[m.name] = x if m.kind == "image" else 4 * (x - 0.5)
+    if config.task == "classification":
+        labels = (z[:, 0] * config.num_classes).long().clamp(max=config.num_classes - 1)
+    else:
+        labels = 6 * z[:, 0] - 3
+    return inputs, labels
+
+
+@pytest.mark.parametrize("kind", ["sequence", "image"])
+def test_small_model_overfits_a_small_batch(kind):
+    # The MMD term compares 8 codes with 8 fresh prior draws, so it has a noisy floor; it is switched off here so
+    # that the fit terms alone must fall by an order of magnitude.
+    make = tiny_sequence_config if kind == "sequence" else tiny_image_config
+    config = make(dropout=0.0, mmd_weight=0.0, surrogate=False)
+    torch.manual_seed(0)
+    model = MFM(config).train()
+    inputs, labels = structured_batch(config)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(150):
+        terms, _ = total_loss(model, inputs, labels)
+        optimiser.zero_grad()
+        terms["total"].backward()
+        optimiser.step()
+        losses.append(float(terms["total"]))
+    assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+def test_surrogate_learns_to_imitate_the_full_codes():
+    config = tiny_sequence_config(dropout=0.0, mmd_weight=0.0)
+    torch.manual_seed(0)
+    model = MFM(config).train()
+    inputs, labels = structured_batch(config)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        terms, _ = total_loss(model, inputs, labels)
+        optimiser.zero_grad()
+        terms["total"].backward()
+        optimiser.step()
+        losses.append({k: float(v) for k, v in terms.items() if k.startswith("surrogate/")})
+    for name in config.modality_names:
+        assert losses[-1][f"surrogate/{name}"] < losses[0][f"surrogate/{name}"] / 2, name
