@@ -1,0 +1,273 @@
+"""Gradient-based interpretation: how strongly each generated step (or pixel) depends on each factor.
+
+The paper's measure, for modality i and time step t:
+
+    shared flow   ‖∂X̂_i^(t) / ∂F_y‖²_F        modality flow   ‖∂X̂_i^(t) / ∂F_{a_i}‖²_F
+
+Both come from one Jacobian of decoder G_i with respect to its input u = [F_y ; F_i]. We compute it exactly with
+forward-mode differentiation: one Jacobian-vector product per input dimension (F_y + F_i of them, e.g. 104 for the
+MOSI language decoder), vectorised with `torch.func.vmap` over those directions and batched over samples, instead of
+one backward pass per generated number (T x D of them, 6,000 for language). For images the "steps" are pixels: the
+flow is summed over colour channels, giving one map per factor of shape (H, W).
+
+Beside it, Captum's attribution methods (Saliency, InputXGradient, IntegratedGradients) attribute a chosen generated
+quantity, or the prediction Ŷ, to the factors. Every function here leaves the model as it found it: its train/eval
+mode, its parameters' `requires_grad` and `.grad`, and its hooks (tests check this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mfm.model import MFM
+
+CAPTUM_METHODS = ("saliency", "input_x_gradient", "integrated_gradients")
+
+
+@contextmanager
+def evaluation(model: MFM) -> Iterator[MFM]:
+    """Put `model` in eval mode for the block and restore its previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _as_tensor(x: np.ndarray | Tensor, like: torch.nn.Module, requires_grad: bool = False) -> Tensor:
+    """A float copy of `x` on the model's device, detached from any graph the caller holds."""
+    device = next(like.parameters()).device
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not isinstance(x, Tensor) else x, device=device)
+    return x.detach().float().clone().requires_grad_(requires_grad)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Exact Jacobian of a decoder
+# ---------------------------------------------------------------------------------------------------------------
+def decoder_jacobian(decoder: Callable[[Tensor], Tensor], inputs: Tensor) -> Tensor:
+    """∂ decoder(u) / ∂u for a batch u (B, n), by forward mode: (B, *output_shape, n).
+
+    One Jacobian-vector product per input direction, all n of them vectorised with `torch.func.vmap`. The decoder
+    must treat samples independently (true in eval mode: BatchNorm then uses its running statistics).
+    """
+    n = inputs.shape[-1]
+    basis = torch.eye(n, dtype=inputs.dtype, device=inputs.device)  # (n, n)
+
+    def along(direction: Tensor) -> Tensor:
+        return torch.func.jvp(decoder, (inputs,), (direction.expand_as(inputs),))[1]  # (B, *out)
+
+    jac = torch.func.vmap(along)(basis)  # (n, B, *out)
+    return jac.movedim(0, -1)  # (B, *out, n)
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """Per-sample gradient flow of one modality.
+
+    `shared` and `modality` hold ‖∂X̂^(t)/∂F_y‖² and ‖∂X̂^(t)/∂F_i‖²: (N, T) for a sequence modality, (N, H, W) for
+    an image modality (summed over channels).
+    """
+
+    modality: str
+    shared: np.ndarray
+    modality_flow: np.ndarray
+
+    @property
+    def mean_shared(self) -> np.ndarray:
+        """The shared flow averaged over samples: (T,) or (H, W)."""
+        return self.shared.mean(axis=0)
+
+    @property
+    def mean_modality(self) -> np.ndarray:
+        """The modality flow averaged over samples: (T,) or (H, W)."""
+        return self.modality_flow.mean(axis=0)
+
+    @property
+    def shared_fraction(self) -> np.ndarray:
+        """shared / (shared + modality) per sample and step or pixel, in [0, 1] (0.5 where both are zero)."""
+        total = self.shared + self.modality_flow
+        return np.divide(self.shared, total, out=np.full_like(total, 0.5), where=total > 0)
+
+
+def gradient_flow(
+    model: MFM,
+    modality: str,
+    shared_factor: np.ndarray | Tensor,
+    modality_factor: np.ndarray | Tensor,
+    *,
+    batch_size: int = 64,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> GradientFlow:
+    """The paper's gradient flow of modality `modality` at the given factors F_y (N, a) and F_i (N, b).
+
+    Exact (no sampling): each sample's decoder Jacobian is computed by forward-mode differentiation; squares are
+    summed over the generated features of each step (sequences) or over channels (images).
+    """
+    config = model.config.modality(modality)
+    decoder = model.decoders[modality]
+    shared_factor = _as_tensor(shared_factor, model)
+    modality_factor = _as_tensor(modality_factor, model)
+    n_shared = shared_factor.shape[-1]
+    n = len(shared_factor)
+    shared_out, modality_out = [], []
+    with evaluation(model), torch.no_grad():
+        for start in range(0, n, batch_size):
+            u = model.decoder_input(
+                shared_factor[start : start + batch_size], modality_factor[start : start + batch_size]
+            )
+            squared = decoder_jacobian(decoder, u).pow(2)  # (B, *out, n)
+            # Sum over what is not a position: the features of a step, or the channels of a pixel.
+            reduce = (2,) if config.kind == "sequence" else (1,)
+            shared_out.append(squared[..., :n_shared].sum(dim=(*reduce, -1)).cpu().numpy())
+            modality_out.append(squared[..., n_shared:].sum(dim=(*reduce, -1)).cpu().numpy())
+            if progress is not None:
+                progress(min(start + batch_size, n), n, f"gradient flow: {modality}")
+    return GradientFlow(modality, np.concatenate(shared_out), np.concatenate(modality_out))
+
+
+def gradient_flow_by_loop(
+    model: MFM, modality: str, shared_factor: Tensor, modality_factor: Tensor
+) -> GradientFlow:
+    """The same numbers as `gradient_flow`, by one backward pass per generated number (the slow reference).
+
+    This is what a per-target attribution loop does; it exists for tests and `benchmarks/bench_gradients.py`.
+    """
+    config = model.config.modality(modality)
+    n_shared = shared_factor.shape[-1]
+    with evaluation(model):
+        u = model.decoder_input(_as_tensor(shared_factor, model), _as_tensor(modality_factor, model))
+        u = u.detach().requires_grad_(True)
+        out = model.decoders[modality](u)  # (B, *shape)
+        flat = out.reshape(len(u), -1)
+        squared = torch.zeros(len(u), flat.shape[1], u.shape[1], device=u.device)
+        for j in range(flat.shape[1]):
+            (grad,) = torch.autograd.grad(flat[:, j].sum(), u, retain_graph=True)  # samples are independent
+            squared[:, j] = grad.pow(2)
+        squared = squared.reshape(len(u), *config.shape, u.shape[1])
+        reduce = (2,) if config.kind == "sequence" else (1,)
+        shared = squared[..., :n_shared].sum(dim=(*reduce, -1))
+        modal = squared[..., n_shared:].sum(dim=(*reduce, -1))
+    return GradientFlow(modality, shared.detach().cpu().numpy(), modal.detach().cpu().numpy())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Captum attributions to the factors
+# ---------------------------------------------------------------------------------------------------------------
+def _captum_method(name: str, forward: Callable[..., Tensor]):
+    from captum.attr import InputXGradient, IntegratedGradients, Saliency
+
+    methods = {
+        "saliency": Saliency,
+        "input_x_gradient": InputXGradient,
+        "integrated_gradients": IntegratedGradients,
+    }
+    if name not in methods:
+        raise ValueError(f"unknown attribution method {name!r}; choose one of {list(methods)}")
+    return methods[name](forward)
+
+
+def _attribute(
+    method, inputs: tuple[Tensor, ...], name: str, n_steps: int, target=None
+) -> tuple[Tensor, ...]:
+    kwargs = {"target": target}
+    if name == "integrated_gradients":
+        kwargs["n_steps"] = n_steps  # baseline: zero factors (the ReLU factors' natural "off" state)
+    if name == "saliency":
+        kwargs["abs"] = False  # signed gradients, so they compare with the exact Jacobian
+    return method.attribute(inputs, **kwargs)
+
+
+def attribute_generated(
+    model: MFM,
+    modality: str,
+    shared_factor: np.ndarray | Tensor,
+    modality_factor: np.ndarray | Tensor,
+    *,
+    method: str = "saliency",
+    step: int | None = None,
+    feature: int | None = None,
+    n_steps: int = 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Captum attribution of a generated quantity to (F_y, F_i): arrays (N, a) and (N, b).
+
+    The quantity: X̂_i[step, feature] when both are given (for images `step` indexes flattened pixels and
+    `feature` the channel), the sum of step `step`'s frame when only `step` is given, the sum of the whole
+    generated sample when neither is.
+    """
+    config = model.config.modality(modality)
+    decoder = model.decoders[modality]
+
+    def forward(fy: Tensor, fi: Tensor) -> Tensor:
+        out = decoder(torch.cat([fy, fi], dim=-1))  # (B, *shape)
+        if config.kind == "image":
+            out = out.flatten(2).transpose(1, 2)  # (B, H*W, C): pixels as steps, channels as features
+        if step is None:
+            return out.flatten(1).sum(-1)
+        frame = out[:, step]  # (B, D)
+        return frame.sum(-1) if feature is None else frame[:, feature]
+
+    inputs = (_as_tensor(shared_factor, model, True), _as_tensor(modality_factor, model, True))
+    with evaluation(model):
+        attributions = _attribute(_captum_method(method, forward), inputs, method, n_steps)
+    return tuple(a.detach().cpu().numpy() for a in attributions)
+
+
+def attribute_prediction(
+    model: MFM,
+    shared_factor: np.ndarray | Tensor,
+    *,
+    method: str = "saliency",
+    target: int | None = None,
+    n_steps: int = 20,
+) -> np.ndarray:
+    """Captum attribution of the prediction Ŷ = D(F_y) to F_y: (N, a).
+
+    Modality factors get none: the head reads F_y only, so their attribution is exactly zero by construction.
+    `target` selects the class for classification models (default: each sample's predicted class).
+    """
+    inputs = (_as_tensor(shared_factor, model, True),)
+    with evaluation(model):
+        if model.config.task == "classification" and target is None:
+            with torch.no_grad():
+                target = model.predict(inputs[0]).argmax(-1)
+        attributions = _attribute(_captum_method(method, model.predict), inputs, method, n_steps, target)
+    return attributions[0].detach().cpu().numpy()
+
+
+def captum_time_profile(
+    model: MFM,
+    modality: str,
+    shared_factor: np.ndarray | Tensor,
+    modality_factor: np.ndarray | Tensor,
+    *,
+    method: str = "saliency",
+    n_steps: int = 20,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> GradientFlow:
+    """Per-step squared attribution of each step's summed frame to F_y and to F_i, by a Captum method.
+
+    For step t: the attributions (a_y, a_i) of Σ_d X̂_i[t, d] to (F_y, F_i), reported as ‖a_y‖² and ‖a_i‖², so a
+    heatmap can show it beside the exact gradient flow. (With Saliency this is the squared gradient of the frame
+    sum, not the paper's Frobenius norm, which `gradient_flow` computes.) Sequence modalities only.
+    """
+    config = model.config.modality(modality)
+    if config.kind != "sequence":
+        raise ValueError(f"modality {modality!r} is an image; use gradient_flow for per-pixel maps")
+    steps = config.shape[0]
+    shared, modal = [], []
+    for t in range(steps):
+        a_y, a_i = attribute_generated(
+            model, modality, shared_factor, modality_factor, method=method, step=t, n_steps=n_steps
+        )
+        shared.append((a_y**2).sum(-1))
+        modal.append((a_i**2).sum(-1))
+        if progress is not None:
+            progress(t + 1, steps, f"{method}: {modality}")
+    return GradientFlow(modality, np.stack(shared, axis=1), np.stack(modal, axis=1))

@@ -1,0 +1,177 @@
+"""Gradient flow and Captum attributions against hand-derivable answers, finite differences and autograd."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import random_batch, tiny_image_config, tiny_sequence_config
+
+from interpret.gradients import (
+    attribute_generated,
+    attribute_prediction,
+    captum_time_profile,
+    decoder_jacobian,
+    gradient_flow,
+    gradient_flow_by_loop,
+)
+from mfm.model import MFM
+
+
+def factors_of(model: MFM, batch: int = 4, seed: int = 0):
+    inputs, _ = random_batch(model.config, batch=batch, seed=seed)
+    with torch.no_grad():
+        out = model.eval()(inputs)
+    # Add a positive offset: ReLU factors can be exactly 0, where a finite difference straddles the kink.
+    return out.shared_factor + 0.1, {n: f + 0.1 for n, f in out.modality_factors.items()}
+
+
+def test_jacobian_of_a_linear_map_is_its_matrix():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(3, 5)
+    jac = decoder_jacobian(linear, torch.randn(4, 3))
+    assert jac.shape == (4, 5, 3)
+    for b in range(4):
+        assert torch.allclose(jac[b], linear.weight, atol=1e-6)
+
+
+def test_gradient_flow_of_a_hand_derivable_decoder():
+    # X̂^(t) = w_t * (u · v) for a 1-feature output: ∂X̂^(t)/∂u = w_t v, so the flow splits by the parts of v.
+    class Toy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.v = torch.tensor([1.0, 2.0, 3.0])  # u = [F_y (2) ; F_i (1)]
+            self.w = torch.tensor([1.0, 0.5, 0.0])
+
+        def forward(self, u):
+            return (self.w[None, :, None] * (u @ self.v)[:, None, None]).expand(-1, 3, 1)  # (B, T=3, D=1)
+
+    jac = decoder_jacobian(Toy(), torch.randn(2, 3))  # (B, T, D, n)
+    squared = jac.pow(2)
+    shared = squared[..., :2].sum(dim=(2, 3))
+    modal = squared[..., 2:].sum(dim=(2, 3))
+    assert torch.allclose(shared[0], torch.tensor([5.0, 1.25, 0.0]))  # w_t² (1 + 4)
+    assert torch.allclose(modal[0], torch.tensor([9.0, 2.25, 0.0]))  # w_t² 9
+
+
+@pytest.mark.parametrize("kind", ["sequence", "image"])
+def test_gradient_flow_matches_autograd_jacobian_and_the_slow_loop(kind):
+    torch.manual_seed(1)
+    model = MFM(tiny_sequence_config() if kind == "sequence" else tiny_image_config()).eval()
+    shared, factors = factors_of(model, batch=3)
+    name = model.modality_names[0]
+    flow = gradient_flow(model, name, shared, factors[name], batch_size=2)
+    loop = gradient_flow_by_loop(model, name, shared, factors[name])
+    np.testing.assert_allclose(flow.shared, loop.shared, rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(flow.modality_flow, loop.modality_flow, rtol=1e-4, atol=1e-8)
+    # Against torch.autograd.functional.jacobian of one sample.
+    u = model.decoder_input(shared[:1], factors[name][:1])
+    jac = torch.autograd.functional.jacobian(lambda x: model.decoders[name](x)[0], u)[..., 0, :]  # (*out, n)
+    squared = jac.pow(2)
+    reduce = (1,) if kind == "sequence" else (0,)
+    expected = squared[..., : shared.shape[1]].sum(dim=(*reduce, -1))
+    np.testing.assert_allclose(flow.shared[0], expected.numpy(), rtol=1e-4, atol=1e-8)
+    expected_shape = (3, model.config.modality(name).shape[0]) if kind == "sequence" else (3, 32, 32)
+    assert flow.shared.shape == expected_shape
+
+
+def test_gradient_flow_matches_finite_differences():
+    torch.manual_seed(2)
+    model = MFM(tiny_sequence_config()).eval().double()
+    shared, factors = factors_of(model.float(), batch=2)
+    model = model.double()
+    name = "acoustic"
+    u = model.decoder_input(shared, factors[name]).double()
+    eps = 1e-6
+    fd = torch.zeros(*model.decoders[name](u).shape, u.shape[1], dtype=torch.float64)
+    with torch.no_grad():
+        for j in range(u.shape[1]):
+            step = torch.zeros_like(u)
+            step[:, j] = eps
+            fd[..., j] = (model.decoders[name](u + step) - model.decoders[name](u - step)) / (2 * eps)
+    jac = decoder_jacobian(model.decoders[name], u)
+    torch.testing.assert_close(jac, fd, rtol=1e-5, atol=1e-7)
+
+
+def test_saliency_equals_the_exact_jacobian_entry():
+    torch.manual_seed(3)
+    model = MFM(tiny_sequence_config()).eval()
+    shared, factors = factors_of(model)
+    name, t, d = "language", 2, 5
+    a_y, a_i = attribute_generated(model, name, shared, factors[name], method="saliency", step=t, feature=d)
+    jac = decoder_jacobian(model.decoders[name], model.decoder_input(shared, factors[name]))  # (B, T, D, n)
+    k = shared.shape[1]
+    np.testing.assert_allclose(a_y, jac[:, t, d, :k].detach().numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(a_i, jac[:, t, d, k:].detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_input_x_gradient_and_integrated_gradients_completeness():
+    torch.manual_seed(4)
+    model = MFM(tiny_sequence_config()).eval()
+    shared, factors = factors_of(model)
+    name = "visual"
+    sal = attribute_generated(model, name, shared, factors[name], method="saliency", step=1)
+    ixg = attribute_generated(model, name, shared, factors[name], method="input_x_gradient", step=1)
+    np.testing.assert_allclose(ixg[0], sal[0] * shared.numpy(), rtol=1e-5, atol=1e-7)
+    # Integrated gradients from the zero baseline sum to f(x) - f(0) (completeness, up to the Riemann error).
+    a_y, a_i = attribute_generated(
+        model, name, shared, factors[name], method="integrated_gradients", step=1, n_steps=200
+    )
+    with torch.no_grad():
+        u = model.decoder_input(shared, factors[name])
+        delta = model.decoders[name](u)[:, 1].sum(-1) - model.decoders[name](torch.zeros_like(u))[:, 1].sum(
+            -1
+        )
+    np.testing.assert_allclose(a_y.sum(-1) + a_i.sum(-1), delta.numpy(), rtol=1e-2, atol=1e-4)
+
+
+def test_captum_time_profile_with_saliency_is_the_squared_frame_gradient():
+    torch.manual_seed(5)
+    model = MFM(tiny_sequence_config()).eval()
+    shared, factors = factors_of(model)
+    profile = captum_time_profile(model, "language", shared, factors["language"], method="saliency")
+    jac = decoder_jacobian(model.decoders["language"], model.decoder_input(shared, factors["language"]))
+    frame_grad = jac.detach().sum(dim=2)  # ∂(Σ_d X̂[t, d]) / ∂u: (B, T, n)
+    k = shared.shape[1]
+    np.testing.assert_allclose(
+        profile.shared, frame_grad[..., :k].pow(2).sum(-1).numpy(), rtol=1e-4, atol=1e-8
+    )
+
+
+def test_prediction_attribution_and_errors():
+    torch.manual_seed(6)
+    model = MFM(tiny_image_config()).eval()
+    shared, _ = factors_of(model)
+    attribution = attribute_prediction(model, shared, method="saliency", target=3)
+    u = shared.clone().requires_grad_(True)
+    model.predict(u)[:, 3].sum().backward()
+    np.testing.assert_allclose(attribution, u.grad.numpy(), rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown attribution method"):
+        attribute_prediction(model, shared, method="shap")
+
+
+def model_state(model: MFM):
+    return (
+        model.training,
+        [p.requires_grad for p in model.parameters()],
+        [p.grad is None for p in model.parameters()],
+        sum(
+            len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks)
+            for m in model.modules()
+        ),
+    )
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_attribution_leaves_the_model_as_it_found_it(training):
+    torch.manual_seed(7)
+    model = MFM(tiny_sequence_config())
+    shared, factors = factors_of(model)
+    model.train(training)
+    before = model_state(model)
+    gradient_flow(model, "language", shared, factors["language"])
+    for method in ("saliency", "input_x_gradient", "integrated_gradients"):
+        attribute_generated(model, "language", shared, factors["language"], method=method, step=0)
+        attribute_prediction(model, shared, method=method)
+    captum_time_profile(model, "visual", shared, factors["visual"])
+    assert model_state(model) == before
