@@ -17,28 +17,17 @@ mode, its parameters' `requires_grad` and `.grad`, and its hooks (tests check th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from interpret.modes import eval_mode
 from mfm.model import MFM
 
 CAPTUM_METHODS = ("saliency", "input_x_gradient", "integrated_gradients")
-
-
-@contextmanager
-def evaluation(model: MFM) -> Iterator[MFM]:
-    """Put `model` in eval mode for the block and restore its previous mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def _as_tensor(x: np.ndarray | Tensor, like: torch.nn.Module, requires_grad: bool = False) -> Tensor:
@@ -117,7 +106,7 @@ def gradient_flow(
     n_shared = shared_factor.shape[-1]
     n = len(shared_factor)
     shared_out, modality_out = [], []
-    with evaluation(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for start in range(0, n, batch_size):
             u = model.decoder_input(
                 shared_factor[start : start + batch_size], modality_factor[start : start + batch_size]
@@ -141,7 +130,7 @@ def gradient_flow_by_loop(
     """
     config = model.config.modality(modality)
     n_shared = shared_factor.shape[-1]
-    with evaluation(model):
+    with eval_mode(model):
         u = model.decoder_input(_as_tensor(shared_factor, model), _as_tensor(modality_factor, model))
         u = u.detach().requires_grad_(True)
         out = model.decoders[modality](u)  # (B, *shape)
@@ -214,7 +203,7 @@ def attribute_generated(
         return frame.sum(-1) if feature is None else frame[:, feature]
 
     inputs = (_as_tensor(shared_factor, model, True), _as_tensor(modality_factor, model, True))
-    with evaluation(model):
+    with eval_mode(model):
         attributions = _attribute(_captum_method(method, forward), inputs, method, n_steps)
     return tuple(a.detach().cpu().numpy() for a in attributions)
 
@@ -233,7 +222,7 @@ def attribute_prediction(
     `target` selects the class for classification models (default: each sample's predicted class).
     """
     inputs = (_as_tensor(shared_factor, model, True),)
-    with evaluation(model):
+    with eval_mode(model):
         if model.config.task == "classification" and target is None:
             with torch.no_grad():
                 target = model.predict(inputs[0]).argmax(-1)

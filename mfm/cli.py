@@ -93,11 +93,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     test_x, test_y = _subset(data.splits["test"], args.limit)
 
     def report(record) -> None:
+        from tqdm import tqdm
+
         valid = ", ".join(f"{k} {v:.4f}" for k, v in record.valid.items())
-        print(
+        tqdm.write(
             f"epoch {record.epoch:3d}  loss {record.train.get('total', float('nan')):.4f}  valid: {valid}  "
-            f"({record.seconds:.1f} s)",
-            flush=True,
+            f"({record.seconds:.1f} s)"
         )
 
     update, close = _progress_bar("training")

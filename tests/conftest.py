@@ -75,7 +75,43 @@ def random_batch(
     return inputs, labels
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tests use tiny models, for which one thread is fastest; it also keeps parallel test runs from thrashing."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(params=["sequence", "image"])
 def config(request) -> MFMConfig:
     """Each model kind in turn."""
     return tiny_sequence_config() if request.param == "sequence" else tiny_image_config()
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory):
+    """A private data-set cache folder for the whole test session (the user's cache is never touched)."""
+    import os
+
+    path = tmp_path_factory.mktemp("mfm-cache")
+    previous = os.environ.get("MFM_CACHE_DIR")
+    os.environ["MFM_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("MFM_CACHE_DIR", None)
+    else:
+        os.environ["MFM_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def sentiment_checkpoint(tmp_path_factory, data_cache):
+    """A sequence MFM trained for one epoch on 64 planted-sentiment segments by the real CLI (seconds)."""
+    from mfm.cli import main
+
+    path = tmp_path_factory.mktemp("checkpoints") / "sentiment_tiny.pt"
+    assert (
+        main(["train", "--dataset", "sentiment", "--epochs", "1", "--limit", "64", "--out", str(path)]) == 0
+    )
+    return path

@@ -1,0 +1,448 @@
+"""Plain-Python helpers of the Streamlit app: checkpoint sources, cache keys, label groups and display tables.
+
+Nothing here imports Streamlit (only `app.py` and `pages/` do) and nothing here runs a model: the pages call
+`interpret/` for the interpretations and this module for the small bookkeeping around them, so that it can be
+tested without a browser and reused by benchmarks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mfm.checkpoint import LoadedCheckpoint
+from mfm.errors import CheckpointError
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
+"""Where the bundled demo checkpoints live (`.pt`, or `.safetensors` with a `.json` beside it)."""
+
+SPLITS = ("test", "valid", "train")
+"""Data splits the app can analyse, the default first."""
+
+SENTIMENT_RANGE = (-3, 3)
+"""Sentiment scores are in [-3, 3]; the app groups them into the seven integers (the acc7 convention)."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checkpoint sources
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckpointSource:
+    """Where a checkpoint comes from: a demo file or an upload, with the key under which the app caches it.
+
+    `key` is the SHA-256 of the weights file, followed for safetensors by the first 16 hex digits of its JSON
+    config's SHA-256 (the same weights under another config are another model). `weights` is a path (demo) or the
+    uploaded bytes; `config` the uploaded JSON config's bytes, or None.
+    """
+
+    name: str
+    key: str
+    sha256: str
+    weights: str | bytes
+    config: bytes | None = None
+    uploaded: bool = False
+
+    def weights_stream(self) -> str | io.BytesIO:
+        """The weights as `mfm.checkpoint.load_checkpoint` takes them: the path, or a named in-memory stream."""
+        if isinstance(self.weights, str):
+            return self.weights
+        return named_stream(self.weights, self.name)
+
+    def config_stream(self) -> io.BytesIO | None:
+        """The uploaded JSON config as a named stream, or None (a demo's config is read from beside the file)."""
+        if self.config is None:
+            return None
+        return named_stream(self.config, str(Path(self.name).with_suffix(".json")))
+
+
+def named_stream(data: bytes, name: str) -> io.BytesIO:
+    """An in-memory binary stream with a `name`, so the loader's messages name the user's file."""
+    stream = io.BytesIO(data)
+    stream.name = name
+    return stream
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def demo_checkpoints(directory: str | os.PathLike | None = None) -> list[Path]:
+    """The demo checkpoint files, sorted by name: every `.pt`, and `.safetensors` with a `.json` beside it.
+
+    The folder is `directory`, else the environment variable `MFM_DEMO_DIR`, else `assets/checkpoints/`.
+    """
+    folder = Path(directory or os.environ.get("MFM_DEMO_DIR") or DEMO_DIR)
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.iterdir() if p.is_file()]
+    chosen = [p for p in files if p.suffix == ".pt"]
+    chosen += [p for p in files if p.suffix == ".safetensors" and p.with_suffix(".json").is_file()]
+    return sorted(chosen, key=lambda p: p.name)
+
+
+def demo_source(path: str | os.PathLike, sha256: str) -> CheckpointSource:
+    """A demo checkpoint as a source (its config, for safetensors, is the `.json` beside it)."""
+    path = Path(path)
+    key = sha256
+    if path.suffix == ".safetensors":
+        key += ":" + sha256_bytes(path.with_suffix(".json").read_bytes())[:16]
+    return CheckpointSource(name=path.name, key=key, sha256=sha256, weights=str(path))
+
+
+def upload_source(files: Sequence[tuple[str, bytes]]) -> CheckpointSource | None:
+    """Pick the checkpoint among uploaded files (name, bytes): one `.pt`, or one `.safetensors` with one `.json`.
+
+    Returns None when nothing is uploaded; raises CheckpointError with a message for a person when the files do
+    not make one checkpoint. The bytes are not parsed here: `mfm.checkpoint.load_checkpoint` does that, as data.
+    """
+    if not files:
+        return None
+    by_kind: dict[str, list[tuple[str, bytes]]] = {}
+    for name, data in files:
+        by_kind.setdefault(Path(name).suffix.lower(), []).append((name, data))
+    unknown = sorted(set(by_kind) - {".pt", ".safetensors", ".json"})
+    if unknown:
+        raise CheckpointError(
+            f"unsupported file type(s) {unknown}: upload a .pt checkpoint, or .safetensors + .json"
+        )
+    weights = by_kind.get(".pt", []) + by_kind.get(".safetensors", [])
+    configs = by_kind.get(".json", [])
+    if not weights:
+        raise CheckpointError(
+            "a .json config alone is not a checkpoint: upload the .safetensors weights together with it"
+        )
+    if len(weights) > 1:
+        names = ", ".join(name for name, _ in weights)
+        raise CheckpointError(f"upload one checkpoint at a time (got {names}); remove the others")
+    name, data = weights[0]
+    if name.lower().endswith(".pt"):
+        return CheckpointSource(
+            name=name, key=sha256_bytes(data), sha256=sha256_bytes(data), weights=data, uploaded=True
+        )
+    if len(configs) != 1:
+        raise CheckpointError(
+            f"{name} holds safetensors weights and needs its JSON config: upload exactly one .json with it "
+            f"(got {len(configs)})"
+        )
+    config = configs[0][1]
+    sha = sha256_bytes(data)
+    return CheckpointSource(
+        name=name,
+        key=f"{sha}:{sha256_bytes(config)[:16]}",
+        sha256=sha,
+        weights=data,
+        config=config,
+        uploaded=True,
+    )
+
+
+def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None) -> tuple:
+    """The identity of the data a checkpoint is analysed on: (data set, seed, folder, modality shapes).
+
+    Results are cached under the checkpoint key plus this, so two checkpoints of one data set share the data and
+    a different folder for real data is a different cache entry.
+    """
+    meta = checkpoint.metadata
+    shapes = tuple((m.name, tuple(m.shape)) for m in checkpoint.config.modalities)
+    return (
+        str(meta.get("dataset")),
+        int(meta.get("data_seed", 0) or 0),
+        data_dir or meta.get("data_dir") or None,
+        shapes,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Labels
+# ---------------------------------------------------------------------------------------------------------------
+def label_groups(labels: np.ndarray, task: str, num_classes: int) -> tuple[np.ndarray, list[str]]:
+    """Integer groups (N,) and their names, for building one label prototype per group.
+
+    Classification: the classes themselves. Regression (sentiment in [-3, 3]): the seven integers -3..3 (labels
+    rounded and clipped, the acc7 convention), as groups 0..6 named "-3" .. "+3".
+    """
+    labels = np.asarray(labels)
+    if task == "classification":
+        return labels.astype(np.int64), [str(c) for c in range(num_classes)]
+    low, high = SENTIMENT_RANGE
+    groups = np.clip(np.rint(labels.astype(np.float64)), low, high).astype(np.int64) - low
+    return groups, [f"{v:+d}" if v else "0" for v in range(low, high + 1)]
+
+
+def label_prototypes(
+    shared: np.ndarray, labels: np.ndarray, task: str, num_classes: int
+) -> tuple[np.ndarray, list[str]]:
+    """The mean label factor F_y of every label group present in the split: (L, fy) and the L names.
+
+    Groups without a sample are left out (their mean is undefined), so L can be smaller than the group count.
+    """
+    groups, names = label_groups(labels, task, num_classes)
+    shared = np.asarray(shared, dtype=np.float64)
+    present = [g for g in range(len(names)) if np.any(groups == g)]
+    if not present:
+        raise ValueError("the split has no labelled sample")
+    prototypes = np.stack([shared[groups == g].mean(axis=0) for g in present]).astype(np.float32)  # (L, fy)
+    return prototypes, [names[g] for g in present]
+
+
+def describe_label(value: float | int, task: str) -> str:
+    """A label for display: a class id, or a sentiment score with sign."""
+    if task == "classification":
+        return f"class {int(value)}"
+    return f"sentiment {float(value):+.2f}"
+
+
+def describe_prediction(prediction: np.ndarray, task: str) -> str:
+    """One sample's prediction for display: the predicted class with its probability, or the sentiment score."""
+    prediction = np.asarray(prediction, dtype=np.float64)
+    if task == "classification":
+        probabilities = softmax(prediction)
+        best = int(probabilities.argmax())
+        return f"class {best} (p = {probabilities[best]:.2f})"
+    return f"sentiment {float(prediction.reshape(-1)[0]):+.2f}"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, computed stably."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Showing generated sequences as images
+# ---------------------------------------------------------------------------------------------------------------
+def top_variance_features(x: np.ndarray, count: int) -> np.ndarray:
+    """Indices (sorted) of the `count` features of (N, T, D) sequences that vary most over samples and steps."""
+    x = np.asarray(x, dtype=np.float64)
+    variance = x.reshape(-1, x.shape[-1]).var(axis=0)  # (D,)
+    count = min(count, variance.shape[0])
+    return np.sort(np.argsort(variance)[::-1][:count])
+
+
+def sequence_images(
+    x: np.ndarray, features: np.ndarray | None = None, limits: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Sequences (..., T, D) as RGB images (..., 3, F, T) in [0, 1]: features down, time across, a diverging map.
+
+    `features` picks the rows shown (default: all); `limits` the values mapped to the ends of the colour scale
+    (default: symmetric around 0 at the 99th percentile of |x|), so several grids can share one scale.
+    """
+    from matplotlib import colormaps
+
+    x = np.asarray(x, dtype=np.float64)
+    if features is not None:
+        x = x[..., np.asarray(features)]
+    if limits is None:
+        bound = float(np.percentile(np.abs(x), 99)) or 1.0
+        limits = (-bound, bound)
+    low, high = limits
+    scaled = np.clip((x - low) / max(high - low, 1e-12), 0.0, 1.0)  # (..., T, F)
+    rgb = colormaps["RdBu_r"](scaled)[..., :3]  # (..., T, F, 3)
+    return np.moveaxis(rgb, -1, -3).swapaxes(-1, -2).astype(np.float32)  # (..., 3, F, T)
+
+
+def display_limits(x: np.ndarray, features: np.ndarray | None = None) -> tuple[float, float]:
+    """A symmetric colour range for sequences: +-(99th percentile of |x|) over the chosen features."""
+    x = np.asarray(x, dtype=np.float64)
+    if features is not None:
+        x = x[..., np.asarray(features)]
+    bound = float(np.percentile(np.abs(x), 99)) or 1.0
+    return -bound, bound
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tables for the pages
+# ---------------------------------------------------------------------------------------------------------------
+def modality_rows(checkpoint: LoadedCheckpoint) -> list[dict[str, Any]]:
+    """One row per modality: kind, shape, code and factor sizes, hidden width, reconstruction weight λ_i."""
+    return [
+        {
+            "modality": m.name,
+            "kind": m.kind,
+            "shape": " x ".join(str(s) for s in m.shape),
+            "code z_i": m.code_dim,
+            "factor F_i": m.factor_dim,
+            "hidden": m.hidden_dim,
+            "λ_i (recon weight)": m.recon_weight,
+        }
+        for m in checkpoint.config.modalities
+    ]
+
+
+def metric_rows(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The metrics stored in a checkpoint's metadata as rows: split, modalities used, then one column per metric."""
+    rows = []
+    metrics = metadata.get("metrics")
+    if not isinstance(metrics, dict):
+        return rows
+    for split, value in metrics.items():
+        if not isinstance(value, dict):
+            continue
+        # "valid" holds one metrics dict; "test" holds {"all": {...}, "without_<m>": {...}}.
+        entries = value.items() if all(isinstance(v, dict) for v in value.values()) else [("all", value)]
+        for subset, numbers in entries:
+            if isinstance(numbers, dict):
+                row = {"split": split, "modalities": subset.replace("_", " ")}
+                row.update({k: v for k, v in numbers.items() if isinstance(v, (int, float))})
+                rows.append(row)
+    return rows
+
+
+def history_series(metadata: Mapping[str, Any]) -> dict[str, list[float]]:
+    """Per-epoch curves from the metadata's training history: "epoch", "train <term>" and "valid <metric>"."""
+    history = metadata.get("history")
+    if not isinstance(history, list) or not history:
+        return {}
+    series: dict[str, list[float]] = {"epoch": []}
+    for record in history:
+        if not isinstance(record, dict):
+            continue
+        series["epoch"].append(record.get("epoch", len(series["epoch"]) + 1))
+        for part in ("train", "valid"):
+            for name, value in (record.get(part) or {}).items():
+                series.setdefault(f"{part} {name}", []).append(float(value))
+    return series
+
+
+def information_rows(info: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per modality of `information_by_modality` output: estimates, intervals, null and the ratio."""
+    rows = []
+    for name, item in info.items():
+        rows.append(
+            {
+                "modality": name,
+                "I(F_y; X̂_i)": round(item.shared.value, 4),
+                "I(F_y; X̂_i) interval": f"[{item.shared.low:.3f}, {item.shared.high:.3f}]",
+                "null (95%) F_y": round(item.shared.null_high, 4),
+                "I(F_i; X̂_i)": round(item.modality.value, 4),
+                "I(F_i; X̂_i) interval": f"[{item.modality.low:.3f}, {item.modality.high:.3f}]",
+                "null (95%) F_i": round(item.modality.null_high, 4),
+                "r_i": _round_significant(item.ratio),
+                "r_i interval": f"[{item.ratio_low:.3g}, {item.ratio_high:.3g}]",
+                "above null": f"F_y {'yes' if item.shared.significant else 'no'}, "
+                f"F_i {'yes' if item.modality.significant else 'no'}",
+            }
+        )
+    return rows
+
+
+def what_if_rows(summary: Mapping[str, Mapping[str, Any]], task: str) -> list[dict[str, Any]]:
+    """One row per dropped modality of `missing_modality_summary` output."""
+    headline = "accuracy" if task == "classification" else "mae"
+    rows = []
+    for name, entry in summary.items():
+        row = {
+            "dropped": name,
+            f"{headline} (all)": entry["metrics_full"].get(headline),
+            f"{headline} (without)": entry["metrics_without"].get(headline),
+            "prediction change": entry["prediction_change"],
+            "recon MSE with X_m": entry["reconstruction_mse_full"],
+            "recon MSE inferred": entry["reconstruction_mse_surrogate"],
+            "z_y MSE": entry["shared_code_mse"],
+        }
+        if "class_changed" in entry:
+            row["class changed"] = entry["class_changed"]
+        rows.append(row)
+    return rows
+
+
+def _round_significant(value: float, digits: int = 4) -> float:
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+
+
+def pretty_json(value: Any) -> str:
+    """JSON text of builtins, indented, for the Model page's expanders."""
+    return json.dumps(value, indent=2, sort_keys=False, default=str)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gradient profiles
+# ---------------------------------------------------------------------------------------------------------------
+def captum_profiles(
+    model: Any,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    method: str,
+    n_steps: int = 20,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """`interpret.gradients.captum_time_profile` for every sequence modality, at the factors of `inputs`.
+
+    Returns {modality: GradientFlow} like `interpret.analysis.gradient_flow_by_modality` (image modalities are
+    left out: Captum's per-step profile is defined over time steps).
+    """
+    from interpret.generation import encode_factors
+    from interpret.gradients import captum_time_profile
+
+    factors = encode_factors(model, inputs)
+    names = [m.name for m in model.config.modalities if m.kind == "sequence"]
+    profiles = {}
+    for i, name in enumerate(names):
+
+        def stage(done: int, total: int, what: str, i: int = i) -> None:
+            if progress is not None:
+                progress(i * total + done, len(names) * total, what)
+
+        profiles[name] = captum_time_profile(
+            model,
+            name,
+            factors.shared,
+            factors.modality[name],
+            method=method,
+            n_steps=n_steps,
+            progress=stage,
+        )
+    return profiles
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Style x label grids
+# ---------------------------------------------------------------------------------------------------------------
+SHOWN_FEATURES = 24
+"""Rows of a sequence tile: the features that vary most in the real data."""
+
+
+@dataclass(frozen=True)
+class GridFactors:
+    """What the Style & label page decodes from: the split's factors, one label prototype per label group, and
+    how to draw each sequence modality (the features shown and one colour range)."""
+
+    factors: Any  # interpret.generation.FactorSet of the split
+    prototypes: np.ndarray  # (L, fy)
+    label_names: list[str]
+    features: dict[str, np.ndarray]  # sequence modality -> shown feature indices
+    limits: dict[str, tuple[float, float]]  # sequence modality -> colour range
+
+    def as_images(self, modality: str, x: np.ndarray) -> np.ndarray:
+        """Samples (..., *shape) as images (..., C, H, W): a sequence becomes a feature x time tile."""
+        if modality in self.features:
+            return sequence_images(x, self.features[modality], self.limits[modality])
+        return x
+
+
+def grid_factors(model: Any, split: Any) -> GridFactors:
+    """Encode a split once (F_y, every F_i) and average F_y per label group, for the Style & label page."""
+    from interpret.generation import encode_factors
+
+    config = model.config
+    factors = encode_factors(model, split.inputs)
+    prototypes, names = label_prototypes(factors.shared, split.labels, config.task, config.num_classes)
+    features, limits = {}, {}
+    for m in config.modalities:
+        if m.kind == "sequence":
+            features[m.name] = top_variance_features(split.inputs[m.name], SHOWN_FEATURES)
+            limits[m.name] = display_limits(split.inputs[m.name], features[m.name])
+    return GridFactors(factors, prototypes, names, features, limits)

@@ -1,0 +1,73 @@
+"""A loaded checkpoint together with the data it was trained on: what the app and the report both start from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mfm.checkpoint import LoadedCheckpoint, Source, load_checkpoint
+from mfm.data import MultimodalDataset, list_datasets, load_dataset
+from mfm.errors import DataError
+
+
+@dataclass(frozen=True)
+class Context:
+    """A validated checkpoint and the data set named in its metadata (checked to match the model)."""
+
+    checkpoint: LoadedCheckpoint
+    dataset: MultimodalDataset
+
+    @property
+    def model(self):
+        """The checkpoint's model (eval mode)."""
+        return self.checkpoint.model
+
+
+def dataset_for(
+    checkpoint: LoadedCheckpoint,
+    *,
+    data_dir: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> MultimodalDataset:
+    """Load the data set named in the checkpoint's metadata and check it matches the model's modalities and shapes.
+
+    Raises DataError saying what is expected where: which data set, whether it needs a folder, what shapes.
+    """
+    meta = checkpoint.metadata
+    name = meta.get("dataset")
+    known = {spec.name: spec for spec in list_datasets()}
+    if name not in known:
+        raise DataError(
+            f"the checkpoint was trained on data set {name!r}, which this program does not know; "
+            f"known data sets: {sorted(known)}"
+        )
+    directory = data_dir or meta.get("data_dir")
+    if known[name].needs_data_dir and not directory:
+        raise DataError(
+            f"data set {name!r} reads real files: name the folder that holds them ({known[name].description})"
+        )
+    dataset = load_dataset(name, data_dir=directory, seed=int(meta.get("data_seed", 0)), progress=progress)
+    config = checkpoint.config
+    for m in config.modalities:
+        if m.name not in dataset.shapes:
+            raise DataError(
+                f"data set {name!r} has no modality {m.name!r}; it has {list(dataset.modalities)}"
+            )
+        if tuple(dataset.shapes[m.name]) != tuple(m.shape):
+            raise DataError(
+                f"data set {name!r} gives {m.name!r} samples of shape {tuple(dataset.shapes[m.name])}, "
+                f"the model expects {tuple(m.shape)}"
+            )
+    return dataset
+
+
+def open_checkpoint(
+    source: Source,
+    *,
+    config_json: Source | None = None,
+    data_dir: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Context:
+    """Load a checkpoint (weights only, validated) and its data set."""
+    checkpoint = load_checkpoint(source, config_json=config_json)
+    return Context(checkpoint, dataset_for(checkpoint, data_dir=data_dir, progress=progress))

@@ -1,0 +1,397 @@
+"""Generation from chosen factors: style x label grids, cross-modal swaps, interpolation and factor traversal.
+
+MFM generates each modality from two factors, X̂_i = G_i([F_y ; F_i]): the shared discriminative factor F_y
+(the "label" factor, which also drives the prediction Ŷ = D(F_y)) and the modality's own generative factor F_i
+(its "style"). Showing what each factor controls means decoding chosen combinations: the paper fixes the label
+factor and varies the style, and the reverse (its SVHN + MNIST figure). This module does that for any modality
+kind: images decode to (C, H, W) and sequences to (T, D), so every function here is kind-agnostic.
+
+Gather, then decode:
+- :func:`encode_factors` gathers F_y, every F_i and the prediction for a whole split (numpy, eval mode);
+  :func:`encode_modality_factor` gets F_i from X_i alone (the inference of Z_{a_i} factorizes, so it is the same
+  F_i the full model computes); :func:`class_prototypes` averages F_y per class (pure numpy).
+- :func:`style_label_grid`, :func:`cross_modal_grid`, :func:`interpolate_labels` and :func:`traverse_factor`
+  decode chosen combinations, each in one batched decoder call.
+
+Every function that runs the model puts it in eval mode (dropout off, BatchNorm on its running statistics, so a
+decoded sample does not depend on the rest of its batch) under ``torch.no_grad()``, and restores each submodule's
+train/eval flag afterwards; ``requires_grad`` of the parameters is never touched. Outputs are numpy float32.
+
+Factor values. Every factor is a ReLU output (F = ReLU(fc2(Dropout(ReLU(fc1(z)))))), so F >= 0, and a dimension
+can be exactly 0 for many samples (or all of them: a "dead" unit). A traversal should stay where the decoder has
+seen data: :func:`factor_range` gives the observed range of one dimension over a split (its min..max, or chosen
+quantiles to ignore outliers). Values outside it are extrapolation; negative values are never produced by the
+encoder at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from interpret.modes import inference
+from mfm.model import MFM
+
+ArrayLike = np.ndarray | Tensor
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running the model without side effects
+# ---------------------------------------------------------------------------------------------------------------
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def as_float_tensor(x: ArrayLike, device: torch.device) -> Tensor:
+    """A float32 tensor on `device` (numpy arrays and tensors alike; tensors are not copied when already there)."""
+    if isinstance(x, Tensor):
+        return x.detach().to(device=device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+
+
+def _numpy(x: Tensor) -> np.ndarray:
+    return x.detach().float().cpu().numpy()
+
+
+def _rows(x: ArrayLike, width: int, name: str) -> ArrayLike:
+    """`x` as (rows, width); one 1-D vector counts as one row. Raises ValueError naming `name` otherwise."""
+    if not isinstance(x, Tensor):
+        x = np.asarray(x)
+    shape = tuple(x.shape) if isinstance(x, Tensor) else np.shape(x)
+    if len(shape) == 1:
+        x = x.reshape(1, -1)
+        shape = (1, *shape)
+    if len(shape) != 2 or shape[1] != width or shape[0] == 0:
+        raise ValueError(f"{name} must be (rows, {width}) with at least one row, got shape {tuple(shape)}")
+    return x
+
+
+def _vector(x: ArrayLike, width: int, name: str) -> ArrayLike:
+    if not isinstance(x, Tensor):
+        x = np.asarray(x)
+    shape = tuple(x.shape) if isinstance(x, Tensor) else np.shape(x)
+    if shape != (width,):
+        raise ValueError(f"{name} must be a vector of {width} values, got shape {tuple(shape)}")
+    return x
+
+
+def _batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def _num_samples(inputs: Mapping[str, ArrayLike]) -> int:
+    if not inputs:
+        raise ValueError("inputs must hold at least one modality")
+    sizes = {name: len(x) for name, x in inputs.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"every modality must have the same number of samples, got {sizes}")
+    n_samples = next(iter(sizes.values()))
+    if n_samples == 0:
+        raise ValueError("inputs hold no samples")
+    return n_samples
+
+
+def _factor_dims(model: MFM, modality: str) -> tuple[int, int]:
+    """(shared_factor_dim, factor_dim of `modality`); an unknown name raises ConfigError (an MFMError)."""
+    return model.config.shared_factor_dim, model.config.modality(modality).factor_dim
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gathering factors
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FactorSet:
+    """The factors of a split, by name, as numpy arrays (N samples).
+
+    `missing` names the modality whose codes the surrogate network inferred (F_y and that modality's factor then
+    come from the other modalities alone), or is None for full data.
+    """
+
+    shared: np.ndarray  # F_y (N, shared_factor_dim)
+    modality: dict[str, np.ndarray]  # F_i (N, factor_dim_i)
+    predictions: np.ndarray  # Ŷ: logits (N, num_classes) or predictions (N,)
+    missing: str | None = None
+
+    def __len__(self) -> int:
+        return self.shared.shape[0]
+
+
+def encode_factors(
+    model: MFM,
+    inputs: Mapping[str, ArrayLike],
+    batch_size: int = 256,
+    *,
+    missing: str | None = None,
+) -> FactorSet:
+    """F_y, every F_i and the prediction for a whole split, in eval mode, in batches of `batch_size`.
+
+    Args:
+        model: the MFM.
+        inputs: modality name -> (N, *shape) array or tensor, one entry per modality of the model. With
+            `missing=m`, modality m may be absent and is never read.
+        batch_size: samples per forward pass.
+        missing: infer the codes of this modality with its surrogate network (paper Eq. 5), so F_y comes from the
+            other modalities alone. Raises MFMError if the model has no surrogate inference.
+
+    Returns:
+        A :class:`FactorSet` of numpy float32 arrays.
+    """
+    _batch_size(batch_size)
+    observed = {n: x for n, x in inputs.items() if n != missing}
+    n_samples = _num_samples(observed)
+    device = _device(model)
+    shared, modality, predictions = [], {n: [] for n in model.modality_names}, []
+    with inference(model):
+        for start in range(0, n_samples, batch_size):
+            batch = {n: as_float_tensor(x[start : start + batch_size], device) for n, x in observed.items()}
+            out = model(batch, missing=missing)
+            shared.append(_numpy(out.shared_factor))
+            for n, f in out.modality_factors.items():
+                modality[n].append(_numpy(f))
+            predictions.append(_numpy(out.prediction))
+    return FactorSet(
+        shared=np.concatenate(shared),
+        modality={n: np.concatenate(f) for n, f in modality.items()},
+        predictions=np.concatenate(predictions),
+        missing=missing,
+    )
+
+
+def encode_modality_factor(model: MFM, modality: str, x: ArrayLike, batch_size: int = 256) -> np.ndarray:
+    """F_i of samples of one modality, read from X_i alone: (N, *shape) -> (N, factor_dim).
+
+    Inference factorizes as Q(Z_y | X_1:M) · Π_i Q(Z_{a_i} | X_i), so this is exactly the F_i of a full forward
+    pass; no other modality is needed (a style can come from an unpaired sample).
+    """
+    _batch_size(batch_size)
+    config = model.config.modality(modality)  # ConfigError (an MFMError) for an unknown name
+    shape = tuple(x.shape) if isinstance(x, Tensor) else np.shape(x)
+    if tuple(shape[1:]) != config.shape or shape[0] == 0:
+        raise ValueError(f"{modality} samples must be (N, *{config.shape}), got shape {tuple(shape)}")
+    device = _device(model)
+    factors = []
+    with inference(model):
+        for start in range(0, shape[0], batch_size):
+            code = model.modality_encoders[modality](as_float_tensor(x[start : start + batch_size], device))
+            factors.append(_numpy(model.modality_factor_maps[modality](code)))  # (B, factor_dim)
+    return np.concatenate(factors)
+
+
+def class_prototypes(shared_factors: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """The mean F_y of each class: (N, fy) and integer labels (N,) -> (num_classes, fy).
+
+    A prototype is a label factor "typical" of its class, to decode with any style. Raises ValueError if a class
+    has no sample (its mean is undefined) or a label is outside 0..num_classes-1.
+    """
+    factors = np.asarray(shared_factors, dtype=np.float64)
+    labels = np.asarray(labels)
+    if factors.ndim != 2 or factors.shape[0] == 0:
+        raise ValueError(f"shared_factors must be (N, shared_factor_dim), got shape {factors.shape}")
+    if labels.shape != (factors.shape[0],):
+        raise ValueError(f"labels must be ({factors.shape[0]},) to match shared_factors, got {labels.shape}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    as_int = labels.astype(np.int64)
+    if not np.array_equal(as_int, labels) or (as_int < 0).any() or (as_int >= num_classes).any():
+        raise ValueError(f"labels must be integers in 0..{num_classes - 1}")
+    counts = np.bincount(as_int, minlength=num_classes)  # (K,)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        raise ValueError(f"no sample of class(es) {empty.tolist()}: their prototype is undefined")
+    sums = np.zeros((num_classes, factors.shape[1]))
+    np.add.at(sums, as_int, factors)  # (K, fy)
+    return (sums / counts[:, None]).astype(np.float32)
+
+
+def factor_range(
+    factors: np.ndarray, dim: int, quantiles: tuple[float, float] = (0.0, 1.0)
+) -> tuple[float, float]:
+    """The observed range (low, high) of one factor dimension over a split, the default span of a traversal.
+
+    `quantiles` (0, 1) gives min..max; e.g. (0.01, 0.99) ignores outliers. Factors are ReLU outputs, so low >= 0
+    for factors from the model; a dead dimension (always 0) gives (0.0, 0.0): traversing it shows what the decoder
+    does with values it never sees.
+    """
+    factors = np.asarray(factors, dtype=np.float64)
+    if factors.ndim != 2 or factors.shape[0] == 0:
+        raise ValueError(f"factors must be (N, d) with N >= 1, got shape {factors.shape}")
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < factors.shape[1]:
+        raise ValueError(f"dim must be an integer in 0..{factors.shape[1] - 1}, got {dim!r}")
+    q_low, q_high = quantiles
+    if not 0.0 <= q_low <= q_high <= 1.0:
+        raise ValueError(f"quantiles must satisfy 0 <= low <= high <= 1, got {quantiles}")
+    low, high = np.quantile(factors[:, dim], [q_low, q_high])
+    return float(low), float(high)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Decoding chosen factors
+# ---------------------------------------------------------------------------------------------------------------
+def _decode(model: MFM, modality: str, shared: Tensor, style: Tensor) -> np.ndarray:
+    """One decoder call G_i([F_y ; F_i]) for (B, fy) and (B, fi): (B, *shape) numpy, in eval mode."""
+    with inference(model):
+        return _numpy(model.decode_modality(modality, shared, style))
+
+
+def style_label_grid(
+    model: MFM, modality: str, style_factors: ArrayLike, label_factors: ArrayLike
+) -> np.ndarray:
+    """Every label factor with every style factor, decoded by one modality's decoder in one batched call.
+
+    Args:
+        model: the MFM.
+        modality: the modality to generate.
+        style_factors: (S, factor_dim) F_i of that modality (one 1-D vector counts as S = 1).
+        label_factors: (L, shared_factor_dim) F_y, from samples or :func:`class_prototypes`.
+
+    Returns:
+        (L, S, *shape): ``grid[l, s] = G_i([label_factors[l] ; style_factors[s]])``; a row holds one label in
+        every style, a column one style with every label.
+    """
+    shared_dim, style_dim = _factor_dims(model, modality)
+    device = _device(model)
+    style = as_float_tensor(_rows(style_factors, style_dim, "style_factors"), device)  # (S, fi)
+    label = as_float_tensor(_rows(label_factors, shared_dim, "label_factors"), device)  # (L, fy)
+    n_labels, n_styles = label.shape[0], style.shape[0]
+    shared = label[:, None, :].expand(n_labels, n_styles, shared_dim).reshape(-1, shared_dim)  # (L·S, fy)
+    styles = style[None, :, :].expand(n_labels, n_styles, style_dim).reshape(-1, style_dim)  # (L·S, fi)
+    images = _decode(model, modality, shared, styles)  # (L·S, *shape)
+    return images.reshape(n_labels, n_styles, *images.shape[1:])
+
+
+def cross_modal_grid(
+    model: MFM,
+    modality: str,
+    style_inputs: ArrayLike,
+    label_inputs: Mapping[str, ArrayLike],
+    *,
+    label_source: Literal["others", "all"] = "others",
+    batch_size: int = 256,
+) -> np.ndarray:
+    """Generate `modality` with the style of its own samples and the label factor of samples of other modalities.
+
+    In MFM the label factor F_y is not a property of one modality: Q(Z_y | X_1:M) reads all modalities jointly.
+    So "the style of a street-view sample with the label of an MNIST sample" has two honest readings:
+
+    - ``label_source="others"`` (default): F_y inferred from the *other* modalities alone, by the surrogate network
+      of the generated modality (paper Eq. 5: `modality` is treated as missing). With two modalities this is
+      "the label of that MNIST image by itself": the street-view decoder draws the MNIST digit in the street-view
+      sample's style. ``label_inputs[modality]`` is never read, so the label samples need no partner in the
+      generated modality. Needs a model with surrogate inference (MFMError otherwise). With more than two
+      modalities, F_y comes from all of them but `modality`.
+    - ``label_source="all"``: F_y of the complete tuples in `label_inputs` (every modality, including the
+      generated one): a swap of label factors between samples, as in :func:`style_label_grid`.
+
+    The style F_i comes from X_i alone (:func:`encode_modality_factor`), exactly as in a full forward pass.
+
+    Args:
+        model: the MFM.
+        modality: the modality to generate (and whose samples give the style).
+        style_inputs: (S, *shape) samples of `modality`.
+        label_inputs: modality name -> (L, *shape) samples giving the label factor (see `label_source`).
+        label_source: ``"others"`` or ``"all"``.
+        batch_size: samples per encoder pass.
+
+    Returns:
+        (L, S, *shape), ``grid[l, s]`` = `modality` decoded from F_y of label sample l and F_i of style sample s.
+    """
+    model.config.modality(modality)  # ConfigError (an MFMError) for an unknown name
+    if label_source == "others":
+        others = {n: x for n, x in label_inputs.items() if n != modality}
+        labels = encode_factors(model, others, batch_size, missing=modality).shared  # (L, fy)
+    elif label_source == "all":
+        labels = encode_factors(model, label_inputs, batch_size).shared  # (L, fy)
+    else:
+        raise ValueError(f"label_source must be 'others' or 'all', got {label_source!r}")
+    styles = encode_modality_factor(model, modality, style_inputs, batch_size)  # (S, fi)
+    return style_label_grid(model, modality, styles, labels)
+
+
+def interpolation_weights(steps: int) -> np.ndarray:
+    """The weights t_k = k / (steps - 1), k = 0..steps-1, of :func:`interpolate_labels` (steps >= 2)."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    return np.linspace(0.0, 1.0, int(steps), dtype=np.float32)
+
+
+def interpolate_labels(
+    model: MFM,
+    modality: str,
+    style_factor: ArrayLike,
+    start: ArrayLike,
+    end: ArrayLike,
+    steps: int,
+) -> np.ndarray:
+    """Decode a straight line between two label factors with one style: (steps, *shape).
+
+    Step k decodes F_y = (1 - t_k) · start + t_k · end with t_k = k / (steps - 1) (see
+    :func:`interpolation_weights`), so the first and last steps are exactly the decodes of `start` and `end`.
+    Both ends being non-negative, every point on the line is a valid (non-negative) factor.
+
+    Args:
+        model: the MFM.
+        modality: the modality to generate.
+        style_factor: (factor_dim,) F_i, held fixed.
+        start, end: (shared_factor_dim,) F_y at the two ends (e.g. two class prototypes).
+        steps: number of points, >= 2.
+    """
+    shared_dim, style_dim = _factor_dims(model, modality)
+    device = _device(model)
+    t = torch.as_tensor(interpolation_weights(steps), device=device)[:, None]  # (steps, 1)
+    start_t = as_float_tensor(_vector(start, shared_dim, "start"), device)  # (fy,)
+    end_t = as_float_tensor(_vector(end, shared_dim, "end"), device)  # (fy,)
+    # Written as (1 - t) a + t b (not torch.lerp) so that t = 0 and t = 1 give a and b bit for bit.
+    shared = (1 - t) * start_t + t * end_t  # (steps, fy)
+    style = as_float_tensor(_vector(style_factor, style_dim, "style_factor"), device)  # (fi,)
+    return _decode(model, modality, shared, style.expand(shared.shape[0], style_dim))
+
+
+def traverse_factor(
+    model: MFM,
+    modality: str,
+    shared: ArrayLike,
+    style: ArrayLike,
+    which: Literal["shared", "modality"],
+    dim: int,
+    values: Sequence[float] | ArrayLike,
+) -> np.ndarray:
+    """Vary one dimension of one factor, everything else fixed, and decode: (len(values), *shape).
+
+    Row k decodes G_i([F_y ; F_i]) with dimension `dim` of F_y (``which="shared"``) or of F_i
+    (``which="modality"``) set to ``values[k]``. Factors are non-negative ReLU outputs; take `values` inside the
+    observed range of that dimension (:func:`factor_range`), e.g. ``np.linspace(*factor_range(F, dim), 9)``.
+
+    Args:
+        model: the MFM.
+        modality: the modality to generate.
+        shared: (shared_factor_dim,) F_y.
+        style: (factor_dim,) F_i of `modality`.
+        which: ``"shared"`` (F_y) or ``"modality"`` (F_i).
+        dim: index of the dimension to vary.
+        values: 1-D values for that dimension.
+    """
+    shared_dim, style_dim = _factor_dims(model, modality)
+    if which not in ("shared", "modality"):
+        raise ValueError(f"which must be 'shared' or 'modality', got {which!r}")
+    width = shared_dim if which == "shared" else style_dim
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < width:
+        raise ValueError(f"dim must be an integer in 0..{width - 1} for the {which} factor, got {dim!r}")
+    device = _device(model)
+    values_t = as_float_tensor(values if isinstance(values, Tensor) else np.asarray(values), device)
+    if values_t.ndim != 1 or values_t.shape[0] == 0:
+        raise ValueError(f"values must be a non-empty 1-D array, got shape {tuple(values_t.shape)}")
+    n = values_t.shape[0]
+    shared_t = (
+        as_float_tensor(_vector(shared, shared_dim, "shared"), device).expand(n, shared_dim).clone()
+    )  # (n, fy)
+    style_t = (
+        as_float_tensor(_vector(style, style_dim, "style"), device).expand(n, style_dim).clone()
+    )  # (n, fi)
+    (shared_t if which == "shared" else style_t)[:, dim] = values_t
+    return _decode(model, modality, shared_t, style_t)

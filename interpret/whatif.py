@@ -1,0 +1,317 @@
+"""Missing-modality what-if: drop one modality and compare what MFM infers without it to what it infers with it.
+
+When modality m is missing, MFM does not guess the raw X_m: its surrogate network Φ_m (paper Eq. 5) infers the
+codes (ẑ_y, ẑ_m) from the observed modalities, and the unchanged factor maps, decoders and label head run on them.
+So the what-if shows, side by side, for the same samples:
+
+- the surrogate-inferred codes ẑ_y, ẑ_m and factors F̂_y, F̂_m beside the full-data z_y, z_m, F_y, F_m;
+- the reconstruction of the missing modality X̂_m = G_m([F̂_y ; F̂_m]) beside the real X_m and the full-data X̂_m;
+- the prediction D(F̂_y) beside the full-data prediction D(F_y);
+
+and per-sample errors: code MSE (ẑ vs z), reconstruction MSE of X̂_m against the real X_m (for both the surrogate
+and the full-data reconstruction, so the cost of losing m is measured against what the model achieves with it),
+and the prediction change.
+
+The surrogate pass never reads X_m. X_m is read only by the full-data pass that gives the comparison; leave it out
+of the inputs and the what-if still runs, with the comparison fields set to None.
+
+Every function runs in eval mode under ``torch.no_grad()`` and restores each submodule's train/eval flag
+(:func:`interpret.modes.inference`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from interpret.generation import ArrayLike, as_float_tensor
+from interpret.modes import inference
+from mfm.errors import MFMError
+from mfm.metrics import task_metrics
+from mfm.model import MFM, MFMOutput
+from mfm.train import predict
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """One forward pass of a batch, as numpy arrays (an :class:`mfm.model.MFMOutput` taken off the graph)."""
+
+    shared_code: np.ndarray  # z_y (N, shared_code_dim)
+    modality_codes: dict[str, np.ndarray]  # z_i (N, code_dim_i)
+    shared_factor: np.ndarray  # F_y (N, shared_factor_dim)
+    modality_factors: dict[str, np.ndarray]  # F_i (N, factor_dim_i)
+    reconstructions: dict[str, np.ndarray]  # X̂_i (N, *shape_i)
+    prediction: np.ndarray  # logits (N, num_classes) or predictions (N,)
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Modality `missing` dropped, for N samples: surrogate-inferred outputs beside full-data ones.
+
+    `inferred` is the pass with `missing` inferred by its surrogate: ``inferred.shared_code`` is ẑ_y,
+    ``inferred.modality_codes[missing]`` is ẑ_m, ``inferred.reconstructions[missing]`` is X̂_m generated without
+    X_m. `full`, `target` (the real X_m) and every error are None when X_m was not given.
+    Errors are per sample (N,): mean squared differences over all of a sample's entries.
+    `prediction_change` is ŷ_without - ŷ_full for regression and, for classification, the total-variation
+    distance 0.5 · Σ_k |p_without,k - p_full,k| between the two softmax distributions (0: same, 1: disjoint);
+    `class_changed` (classification only) says whether the predicted class differs.
+    """
+
+    missing: str
+    inferred: ModelOutputs
+    full: ModelOutputs | None
+    target: np.ndarray | None  # X_m (N, *shape_m)
+    shared_code_error: np.ndarray | None  # MSE(ẑ_y, z_y) (N,)
+    modality_code_error: np.ndarray | None  # MSE(ẑ_m, z_m) (N,)
+    reconstruction_error: np.ndarray | None  # MSE(X̂_m without X_m, X_m) (N,)
+    full_reconstruction_error: np.ndarray | None  # MSE(X̂_m with X_m, X_m) (N,)
+    prediction_change: np.ndarray | None  # (N,)
+    class_changed: np.ndarray | None  # (N,) bool, classification only
+
+    def __len__(self) -> int:
+        return self.inferred.shared_code.shape[0]
+
+    @property
+    def reconstruction(self) -> np.ndarray:
+        """X̂_m generated without X_m: (N, *shape_m)."""
+        return self.inferred.reconstructions[self.missing]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------------------
+def _check_missing(model: MFM, missing: str) -> None:
+    # The same conditions, in the same words, as MFM.encode: here they are checked before any work is done.
+    if missing not in model.modality_names:
+        raise MFMError(f"unknown modality {missing!r}; this model has {list(model.modality_names)}")
+    if not model.config.surrogate:
+        raise MFMError("this model was built without surrogate inference (config.surrogate is false)")
+
+
+def _per_sample_mse(a: Tensor, b: Tensor) -> Tensor:
+    return (a - b).pow(2).flatten(1).mean(dim=1)  # (B, ...) -> (B,)
+
+
+def _numpy_outputs(out: MFMOutput) -> ModelOutputs:
+    def arr(x: Tensor) -> np.ndarray:
+        return x.detach().float().cpu().numpy()
+
+    return ModelOutputs(
+        shared_code=arr(out.shared_code),
+        modality_codes={n: arr(z) for n, z in out.modality_codes.items()},
+        shared_factor=arr(out.shared_factor),
+        modality_factors={n: arr(f) for n, f in out.modality_factors.items()},
+        reconstructions={n: arr(x) for n, x in out.reconstructions.items()},
+        prediction=arr(out.prediction),
+    )
+
+
+def _batched_inputs(model: MFM, inputs: Mapping[str, ArrayLike]) -> tuple[dict[str, ArrayLike], int]:
+    """Inputs of the model's modalities with a batch axis (one sample gets a batch of 1), and N."""
+    given = {m.name: (m, inputs[m.name]) for m in model.config.modalities if m.name in inputs}
+    if not given:
+        raise MFMError(f"no input for any modality of this model {list(model.modality_names)}")
+    single = {name: np.ndim(x) == len(m.shape) for name, (m, x) in given.items()}
+    if len(set(single.values())) != 1:
+        raise MFMError("pass every modality as one sample or every modality as a batch, not a mix")
+    out = {name: (x[None] if single[name] else x) for name, (_, x) in given.items()}
+    sizes = {name: len(x) for name, x in out.items()}
+    if len(set(sizes.values())) != 1 or 0 in sizes.values():
+        raise MFMError(f"every modality needs the same, non-zero number of samples, got {sizes}")
+    return out, next(iter(sizes.values()))
+
+
+@dataclass
+class _BatchResult:
+    """One batch of a what-if, as tensors: both passes, the real X_m and the per-sample errors (B,)."""
+
+    inferred: MFMOutput
+    full: MFMOutput | None
+    target: Tensor | None
+    errors: dict[str, Tensor]
+
+
+def _compare(
+    model: MFM, missing: str, inferred: MFMOutput, full: MFMOutput, target: Tensor
+) -> dict[str, Tensor]:
+    """Per-sample errors (B,) of a surrogate pass against the full-data pass of the same batch."""
+    errors = {
+        "shared_code_error": _per_sample_mse(inferred.shared_code, full.shared_code),
+        "modality_code_error": _per_sample_mse(
+            inferred.modality_codes[missing], full.modality_codes[missing]
+        ),
+        "reconstruction_error": _per_sample_mse(inferred.reconstructions[missing], target),
+        "full_reconstruction_error": _per_sample_mse(full.reconstructions[missing], target),
+    }
+    if model.config.task == "classification":
+        p_without = torch.softmax(inferred.prediction, dim=-1)  # (B, K)
+        p_full = torch.softmax(full.prediction, dim=-1)  # (B, K)
+        errors["prediction_change"] = 0.5 * (p_without - p_full).abs().sum(dim=-1)  # total variation (B,)
+        errors["class_changed"] = inferred.prediction.argmax(-1) != full.prediction.argmax(-1)  # (B,)
+    else:
+        errors["prediction_change"] = inferred.prediction - full.prediction  # (B,)
+    return errors
+
+
+def _what_if_batches(
+    model: MFM, batched: Mapping[str, ArrayLike], n_samples: int, missing: str, batch_size: int
+) -> Iterator[_BatchResult]:
+    """Both passes batch by batch; the caller holds `inference(model)`. X_m goes to the full-data pass only."""
+    device = next(model.parameters()).device
+    for start in range(0, n_samples, batch_size):
+        batch = {n: as_float_tensor(x[start : start + batch_size], device) for n, x in batched.items()}
+        observed = {n: x for n, x in batch.items() if n != missing}
+        inferred = model(observed, missing=missing)  # reads the observed modalities only
+        if missing not in batch:
+            yield _BatchResult(inferred, None, None, {})
+            continue
+        full = model(batch)
+        yield _BatchResult(
+            inferred, full, batch[missing], _compare(model, missing, inferred, full, batch[missing])
+        )
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------------------------
+def missing_modality(
+    model: MFM, inputs: Mapping[str, ArrayLike], missing: str, batch_size: int = 256
+) -> WhatIf:
+    """What MFM infers for these samples when `missing` is dropped, beside what it infers with it.
+
+    Args:
+        model: an MFM built with surrogate inference (``config.surrogate``).
+        inputs: modality name -> one sample (*shape) or a batch (N, *shape), numpy or torch. Every observed
+            modality is required; ``inputs[missing]`` is optional and is read only for the comparison (the
+            surrogate pass never reads it). One sample comes back as a batch of N = 1.
+        missing: the modality to drop.
+        batch_size: samples per forward pass.
+
+    Returns:
+        A :class:`WhatIf`. Raises MFMError for an unknown modality, a model without surrogate inference, or
+        inputs that do not fit the model.
+    """
+    _check_missing(model, missing)
+    _check_batch_size(batch_size)
+    batched, n_samples = _batched_inputs(model, inputs)
+    has_target = missing in batched
+    inferred: list[ModelOutputs] = []
+    full: list[ModelOutputs] = []
+    targets: list[np.ndarray] = []
+    errors: dict[str, list[np.ndarray]] = {}
+    with inference(model):
+        for part in _what_if_batches(model, batched, n_samples, missing, batch_size):
+            inferred.append(_numpy_outputs(part.inferred))
+            if part.full is not None and part.target is not None:
+                full.append(_numpy_outputs(part.full))
+                targets.append(part.target.cpu().numpy())
+            for name, value in part.errors.items():
+                errors.setdefault(name, []).append(value.cpu().numpy())
+    joined = {name: np.concatenate(values) for name, values in errors.items()}
+    return WhatIf(
+        missing=missing,
+        inferred=_concatenate(inferred),
+        full=_concatenate(full) if has_target else None,
+        target=np.concatenate(targets) if has_target else None,
+        shared_code_error=joined.get("shared_code_error"),
+        modality_code_error=joined.get("modality_code_error"),
+        reconstruction_error=joined.get("reconstruction_error"),
+        full_reconstruction_error=joined.get("full_reconstruction_error"),
+        prediction_change=joined.get("prediction_change"),
+        class_changed=joined.get("class_changed"),
+    )
+
+
+def missing_modality_summary(
+    model: MFM,
+    inputs: Mapping[str, ArrayLike],
+    labels: np.ndarray,
+    batch_size: int = 256,
+    *,
+    progress: Progress | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Over a split, for each modality m dropped in turn: what losing m costs.
+
+    Per modality m (keys are modality names), plain builtins:
+    - ``shared_code_mse``, ``modality_code_mse``: mean MSE(ẑ_y, z_y) and MSE(ẑ_m, z_m);
+    - ``reconstruction_mse_surrogate``: mean MSE of X̂_m generated without X_m against X_m;
+    - ``reconstruction_mse_full``: the same for the full-data X̂_m, the baseline;
+    - ``prediction_change``: mean total-variation distance between the class distributions (classification) or
+      mean |ŷ_without - ŷ_full| (regression); ``class_changed``: share of samples whose predicted class changes
+      (classification only);
+    - ``metrics_full`` and ``metrics_without``: :func:`mfm.metrics.task_metrics` of :func:`mfm.train.predict`
+      with all modalities and without m: the same numbers as ``mfm.train.evaluate_model`` ("all" and
+      "without_<m>"), so the app and the command line agree.
+
+    Args:
+        model: an MFM with surrogate inference.
+        inputs: modality name -> (N, *shape) for every modality.
+        labels: (N,) class indices or regression targets.
+        batch_size: samples per forward pass.
+        progress: optional ``progress(done, total, stage)``; one step per modality, stage = its name.
+    """
+    if not model.config.surrogate:
+        raise MFMError("this model was built without surrogate inference (config.surrogate is false)")
+    _check_batch_size(batch_size)
+    absent = [n for n in model.modality_names if n not in inputs]
+    if absent:
+        raise MFMError(f"the summary compares with full data: inputs lack modalities {absent}")
+    batched, n_samples = _batched_inputs(model, inputs)
+    task = model.config.task
+    names = model.modality_names
+    summary: dict[str, dict[str, Any]] = {}
+    with inference(model):
+        metrics_full = task_metrics(task, predict(model, batched, batch_size=batch_size), labels)
+        for done, missing in enumerate(names, start=1):
+            # Sums over samples, batch by batch: a split's reconstructions need not fit in memory at once.
+            sums: dict[str, float] = {}
+            for part in _what_if_batches(model, batched, n_samples, missing, batch_size):
+                for name, value in part.errors.items():
+                    value = value.double().abs() if name == "prediction_change" else value.double()
+                    sums[name] = sums.get(name, 0.0) + float(value.sum())
+            entry: dict[str, Any] = {
+                "shared_code_mse": sums["shared_code_error"] / n_samples,
+                "modality_code_mse": sums["modality_code_error"] / n_samples,
+                "reconstruction_mse_surrogate": sums["reconstruction_error"] / n_samples,
+                "reconstruction_mse_full": sums["full_reconstruction_error"] / n_samples,
+                "prediction_change": sums["prediction_change"] / n_samples,
+            }
+            if "class_changed" in sums:
+                entry["class_changed"] = sums["class_changed"] / n_samples
+            entry["metrics_full"] = dict(metrics_full)
+            entry["metrics_without"] = task_metrics(
+                task, predict(model, batched, missing=missing, batch_size=batch_size), labels
+            )
+            summary[missing] = entry
+            if progress is not None:
+                progress(done, len(names), missing)
+    return summary
+
+
+def _concatenate(parts: list[ModelOutputs]) -> ModelOutputs:
+    return ModelOutputs(
+        shared_code=np.concatenate([p.shared_code for p in parts]),
+        modality_codes={
+            n: np.concatenate([p.modality_codes[n] for p in parts]) for n in parts[0].modality_codes
+        },
+        shared_factor=np.concatenate([p.shared_factor for p in parts]),
+        modality_factors={
+            n: np.concatenate([p.modality_factors[n] for p in parts]) for n in parts[0].modality_factors
+        },
+        reconstructions={
+            n: np.concatenate([p.reconstructions[n] for p in parts]) for n in parts[0].reconstructions
+        },
+        prediction=np.concatenate([p.prediction for p in parts]),
+    )

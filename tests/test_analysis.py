@@ -1,0 +1,80 @@
+"""The gather-then-measure layer: collection, planted-step AUROC, randomisation and the ranking margin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import random_batch, tiny_sequence_config
+
+from interpret.analysis import (
+    collect,
+    gradient_flow_by_modality,
+    planted_step_auroc,
+    randomized_copy,
+    ranking_margin,
+    sample_indices,
+)
+from mfm.model import MFM
+
+
+def test_planted_step_auroc_known_answers():
+    mask = np.array([[1, 1, 0, 0], [0, 0, 1, 1]], dtype=bool)
+    perfect = np.array([[9, 8, 1, 2], [0, 1, 7, 8]], dtype=float)
+    assert planted_step_auroc(perfect, mask) == 1.0
+    assert planted_step_auroc(-perfect, mask) == 0.0
+    # First segment perfect, second inverted: the mean of the per-segment AUROCs.
+    assert planted_step_auroc(np.stack([perfect[0], -perfect[1]]), mask) == 0.5
+    # Segments with no planted step (or only planted steps) are skipped; none left -> NaN.
+    assert planted_step_auroc(perfect, np.stack([mask[0], np.zeros(4, bool)])) == 1.0
+    assert np.isnan(planted_step_auroc(perfect, np.zeros((2, 4), bool)))
+    with pytest.raises(ValueError, match=r"\(N, T\)"):
+        planted_step_auroc(perfect[0], mask[0])
+
+
+def test_ranking_margin():
+    assert ranking_margin({"a": 4.0, "b": 2.0, "c": 1.0}, ["a", "b", "c"]) == pytest.approx(np.log(2))
+    assert ranking_margin({"a": 1.0, "b": 2.0, "c": 0.5}, ["a", "b", "c"]) < 0
+
+
+def test_sample_indices_are_seeded_sorted_and_bounded():
+    a, b = sample_indices(100, 10, seed=3), sample_indices(100, 10, seed=3)
+    assert np.array_equal(a, b) and len(a) == 10 and np.all(np.diff(a) > 0)
+    assert not np.array_equal(a, sample_indices(100, 10, seed=4))
+    assert np.array_equal(sample_indices(5, 10, seed=0), np.arange(5))
+
+
+def test_collect_matches_forward_and_restores_mode():
+    torch.manual_seed(0)
+    model = MFM(tiny_sequence_config()).train()
+    inputs, _ = random_batch(model.config, batch=7)
+    got = collect(model, {k: v.numpy() for k, v in inputs.items()}, batch_size=3)
+    assert model.training  # restored
+    with torch.no_grad():
+        out = model.eval()(inputs)
+    np.testing.assert_allclose(got.shared, out.shared_factor.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got.reconstructions["visual"], out.reconstructions["visual"].numpy(), rtol=1e-5, atol=1e-6
+    )
+    assert got.predictions.shape == (7,)
+
+
+def test_randomized_copy_changes_weights_not_the_original():
+    torch.manual_seed(0)
+    model = MFM(tiny_sequence_config()).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    clone = randomized_copy(model, seed=1)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    changed = [
+        k for k, v in clone.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])
+    ]
+    assert len(changed) > 0.9 * sum(v.is_floating_point() for v in before.values())
+
+
+def test_gradient_flow_by_modality_shapes():
+    torch.manual_seed(0)
+    model = MFM(tiny_sequence_config()).eval()
+    inputs, _ = random_batch(model.config, batch=6)
+    flows = gradient_flow_by_modality(model, {k: v.numpy() for k, v in inputs.items()}, max_samples=4)
+    assert set(flows) == set(model.modality_names)
+    assert all(f.shared.shape == (4, 6) for f in flows.values())
