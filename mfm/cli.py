@@ -60,6 +60,19 @@ def _format_metrics(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def _init_distributed(device: str) -> int:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns this process's rank."""
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank()
+
+
 # -- commands ----------------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model on a data set and save the best validation epoch as a checkpoint."""
@@ -71,6 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    rank = _init_distributed(args.device)
     data = _load_data(args.dataset, args.data_dir, args.data_seed)
     overrides = json.loads(args.config) if args.config else {}
     config = config_for_dataset(
@@ -110,6 +124,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         close()
     wall = time.perf_counter() - started
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    if rank != 0:  # under torchrun, rank 0 evaluates and writes the checkpoint
+        return 0
     test = evaluate_model(result.model, test_x, test_y)
     metadata = {
         "dataset": data.name,

@@ -58,3 +58,31 @@ def test_training_is_deterministic_for_a_seed(data_cache):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
     assert np.isfinite(sum(float(v.float().sum()) for v in a.values()))
+
+
+def test_training_under_torchrun(tmp_path, data_cache):
+    """Two processes on one machine (gloo): each takes half of every batch, rank 0 writes the checkpoint."""
+    out = tmp_path / "ddp.pt"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "mfm",
+        "train",
+        "--dataset",
+        "sentiment",
+        "--epochs",
+        "1",
+        "--limit",
+        "32",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert main(["check", str(out)]) == 0

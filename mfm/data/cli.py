@@ -1,0 +1,95 @@
+"""The `data` sub-command: list the data sets, describe one (--json), or write a preview image (--preview).
+
+`add_data_parser(subparsers)` registers it on an argparse sub-parsers object; the handler returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mfm.data.registry import list_datasets, load_dataset
+from mfm.data.types import SPLIT_NAMES
+from mfm.errors import DataError
+
+
+def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the `data` sub-command on `subparsers` and return its parser (handler in `func`)."""
+    names = ", ".join(spec.name for spec in list_datasets())
+    parser = subparsers.add_parser(
+        "data",
+        help="list the data sets, describe one, or preview it",
+        description=f"Without NAME: list the data sets ({names}). With NAME: load it and describe its splits.",
+    )
+    parser.add_argument("name", nargs="?", metavar="NAME", help="a data set name")
+    parser.add_argument("--json", action="store_true", help="print the description as JSON")
+    parser.add_argument("--preview", metavar="FILE.png", help="write a preview image of samples to FILE.png")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder (or file) holding a real data set's files")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the split and of generated data (default 0)"
+    )
+    parser.add_argument(
+        "--split", choices=SPLIT_NAMES, default="test", help="split to preview (default test)"
+    )
+    parser.add_argument(
+        "--index", type=int, default=0, help="segment to preview for sequence data (default 0)"
+    )
+    parser.set_defaults(func=run_data_command)
+    return parser
+
+
+def _progress(done: int, total: int, stage: str) -> None:
+    if sys.stderr.isatty():
+        end = "\n" if done >= total else ""
+        print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def run_data_command(args: argparse.Namespace) -> int:
+    """Handle `data [NAME] [--json] [--preview FILE] [--data-dir DIR] [--seed N]`; return the exit code."""
+    if args.name is None:
+        specs = list_datasets()
+        if args.json:
+            rows = [
+                {
+                    "name": s.name,
+                    "description": s.description,
+                    "needs_data_dir": s.needs_data_dir,
+                    "task": s.task,
+                    "modalities": list(s.modalities),
+                }
+                for s in specs
+            ]
+            print(json.dumps(rows, indent=2))
+        else:
+            width = max(len(s.name) for s in specs)
+            for s in specs:
+                where = "needs --data-dir" if s.needs_data_dir else "offline"
+                print(f"{s.name:<{width}}  {s.task:<14}  {where:<16}  {s.description}")
+        return 0
+    try:
+        dataset = load_dataset(args.name, data_dir=args.data_dir, seed=args.seed, progress=_progress)
+        if args.preview:
+            from mfm.data.preview import write_preview
+
+            write_preview(dataset, args.preview, split=args.split, index=args.index)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    summary = dataset.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        if dataset.task == "classification":
+            label = f"int64 class id in 0..{dataset.num_classes - 1}"
+        else:
+            label = "float32 sentiment in [-3, 3]"
+        print(f"{dataset.name}: {dataset.task}, label {label}")
+        for modality in dataset.modalities:
+            print(f"  {modality:<9} per-sample shape {tuple(dataset.shapes[modality])}")
+        for split in SPLIT_NAMES:
+            print(f"  {split:<5} {len(dataset.splits[split]):>6} samples")
+        print(f"  extras: {', '.join(dataset.splits['train'].extras)}")
+    if args.preview:
+        print(f"wrote {args.preview}", file=sys.stderr)
+    return 0

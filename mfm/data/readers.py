@@ -1,0 +1,320 @@
+"""Readers for the real data files users have: MNIST idx, SVHN .mat, and CMU-MOSI (MFN h5, MMSA pickle).
+
+Every reader checks what it reads and raises `mfm.errors.DataError` naming the file and the problem: a missing
+file, a wrong shape or dtype, labels out of range, or non-finite values. Non-finite values (NaN, inf) are
+refused by default (`nonfinite="refuse"`); the sequence readers can replace them by 0 instead
+(`nonfinite="zero"`, what MultiBench does with the -inf in MOSI's acoustic features), and then say how many.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from mfm.data.types import require_finite, require_numeric, require_shape
+from mfm.errors import DataError
+
+MOSI_FEATURES = {"language": (0, 300), "acoustic": (300, 305), "visual": (305, 325)}
+SEQUENCE_MODALITIES: tuple[str, ...] = ("language", "acoustic", "visual")
+# MMSA and MultiBench keys for each modality, in order of preference.
+PICKLE_KEYS = {
+    "language": ("text", "language", "glove"),
+    "acoustic": ("audio", "acoustic", "covarep"),
+    "visual": ("vision", "visual", "facet"),
+}
+PICKLE_LABEL_KEYS = ("regression_labels", "labels", "label")
+PICKLE_SPLIT_KEYS = {"train": ("train",), "valid": ("valid", "val", "dev", "validation"), "test": ("test",)}
+
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _open_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed when it is gzip (by magic number, whatever its name)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as error:
+            raise DataError(f"{path}: corrupt gzip data ({error})") from None
+    return raw
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an idx file (the MNIST format, optionally gzipped) into a native-endian numpy array."""
+    path = Path(path)
+    data = _open_bytes(path)
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise DataError(f"{path}: not an idx file (bad magic number {data[:4].hex() or 'none'})")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise DataError(f"{path}: truncated idx header ({len(data)} bytes)")
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise DataError(
+            f"{path}: idx header announces shape {shape} ({expected} bytes of data) but the file holds "
+            f"{len(data) - header} bytes of data"
+        )
+    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))
+
+
+def read_mnist_idx(images_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read an MNIST image / label pair of idx files: images (N, 28, 28) uint8 and labels (N,) int64 in 0-9."""
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.dtype != np.uint8:
+        raise DataError(f"{images_path}: MNIST images must be unsigned bytes, got {images.dtype}")
+    require_shape(images, (None, 28, 28), str(images_path), "the image array")
+    if labels.dtype != np.uint8:
+        raise DataError(f"{labels_path}: MNIST labels must be unsigned bytes, got {labels.dtype}")
+    require_shape(labels, (None,), str(labels_path), "the label array")
+    if len(labels) != len(images):
+        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}")
+    if len(labels) and labels.max() > 9:
+        raise DataError(f"{labels_path}: labels must be digits 0-9, found {int(labels.max())}")
+    return images, labels.astype(np.int64)
+
+
+def find_mnist_files(data_dir: str | Path) -> dict[str, tuple[Path, Path]]:
+    """Locate MNIST's train and t10k idx files (optionally .gz) in data_dir, data_dir/mnist or data_dir/MNIST/raw."""
+    root = Path(data_dir)
+    folders = [root, root / "mnist", root / "MNIST", root / "MNIST" / "raw"]
+    found = {}
+    for part in ("train", "t10k"):
+        pair = []
+        for kind, ndim in (("images", 3), ("labels", 1)):
+            names = [f"{part}-{kind}-idx{ndim}-ubyte", f"{part}-{kind}.idx{ndim}-ubyte"]
+            hits = [
+                f / (n + gz) for f in folders for n in names for gz in ("", ".gz") if (f / (n + gz)).is_file()
+            ]
+            if not hits:
+                raise DataError(
+                    f"{root}: no MNIST file {names[0]}[.gz] (looked in {', '.join(str(f) for f in folders)})"
+                )
+            pair.append(hits[0])
+        found[part] = (pair[0], pair[1])
+    return found
+
+
+def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read an SVHN cropped-digit file (train_32x32.mat / test_32x32.mat).
+
+    The file holds X (32, 32, 3, N) uint8 and y (N, 1) with labels 1-10, where 10 means digit 0.
+    Returns images (N, 3, 32, 32) uint8 and labels (N,) int64 in 0-9.
+    """
+    from scipy.io import loadmat
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        contents = loadmat(path, variable_names=["X", "y"])
+    except NotImplementedError:
+        raise DataError(
+            f"{path}: MATLAB v7.3 files are not supported; save it in the v5 format (-v7)"
+        ) from None
+    except (ValueError, OSError, TypeError) as error:
+        raise DataError(f"{path}: not a readable MATLAB file ({error})") from None
+    for key in ("X", "y"):
+        if key not in contents:
+            raise DataError(f"{path}: no variable {key!r} (an SVHN file holds X and y)")
+    images, labels = contents["X"], contents["y"]
+    if images.dtype != np.uint8:
+        raise DataError(f"{path}: X must be uint8 pixels, got {images.dtype}")
+    require_shape(images, (32, 32, 3, None), str(path), "X")
+    require_numeric(labels, str(path), "y")
+    if labels.size != images.shape[3]:
+        raise DataError(f"{path}: y holds {labels.size} labels for {images.shape[3]} images")
+    labels = labels.reshape(-1).astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() > 10):
+        raise DataError(
+            f"{path}: labels must lie in 1-10 (10 meaning digit 0), found {labels.min()}..{labels.max()}"
+        )
+    labels[labels == 10] = 0
+    return np.ascontiguousarray(
+        images.transpose(3, 2, 0, 1)
+    ), labels  # (N, 3, 32, 32): (h, w, c, n) -> (n, c, h, w)
+
+
+def find_svhn_files(data_dir: str | Path) -> dict[str, Path]:
+    """Locate train_32x32.mat and test_32x32.mat in data_dir, data_dir/svhn or data_dir/SVHN."""
+    root = Path(data_dir)
+    folders = [root, root / "svhn", root / "SVHN"]
+    found = {}
+    for part in ("train", "test"):
+        hits = [f / f"{part}_32x32.mat" for f in folders if (f / f"{part}_32x32.mat").is_file()]
+        if not hits:
+            raise DataError(
+                f"{root}: no SVHN file {part}_32x32.mat (looked in {', '.join(str(f) for f in folders)})"
+            )
+        found[part] = hits[0]
+    return found
+
+
+def _clean(array: np.ndarray, source: str, what: str, nonfinite: str, replaced: dict[str, int]) -> np.ndarray:
+    """Cast to float32 after the non-finite policy: refuse (DataError) or replace by 0 (counted in `replaced`)."""
+    require_numeric(array, source, what)
+    if nonfinite == "refuse":
+        require_finite(array, source, what)
+    elif array.dtype.kind in "fc":
+        bad = ~np.isfinite(array)
+        if bad.any():
+            replaced[what] = int(bad.sum())
+            array = np.where(bad, 0, array)
+    array = array.astype(np.float32)
+    require_finite(array, source, f"{what} after conversion to float32")  # overflow in the cast
+    return array
+
+
+def _check_policy(nonfinite: str) -> None:
+    if nonfinite not in ("refuse", "zero"):
+        raise DataError(f"nonfinite must be 'refuse' or 'zero', got {nonfinite!r}")
+
+
+def _check_sentiment(labels: np.ndarray, source: str, what: str) -> None:
+    if labels.size and (labels.min() < -3.0001 or labels.max() > 3.0001):
+        raise DataError(
+            f"{source}: {what} lie in [{labels.min():.3g}, {labels.max():.3g}], expected sentiment in [-3, 3]"
+        )
+
+
+def read_mosi_h5(data_dir: str | Path, *, nonfinite: str = "refuse") -> dict[str, dict]:
+    """Read CMU-MOSI in the MFN / MFM layout: X_{train,valid,test}.h5 and y_{split}.h5, dataset "data".
+
+    X is (N, T, 325) = [300 language | 5 acoustic | 20 visual]; y is (N,) or (N, 1) sentiment in [-3, 3].
+    Returns split -> {"inputs": {modality: (N, T, D) float32}, "labels": (N,) float32, "replaced": {...}}.
+    """
+    import h5py
+
+    _check_policy(nonfinite)
+    root = Path(data_dir)
+    out = {}
+    for split in ("train", "valid", "test"):
+        arrays = {}
+        for prefix in ("X", "y"):
+            path = root / f"{prefix}_{split}.h5"
+            if not path.is_file():
+                raise DataError(
+                    f"{path}: file not found (the MFN layout has X_/y_ train, valid and test .h5 files)"
+                )
+            try:
+                with h5py.File(path, "r") as handle:
+                    if "data" not in handle or not isinstance(handle["data"], h5py.Dataset):
+                        raise DataError(f"{path}: no dataset 'data' (found {sorted(handle.keys())})")
+                    arrays[prefix] = handle["data"][()]
+            except OSError as error:
+                raise DataError(f"{path}: not a readable HDF5 file ({error})") from None
+        x_path, y_path = root / f"X_{split}.h5", root / f"y_{split}.h5"
+        features, labels = arrays["X"], arrays["y"]
+        require_numeric(features, str(x_path), "data")
+        require_shape(features, (None, None, 325), str(x_path), "data")
+        require_numeric(labels, str(y_path), "data")
+        if labels.size != features.shape[0] or labels.ndim > 2:
+            raise DataError(
+                f"{y_path}: data has shape {labels.shape}, expected ({features.shape[0]},) labels"
+            )
+        replaced: dict[str, int] = {}
+        labels = _clean(labels.reshape(-1), str(y_path), "data", nonfinite, replaced)
+        _check_sentiment(labels, str(y_path), "labels")
+        features = _clean(features, str(x_path), "data", nonfinite, replaced)
+        inputs = {m: np.ascontiguousarray(features[:, :, a:b]) for m, (a, b) in MOSI_FEATURES.items()}
+        out[split] = {
+            "inputs": inputs,
+            "labels": labels,
+            "replaced": replaced,
+            "files": [str(x_path), str(y_path)],
+        }
+    return out
+
+
+def find_pickle(data_dir: str | Path) -> Path:
+    """The pickle to read: `data_dir` itself if it is a file, else the one .pkl file inside it."""
+    root = Path(data_dir)
+    if root.is_file():
+        return root
+    if not root.is_dir():
+        raise DataError(f"{root}: no such file or folder")
+    candidates = sorted(root.glob("*.pkl")) + sorted(root.glob("*.pickle"))
+    if not candidates:
+        raise DataError(
+            f"{root}: no .pkl file (MMSA's aligned_50.pkl or MultiBench's mosi_raw.pkl, for example)"
+        )
+    if len(candidates) > 1:
+        names = ", ".join(p.name for p in candidates)
+        raise DataError(
+            f"{root}: several pickles ({names}); pass the path of the one to load as the data dir"
+        )
+    return candidates[0]
+
+
+def _pick(mapping: dict, keys: tuple[str, ...]) -> object | None:
+    for key in keys:
+        if key in mapping:
+            return mapping[key]
+    return None
+
+
+def read_mosi_pickle(path: str | Path, *, nonfinite: str = "refuse") -> dict[str, dict]:
+    """Read an MMSA / MultiBench sentiment pickle with the restricted unpickler (no code runs).
+
+    Layout: {train, valid, test} -> {text, audio, vision, regression_labels or labels, ...}, batch-first
+    arrays (N, T, D); T may differ between modalities. Per-sample strings "id" and "raw_text" are kept as extras.
+    Returns split -> {"inputs": {modality: (N, T, D) float32}, "labels": (N,) float32, "extras": {...},
+    "replaced": {...}}.
+    """
+    from mfm.data.safe_pickle import restricted_load
+
+    _check_policy(nonfinite)
+    path = Path(path)
+    contents = restricted_load(path)
+    if not isinstance(contents, dict):
+        raise DataError(f"{path}: expected a dict of splits, got {type(contents).__name__}")
+    out = {}
+    for split, split_keys in PICKLE_SPLIT_KEYS.items():
+        part = _pick(contents, split_keys)
+        if not isinstance(part, dict):
+            raise DataError(f"{path}: no {split!r} split (found keys {sorted(map(str, contents))})")
+        source = f"{path} [{split}]"
+        raw_labels = _pick(part, PICKLE_LABEL_KEYS)
+        if not isinstance(raw_labels, np.ndarray):
+            raise DataError(f"{source}: no label array (looked for {', '.join(PICKLE_LABEL_KEYS)})")
+        replaced: dict[str, int] = {}
+        labels = _clean(raw_labels, source, "labels", nonfinite, replaced)
+        n = labels.shape[0] if labels.ndim else 0
+        if labels.size != n:
+            raise DataError(
+                f"{source}: labels have shape {raw_labels.shape}, expected (N,), (N, 1) or (N, 1, 1)"
+            )
+        labels = labels.reshape(-1)
+        _check_sentiment(labels, source, "labels")
+        inputs = {}
+        for modality in SEQUENCE_MODALITIES:
+            keys = PICKLE_KEYS[modality]
+            array = _pick(part, keys)
+            if array is None:
+                raise DataError(f"{source}: no {modality} array (looked for {', '.join(keys)})")
+            if not isinstance(array, np.ndarray):
+                raise DataError(f"{source}: {modality} must be a numpy array, got {type(array).__name__}")
+            require_shape(array, (n, None, None), source, modality)
+            inputs[modality] = _clean(array, source, modality, nonfinite, replaced)
+        extras = {}
+        for key in ("id", "raw_text"):
+            value = part.get(key)
+            if (
+                isinstance(value, (np.ndarray, list))
+                and len(value) == n
+                and all(isinstance(v, str) for v in value)
+            ):
+                extras[key] = np.asarray(list(value), dtype=str)
+        out[split] = {"inputs": inputs, "labels": labels, "extras": extras, "replaced": replaced}
+    return out

