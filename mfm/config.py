@@ -105,6 +105,10 @@ class MFMConfig:
     Objective weights: `mmd_weight` (λ_mmd on every code block) and each modality's `recon_weight`.
     Surrogate inference (paper Eq. 5): with `surrogate=True` the model holds, for each modality m, a network that
     infers z_y and z_m from the other modalities, trained jointly with weight `surrogate_weight`.
+    Extra terms beyond the paper, off by default: `style_adversary_weight` (a label classifier on each z_i trained
+    through gradient reversal, so the style codes carry no label), `swap_weight` (swap-cycle consistency: decode
+    with F_y of another sample, re-encode, ask for that sample's label and the original style code), both ramped in
+    linearly over the first `ramp_epochs` epochs.
     `surrogate_detach_targets` stops gradients into the full-data codes the surrogate imitates (the official code
     does not; we do by default so that the surrogate learns to imitate the model rather than pull its codes toward
     what a subset of modalities can predict).
@@ -127,6 +131,10 @@ class MFMConfig:
     surrogate_hidden_dim: int = 64
     surrogate_weight: float = 1.0
     surrogate_detach_targets: bool = True
+    # Beyond the paper (all off by default; see mfm/losses.py for what each adds and why):
+    style_adversary_weight: float = 0.0
+    swap_weight: float = 0.0
+    ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
         mods = self.modalities
@@ -172,6 +180,11 @@ class MFMConfig:
         _check_float("config", "dropout", self.dropout, 0.0, 0.95)
         _check_float("config", "mmd_weight", self.mmd_weight, 0.0, 1e6)
         _check_float("config", "surrogate_weight", self.surrogate_weight, 0.0, 1e6)
+        _check_float("config", "style_adversary_weight", self.style_adversary_weight, 0.0, 1e6)
+        _check_float("config", "swap_weight", self.swap_weight, 0.0, 1e6)
+        _check_int("config", "ramp_epochs", self.ramp_epochs, 0, 10_000)
+        if self.style_adversary_weight > 0 and self.task != "classification":
+            raise ConfigError("style_adversary_weight needs a classification task (it predicts the class from z_i)")
         for flag in ("surrogate", "surrogate_detach_targets"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"config.{flag} must be true or false, got {getattr(self, flag)!r}")

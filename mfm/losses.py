@@ -124,21 +124,77 @@ def surrogate_objective(
     return terms
 
 
+class _ReverseGradient(torch.autograd.Function):
+    """Identity forward, negated gradient backward (Ganin & Lempitsky, 2015)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return -grad
+
+
+def style_adversary_loss(model: MFM, output: MFMOutput, labels: Tensor) -> dict[str, Tensor]:
+    """Beyond the paper: cross-entropy of a label classifier on each style code z_i, through gradient reversal.
+
+    The classifier learns to read the class from z_i; the reversed gradient teaches the modality encoder to leave
+    the class out of z_i. Why: with the paper's objective alone the class leaks into the style factor (a linear probe
+    reads it), so swapping F_y does not move the digit. The adversary reads the raw code, so it never touches the
+    fusion encoder that gives F_y. Returns "adversary/<m>" terms.
+    """
+    return {
+        f"adversary/{n}": F.cross_entropy(model.style_adversaries[n](_ReverseGradient.apply(code)), labels.long())
+        for n, code in output.modality_codes.items()
+    }
+
+
+def swap_cycle_loss(model: MFM, output: MFMOutput, labels: Tensor) -> dict[str, Tensor]:
+    """Beyond the paper: the label must follow F_y and the style must follow F_i through a swap.
+
+    Every sample's modalities are generated with the F_y of the next sample in the batch (X̃_i = G_i([F_y' ; F_i])),
+    then encoded again: the prediction from the fused X̃ must be the other sample's label ("swap/label"), and each
+    re-encoded style code must equal the original z_i ("swap/style"; targets detached). Without the style term a
+    decoder can satisfy the label term by ignoring F_i altogether.
+    """
+    order = torch.roll(torch.arange(len(labels), device=labels.device), 1)
+    swapped = model.decode(output.shared_factor[order], output.modality_factors)
+    again = model(swapped)
+    terms = {"swap/label": prediction_loss(again.prediction, labels[order], model.config.task)}
+    terms["swap/style"] = sum(
+        F.mse_loss(again.modality_codes[n], output.modality_codes[n].detach()) for n in model.modality_names
+    )
+    return terms
+
+
 def total_loss(
     model: MFM,
     inputs: Mapping[str, Tensor],
     labels: Tensor,
     generator: torch.Generator | None = None,
+    ramp: float = 1.0,
 ) -> tuple[dict[str, Tensor], MFMOutput]:
-    """Everything one training step minimises: the MFM objective plus, when enabled, the surrogate objective.
+    """Everything one training step minimises: the MFM objective, the surrogate objective when enabled, and the
+    extra terms beyond the paper when their weights are positive (scaled by `ramp` in [0, 1]).
 
     Returns (terms by name with "total", the full-data output).
     """
+    config = model.config
     output = model(inputs)
     terms = mfm_objective(model, output, inputs, labels, generator)
-    if model.config.surrogate:
+    total = terms.pop("total")
+    if config.surrogate:
         surrogate = surrogate_objective(model, output, inputs, labels)
-        total = terms["total"] + model.config.surrogate_weight * surrogate.pop("total")
+        total = total + config.surrogate_weight * surrogate.pop("total")
         terms.update(surrogate)
-        terms["total"] = total
+    if config.style_adversary_weight > 0:
+        adversary = style_adversary_loss(model, output, labels)
+        total = total + ramp * config.style_adversary_weight * sum(adversary.values())
+        terms.update(adversary)
+    if config.swap_weight > 0:
+        swap = swap_cycle_loss(model, output, labels)
+        total = total + ramp * config.swap_weight * sum(swap.values())
+        terms.update(swap)
+    terms["total"] = total
     return terms, output

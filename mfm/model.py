@@ -338,6 +338,11 @@ class MFM(nn.Module):
         self.head = LabelHead(
             config.shared_factor_dim, config.head_hidden_dim, config.num_classes, config.dropout
         )
+        if config.style_adversary_weight > 0:
+            # Label classifiers on each style code, trained through gradient reversal (see losses.style_adversary_loss).
+            self.style_adversaries = nn.ModuleDict(
+                {m.name: _mlp(m.code_dim, config.head_hidden_dim, config.num_classes, 0.0) for m in mods}
+            )
         if config.surrogate:
             self.surrogates = nn.ModuleDict(
                 {

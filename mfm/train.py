@@ -171,7 +171,8 @@ def train_model(
                 continue
             index = index[rank::world]  # this process's share of the batch
             batch = {n: x[index] for n, x in inputs.items()}
-            terms, _ = total_loss(model, batch, labels[index], prior)
+            ramp = min(1.0, epoch / config.ramp_epochs) if config.ramp_epochs else 1.0
+            terms, _ = total_loss(model, batch, labels[index], prior, ramp)
             optimiser.zero_grad(set_to_none=True)
             terms["total"].backward()
             if world > 1:

@@ -48,3 +48,37 @@ def test_prediction_loss_known_values():
     ).item() == pytest.approx(1.5)
     logits = torch.tensor([[0.0, 0.0]])
     assert prediction_loss(logits, torch.tensor([1]), "classification").item() == pytest.approx(math.log(2))
+
+
+def test_gradient_reversal_negates_the_gradient():
+    from mfm.losses import _ReverseGradient
+
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    (_ReverseGradient.apply(x) * torch.tensor([3.0, 4.0])).sum().backward()
+    assert torch.equal(x.grad, torch.tensor([-3.0, -4.0]))
+
+
+def test_extra_terms_appear_only_when_enabled_and_swap_targets_the_next_label():
+    from conftest import random_batch, tiny_image_config
+
+    from mfm.errors import ConfigError
+    from mfm.losses import swap_cycle_loss, total_loss
+    from mfm.model import MFM
+
+    torch.manual_seed(0)
+    plain = MFM(tiny_image_config())
+    inputs, labels = random_batch(plain.config, batch=6)
+    terms, _ = total_loss(plain, inputs, labels)
+    assert not any(k.startswith(("adversary/", "swap/")) for k in terms)
+    model = MFM(tiny_image_config(style_adversary_weight=1.0, swap_weight=1.0)).eval()
+    terms, output = total_loss(model, inputs, labels)
+    assert {"adversary/svhn", "adversary/mnist", "swap/label", "swap/style"} <= set(terms)
+    # The swap's label term is the loss against the rolled labels: recompute it by hand.
+    order = torch.roll(torch.arange(6), 1)
+    again = model(model.decode(output.shared_factor[order], output.modality_factors))
+    expected = torch.nn.functional.cross_entropy(again.prediction, labels[order])
+    assert swap_cycle_loss(model, output, labels)["swap/label"].item() == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(ConfigError, match="needs a classification task"):
+        from conftest import tiny_sequence_config
+
+        tiny_sequence_config(style_adversary_weight=1.0)
