@@ -171,9 +171,22 @@ def _check_archive(data: bytes, name: str) -> None:
                         f"{name} holds a compressed entry ({entry.filename}); torch.save never compresses, "
                         "so this file was not written by it"
                     )
+                # A stored entry's bytes lie inside the file: a header that declares more is a lie, refused
+                # before any reader trusts it (so nothing is sized by a declared length).
+                if entry.compress_size != entry.file_size or entry.header_offset + entry.file_size > len(
+                    data
+                ):
+                    raise CheckpointError(
+                        f"{name} is a damaged archive: entry {entry.filename} declares a wrong size"
+                    )
                 expanded += entry.file_size
             if expanded > MAX_ARCHIVE_BYTES:
                 raise CheckpointError(f"{name} would expand to {expanded / 2**20:.0f} MiB; refusing")
+            # torch.save records each entry's CRC-32; torch.load does not check it, so flipped bytes inside a
+            # weight would load silently. Check every entry here (sizes are bounded by the file's own length).
+            damaged = archive.testzip()
+            if damaged is not None:
+                raise CheckpointError(f"{name} is a damaged archive: entry {damaged} fails its checksum")
     except zipfile.BadZipFile as exc:
         raise CheckpointError(f"{name} is a damaged or truncated archive ({exc})") from None
 
@@ -193,7 +206,7 @@ def _torch_reason(exc: Exception) -> str:
     """The informative line of torch's load error (e.g. 'Unsupported global: GLOBAL os.system'), not its advice."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     for line in lines:
-        if "WeightsUnpickler error" in line or "Unsupported global" in line:
+        if "WeightsUnpickler error" in line or "GLOBAL" in line:
             return (
                 line.split("WeightsUnpickler error:")[-1].split(" was not an allowed global")[0].strip()[:300]
             )

@@ -1,0 +1,207 @@
+"""A corpus of hostile and broken checkpoints, generated here (no blobs committed), and a fuzz test of the loader.
+
+Every case must raise CheckpointError with a specific message, create no file, start no process, and stay within
+bounded memory and time.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_sequence_config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mfm.checkpoint import checkpoint_payload, load_checkpoint, save_checkpoint
+from mfm.errors import CheckpointError
+from mfm.model import MFM
+
+
+def saved(payload) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def valid_payload() -> dict:
+    torch.manual_seed(0)
+    return checkpoint_payload(MFM(tiny_sequence_config()))
+
+
+class SystemCall:
+    def __init__(self, sentinel):
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.sentinel}",))
+
+
+class Eval:
+    def __init__(self, sentinel):
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        return (eval, (f"open({str(self.sentinel)!r}, 'w').write('x')",))
+
+
+class Subprocess:
+    def __init__(self, sentinel):
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        return (subprocess.call, (["touch", str(self.sentinel)],))
+
+
+def rezip(data: bytes, compression: int) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=compression) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    return out.getvalue()
+
+
+@functools.cache
+def zip_bomb() -> bytes:
+    """A small archive whose one entry expands to 2 GiB of zeros (built once per test session)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("archive/data/0", "w", force_zip64=True) as entry:
+            chunk = bytes(2**24)
+            for _ in range(128):
+                entry.write(chunk)
+    return out.getvalue()
+
+
+def corpus(tmp: Path) -> dict[str, tuple[bytes, str]]:
+    """name -> (file bytes, a regex the error message must match)."""
+    sentinel = tmp / "sentinel"
+    good = valid_payload()
+    good_bytes = saved(good)
+    state, config = good["state_dict"], good["config"]
+    key = "head.fc2.weight"
+    corrupted = bytearray(good_bytes)
+    corrupted[len(corrupted) // 3 : len(corrupted) // 3 + 64] = os.urandom(64)
+    cases = {
+        "os.system payload": (saved({**good, "metadata": {"x": SystemCall(sentinel)}}), "GLOBAL"),
+        "eval payload": (saved({**good, "metadata": {"x": Eval(sentinel)}}), "GLOBAL"),
+        "subprocess payload": (saved({**good, "metadata": {"x": Subprocess(sentinel)}}), "GLOBAL"),
+        "payload as the whole file": (saved(SystemCall(sentinel)), "GLOBAL"),
+        "bare pickle payload": (pickle.dumps(SystemCall(sentinel)), "not a PyTorch checkpoint"),
+        "random bytes": (os.urandom(10_000), "not a PyTorch checkpoint"),
+        "empty file": (b"", "empty"),
+        "truncated archive": (good_bytes[: len(good_bytes) * 2 // 3], "damaged or truncated"),
+        "corrupted archive": (bytes(corrupted), "checkpoint|archive|weights-only"),
+        "deflated archive": (rezip(good_bytes, zipfile.ZIP_DEFLATED), "compressed entry"),
+        "zip bomb": (zip_bomb(), "compressed entry"),
+        "wrong dtype": (saved({**good, "state_dict": {**state, key: state[key].to(torch.int64)}}), "dtype"),
+        "wrong shape": (saved({**good, "state_dict": {**state, key: torch.zeros(2, 2)}}), "has shape"),
+        "NaN weights": (saved({**good, "state_dict": {**state, key: state[key] * float("nan")}}), "NaN"),
+        "inf weights": (saved({**good, "state_dict": {**state, key: state[key] + float("inf")}}), "infinite"),
+        "absurd size": (
+            saved({**good, "config": {**config, "shared_code_dim": 10**9}}),
+            "shared_code_dim must be between",
+        ),
+        "negative size": (saved({**good, "config": {**config, "head_hidden_dim": -4}}), "head_hidden_dim"),
+        "missing field": (
+            saved({**good, "config": {k: v for k, v in config.items() if k != "task"}}),
+            "task",
+        ),
+        "wrong version": (saved({**good, "version": 2}), "format version 2"),
+        "no format tag": (saved({k: v for k, v in good.items() if k != "format"}), "not an MFM checkpoint"),
+        "a list": (saved([1, 2, 3]), "not a checkpoint dict"),
+    }
+    return cases
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    return tmp, corpus(tmp)
+
+
+def test_every_case_is_refused_clearly_and_runs_nothing(hostile, monkeypatch):
+    tmp, cases = hostile
+    calls = []
+    monkeypatch.setattr(os, "system", lambda *a: calls.append(a))
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: calls.append(a))
+    for name, (data, message) in cases.items():
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(data)
+        path = tmp / f"{name.replace(' ', '_')}.pt"
+        path.write_bytes(data)
+        with pytest.raises(CheckpointError):
+            load_checkpoint(path)
+    assert not (tmp / "sentinel").exists()
+    assert calls == []
+
+
+def test_a_directory_and_a_mismatched_safetensors_config(tmp_path):
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_checkpoint(tmp_path)
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "m.safetensors", MFM(tiny_sequence_config()))
+    config = json.loads((tmp_path / "m.json").read_text())
+    config["config"]["modalities"][0]["factor_dim"] += 1
+    (tmp_path / "m.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="has shape"):
+        load_checkpoint(path)
+
+
+def test_refusing_the_zip_bomb_uses_bounded_memory(tmp_path):
+    """Peak resident memory of a fresh process that imports the loader and refuses a 2 GiB zip bomb."""
+    bomb = tmp_path / "bomb.pt"
+    bomb.write_bytes(zip_bomb())
+    code = (
+        "import resource, sys\n"
+        "from mfm.checkpoint import load_checkpoint\n"
+        "from mfm.errors import CheckpointError\n"
+        "try:\n    load_checkpoint(sys.argv[1])\nexcept CheckpointError as e:\n    print('refused:', e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(bomb)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=True,
+        timeout=120,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("refused:")
+    peak_mib = int(lines[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    print(f"peak RSS while refusing the zip bomb: {peak_mib:.0f} MiB")
+    assert peak_mib < 1024
+
+
+GOOD = saved(valid_payload())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.integers(0, len(GOOD) - 1), st.integers(0, 255)), min_size=1, max_size=8),
+    st.one_of(st.none(), st.integers(0, len(GOOD))),
+)
+def test_fuzzed_bytes_load_cleanly_or_fail_with_a_checkpoint_error(edits, cut):
+    data = bytearray(GOOD)
+    for position, value in edits:
+        data[position] = value
+    if cut is not None:
+        data = data[:cut]
+    try:
+        loaded = load_checkpoint(bytes(data))
+    except CheckpointError:
+        return
+    # A mutation that still loads (e.g. inside padding or a weight's mantissa) gives a working model.
+    assert not loaded.model.training
