@@ -21,8 +21,8 @@ from sklearn.metrics import roc_auc_score
 
 from interpret.gradients import GradientFlow, gradient_flow
 from interpret.information import ModalityInformation, modality_information
-from interpret.modes import inference
 from mfm.model import MFM
+from mfm.modes import inference
 
 Progress = Callable[[int, int, str], None]
 
@@ -120,10 +120,16 @@ def gradient_flow_by_modality(
     """The exact gradient flow of every modality at the factors of (a seeded subsample of) a split."""
     index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
     collected = collect(model, take(inputs, index))
-    return {
-        name: gradient_flow(model, name, collected.shared, collected.modality[name], progress=progress)
-        for name in model.modality_names
-    }
+    names = model.modality_names
+    flows = {}
+    for i, name in enumerate(names):
+
+        def stage(done: int, total: int, what: str, i: int = i) -> None:
+            if progress is not None:
+                progress(i * total + done, len(names) * total, what)
+
+        flows[name] = gradient_flow(model, name, collected.shared, collected.modality[name], progress=stage)
+    return flows
 
 
 def planted_step_auroc(scores: np.ndarray, mask: np.ndarray) -> float:

@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,14 @@ DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
 
 SPLITS = ("test", "valid", "train")
 """Data splits the app can analyse, the default first."""
+
+FORWARD_MODE_LOCK = threading.Lock()
+"""Serialises forward-mode differentiation (`interpret.gradients.gradient_flow`) across the app's sessions.
+
+torch's forward-AD levels are process-global, not per thread: two sessions running `torch.func.jvp` at once
+corrupt each other's levels ("Trying to access a forward AD level with an invalid index"). Each session runs in
+its own thread of one process, so the app takes this lock around everything that computes an exact gradient flow.
+"""
 
 SENTIMENT_RANGE = (-3, 3)
 """Sentiment scores are in [-3, 3]; the app groups them into the seven integers (the acc7 convention)."""

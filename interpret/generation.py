@@ -34,8 +34,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from interpret.modes import inference
 from mfm.model import MFM
+from mfm.modes import inference
+from mfm.swap_metrics import class_prototypes  # noqa: F401  (re-exported: one implementation)
 
 ArrayLike = np.ndarray | Tensor
 
@@ -181,32 +182,6 @@ def encode_modality_factor(model: MFM, modality: str, x: ArrayLike, batch_size: 
             code = model.modality_encoders[modality](as_float_tensor(x[start : start + batch_size], device))
             factors.append(_numpy(model.modality_factor_maps[modality](code)))  # (B, factor_dim)
     return np.concatenate(factors)
-
-
-def class_prototypes(shared_factors: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """The mean F_y of each class: (N, fy) and integer labels (N,) -> (num_classes, fy).
-
-    A prototype is a label factor "typical" of its class, to decode with any style. Raises ValueError if a class
-    has no sample (its mean is undefined) or a label is outside 0..num_classes-1.
-    """
-    factors = np.asarray(shared_factors, dtype=np.float64)
-    labels = np.asarray(labels)
-    if factors.ndim != 2 or factors.shape[0] == 0:
-        raise ValueError(f"shared_factors must be (N, shared_factor_dim), got shape {factors.shape}")
-    if labels.shape != (factors.shape[0],):
-        raise ValueError(f"labels must be ({factors.shape[0]},) to match shared_factors, got {labels.shape}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    as_int = labels.astype(np.int64)
-    if not np.array_equal(as_int, labels) or (as_int < 0).any() or (as_int >= num_classes).any():
-        raise ValueError(f"labels must be integers in 0..{num_classes - 1}")
-    counts = np.bincount(as_int, minlength=num_classes)  # (K,)
-    empty = np.flatnonzero(counts == 0)
-    if empty.size:
-        raise ValueError(f"no sample of class(es) {empty.tolist()}: their prototype is undefined")
-    sums = np.zeros((num_classes, factors.shape[1]))
-    np.add.at(sums, as_int, factors)  # (K, fy)
-    return (sums / counts[:, None]).astype(np.float32)
 
 
 def factor_range(

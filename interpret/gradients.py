@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from interpret.modes import eval_mode
 from mfm.model import MFM
+from mfm.modes import eval_mode
 
 CAPTUM_METHODS = ("saliency", "input_x_gradient", "integrated_gradients")
 

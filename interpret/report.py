@@ -22,7 +22,7 @@ import plotly.io as pio
 
 from interpret.analysis import faithfulness, gradient_flow_by_modality, information_by_modality
 from interpret.context import Context
-from interpret.figures import gradient_curves, gradient_heatmap, information_figure, pixel_maps
+from interpret.figures import gradient_curves, gradient_heatmap, image_grid, information_figure, pixel_maps
 from mfm.checkpoint import library_versions
 
 Progress = Callable[[int, int, str], None]
@@ -123,6 +123,17 @@ def build_report(
         summary["faithfulness"]["expected_order"] = expected
     done += 1
 
+    if loaded.config.kind == "image" and loaded.config.task == "classification":
+        # The same function and settings as `python -m mfm evaluate`, so both show the same numbers.
+        from mfm.swap_metrics import image_generation_metrics
+
+        generation = image_generation_metrics(model, dataset)
+        if generation:
+            summary["generation"] = {
+                "label_swap_accuracy": {m: v["label_swap_prototype"] for m, v in generation.items()},
+                "by_modality": generation,
+            }
+
     if model.config.surrogate:
         from interpret.whatif import missing_modality_summary
 
@@ -149,8 +160,35 @@ def build_report(
             )
     else:
         figures += [(f"Per-pixel gradient flow: {m}", pixel_maps(f)) for m, f in flows.items()]
+        if loaded.config.task == "classification":
+            figures += _style_label_figures(context, split, settings.seed)
     summary = _clean(summary)
     return render_html(summary, figures), summary
+
+
+def _style_label_figures(context: Context, split, seed: int, styles: int = 8) -> list:
+    """Rows = class prototypes (label factor), columns = test samples (style factor), for every image modality."""
+    from interpret.analysis import collect
+    from interpret.generation import class_prototypes, style_label_grid
+
+    model, dataset = context.model, context.dataset
+    train = collect(model, dataset.splits["train"].inputs)
+    prototypes = class_prototypes(train.shared, dataset.splits["train"].labels, model.config.num_classes)
+    index = np.random.default_rng(seed).choice(len(split.labels), size=styles, replace=False)
+    sources = collect(model, {k: v[index] for k, v in split.inputs.items()})
+    labels = [f"label {c}" for c in range(model.config.num_classes)]
+    columns = [f"style {i}" for i in index]
+    return [
+        (
+            f"Style x label: {m}",
+            image_grid(
+                style_label_grid(model, m, sources.modality[m], prototypes),
+                row_labels=labels,
+                column_labels=columns,
+            ),
+        )
+        for m in model.modality_names
+    ]
 
 
 def _clean(value):

@@ -16,7 +16,7 @@ The surrogate pass never reads X_m. X_m is read only by the full-data pass that 
 of the inputs and the what-if still runs, with the comparison fields set to None.
 
 Every function runs in eval mode under ``torch.no_grad()`` and restores each submodule's train/eval flag
-(:func:`interpret.modes.inference`).
+(:func:`mfm.modes.inference`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import torch
 from torch import Tensor
 
 from interpret.generation import ArrayLike, as_float_tensor
-from interpret.modes import inference
 from mfm.errors import MFMError
 from mfm.metrics import task_metrics
 from mfm.model import MFM, MFMOutput
+from mfm.modes import inference
 from mfm.train import predict
 
 Progress = Callable[[int, int, str], None]

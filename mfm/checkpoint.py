@@ -247,25 +247,30 @@ def expected_shapes(config: MFMConfig) -> dict[str, tuple[int, ...]]:
 
 
 def _validate_state_dict(state: Any, config: MFMConfig, name: str) -> dict[str, Tensor]:
-    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-        raise CheckpointError(f"{name}: state_dict must be a dict of name -> tensor")
     shapes = expected_shapes(config)
     total = sum(int(torch.Size(s).numel()) for s in shapes.values())
     if total > MAX_PARAMETERS:
         raise CheckpointError(
             f"{name}: the config describes {total:,} values, more than the {MAX_PARAMETERS:,} limit"
         )
+    return validate_state_dict(state, shapes, name)
+
+
+def validate_state_dict(state: Any, shapes: Mapping[str, tuple[int, ...]], name: str) -> dict[str, Tensor]:
+    """Check weights against the expected name -> shape map: same keys and shapes, float dtypes, finite values."""
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise CheckpointError(f"{name}: state_dict must be a dict of name -> tensor")
     missing, unexpected = sorted(set(shapes) - set(state)), sorted(set(state) - set(shapes))
     if missing or unexpected:
         raise CheckpointError(
-            f"{name}: the weights do not match the config; missing {_listing(missing)}, unexpected {_listing(unexpected)}"
+            f"{name}: the weights do not match the model; missing {_listing(missing)}, unexpected {_listing(unexpected)}"
         )
     for key, shape in shapes.items():
         tensor = state[key]
         if not isinstance(tensor, Tensor):
             raise CheckpointError(f"{name}: {key} is a {type(tensor).__name__}, not a tensor")
         if tuple(tensor.shape) != shape:
-            raise CheckpointError(f"{name}: {key} has shape {tuple(tensor.shape)}, the config needs {shape}")
+            raise CheckpointError(f"{name}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
         if key.endswith("num_batches_tracked"):
             if tensor.dtype != torch.long:
                 raise CheckpointError(f"{name}: {key} must be an int64 tensor, got {tensor.dtype}")

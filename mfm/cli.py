@@ -52,11 +52,18 @@ def _load_data(name: str, data_dir: str | None, seed: int):
 
 
 def _format_metrics(results: dict[str, dict[str, float]]) -> str:
+    """A table: one row per result set and one column per metric, transposed when there are many metrics."""
     columns = sorted({k for row in results.values() for k in row})
+    if len(columns) > 8:  # too wide: one metric per row, one result set per column
+        results = {c: {r: row.get(c, float("nan")) for r, row in results.items()} for c in columns}
+        columns = list(next(iter(results.values())))
     width = max(len(r) for r in results) + 2
-    lines = [" " * width + "".join(f"{c:>14}" for c in columns)]
+    cell = max(14, *(len(c) + 2 for c in columns))
+    lines = [" " * width + "".join(f"{c:>{cell}}" for c in columns)]
     for row_name, row in results.items():
-        lines.append(f"{row_name:<{width}}" + "".join(f"{row.get(c, float('nan')):>14.4f}" for c in columns))
+        lines.append(
+            f"{row_name:<{width}}" + "".join(f"{row.get(c, float('nan')):>{cell}.4f}" for c in columns)
+        )
     return "\n".join(lines)
 
 
@@ -163,21 +170,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     limit = args.limit if args.limit is not None else meta.get("limit")
     test_x, test_y = _subset(data.splits["test"], limit)
     results = evaluate_model(loaded.model, test_x, test_y)
+    from mfm.swap_metrics import image_generation_metrics
+
+    generation = image_generation_metrics(loaded.model, data, args.classifiers)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "checkpoint": str(args.checkpoint),
-                    "sha256": loaded.sha256,
-                    "dataset": name,
-                    "test_samples": len(test_y),
-                    "metrics": results,
-                },
-                indent=2,
-            )
-        )
+        summary = {"checkpoint": str(args.checkpoint), "sha256": loaded.sha256, "dataset": name,
+                   "test_samples": len(test_y), "metrics": results, "generation": generation}  # fmt: skip
+        print(json.dumps(summary, indent=2))
     else:
         print(f"{args.checkpoint}  ({name}, {len(test_y)} test samples)\n{_format_metrics(results)}")
+        if generation:
+            print("\nlabel swap and style preservation (independent classifiers, test split):")
+            print(_format_metrics(generation))
     return 0
 
 
@@ -250,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="evaluate on the first N test samples only")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--classifiers", help="folder of independent digit classifiers (default: the shipped ones)"
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("check", help="validate a checkpoint and summarise it")
@@ -257,9 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-json", help="the JSON config of a .safetensors file, when not beside it")
     p.set_defaults(func=cmd_check)
 
+    from mfm.classifiers import add_classifier_parser
     from mfm.data.cli import add_data_parser
 
     add_data_parser(sub)
+    add_classifier_parser(sub)
     return parser
 
 

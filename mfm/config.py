@@ -184,7 +184,9 @@ class MFMConfig:
         _check_float("config", "swap_weight", self.swap_weight, 0.0, 1e6)
         _check_int("config", "ramp_epochs", self.ramp_epochs, 0, 10_000)
         if self.style_adversary_weight > 0 and self.task != "classification":
-            raise ConfigError("style_adversary_weight needs a classification task (it predicts the class from z_i)")
+            raise ConfigError(
+                "style_adversary_weight needs a classification task (it predicts the class from z_i)"
+            )
         for flag in ("surrogate", "surrogate_detach_targets"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"config.{flag} must be true or false, got {getattr(self, flag)!r}")

@@ -145,7 +145,9 @@ def style_adversary_loss(model: MFM, output: MFMOutput, labels: Tensor) -> dict[
     fusion encoder that gives F_y. Returns "adversary/<m>" terms.
     """
     return {
-        f"adversary/{n}": F.cross_entropy(model.style_adversaries[n](_ReverseGradient.apply(code)), labels.long())
+        f"adversary/{n}": F.cross_entropy(
+            model.style_adversaries[n](_ReverseGradient.apply(code)), labels.long()
+        )
         for n, code in output.modality_codes.items()
     }
 

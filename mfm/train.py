@@ -22,6 +22,7 @@ from mfm.config import MFMConfig
 from mfm.losses import total_loss
 from mfm.metrics import SELECTION_METRIC, task_metrics
 from mfm.model import MFM
+from mfm.modes import inference
 
 Progress = Callable[[int, int, str], None]
 
@@ -82,7 +83,6 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
-@torch.no_grad()
 def predict(
     model: MFM,
     inputs: Mapping[str, np.ndarray | Tensor],
@@ -95,18 +95,14 @@ def predict(
     With `missing=m`, modality m is dropped and its codes are inferred by the surrogate network.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        observed = {n: x for n, x in inputs.items() if n != missing}
-        n_samples = len(next(iter(observed.values())))
-        outputs = []
+    observed = {n: x for n, x in inputs.items() if n != missing}
+    n_samples = len(next(iter(observed.values())))
+    outputs = []
+    with inference(model):
         for start in range(0, n_samples, batch_size):
             batch = to_tensors({n: x[start : start + batch_size] for n, x in observed.items()}, device)
             outputs.append(model(batch, missing=missing).prediction.float().cpu().numpy())
-        return np.concatenate(outputs)
-    finally:
-        model.train(was_training)
+    return np.concatenate(outputs)
 
 
 def evaluate_model(

@@ -1,0 +1,466 @@
+"""Independent digit classifiers: small CNNs that score generated images, trained apart from any MFM.
+
+A label swap (decode G_m([F_y of class c ; F_m of a sample of another class])) succeeds when the generated image
+shows digit c. Asking the MFM's own head would be circular, so each image modality gets its own classifier,
+trained on the real images of the training split only, and shipped in `assets/classifiers/<modality>.pt`.
+
+File format (version 1), a `torch.save`d dict of builtins and tensors only, loaded with `weights_only=True`
+through the same archive checks as MFM checkpoints (`mfm.checkpoint`):
+
+    {"format": "mfm-digit-classifier", "version": 1,
+     "shape": [C, H, W], "num_classes": K,
+     "state_dict": {name: tensor, ...},
+     "metadata": {...}}          # builtins: command, seed, wall time, accuracies, library versions, ...
+
+`python -m mfm train-classifier --dataset digits --modality mnist --epochs 20 --seed 0 --out FILE` trains one
+(`add_classifier_parser` registers the sub-command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mfm.checkpoint import (
+    Source,
+    _read_source,
+    _to_builtins,
+    _torch_load,
+    library_versions,
+    validate_state_dict,
+)
+from mfm.errors import CheckpointError, MFMError
+from mfm.modes import inference
+
+FORMAT = "mfm-digit-classifier"
+VERSION = 1
+TOP_LEVEL_KEYS = frozenset({"format", "version", "shape", "num_classes", "state_dict", "metadata"})
+WIDTH = 32  # channels of the first conv block; the second has 2 * WIDTH
+HIDDEN = 128  # units of the MLP head
+MAX_CHANNELS, MIN_SIDE, MAX_SIDE, MAX_CLASSES = 4, 8, 256, 1000
+
+Progress = Callable[[int, int, str], None]
+ArrayLike = np.ndarray | Tensor
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    # Two 3x3 convolutions (BatchNorm, ReLU), then 2x2 max pooling: (B, in, H, W) -> (B, out, H/2, W/2).
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class DigitClassifier(nn.Module):
+    """A small CNN: two conv blocks (32, 64 channels) -> 4x4 average pool -> MLP (128) -> class logits.
+
+    `shape` is one sample's (C, H, W); about 200k parameters (0.8 MB) whatever the image size, because the
+    features are pooled to 4x4 before the head.
+    """
+
+    def __init__(self, shape: tuple[int, int, int], num_classes: int = 10) -> None:
+        super().__init__()
+        _check_architecture(shape, num_classes, "DigitClassifier")
+        self.shape = tuple(int(s) for s in shape)
+        self.num_classes = int(num_classes)
+        self.features = nn.Sequential(_conv_block(self.shape[0], WIDTH), _conv_block(WIDTH, 2 * WIDTH))
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(2 * WIDTH * 16, HIDDEN),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.Linear(HIDDEN, self.num_classes),
+        )
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) images in [0, 1] -> (B, num_classes) logits."""
+        return self.head(self.pool(self.features(images)))  # (B, 64, 4, 4) before the head
+
+
+def _check_architecture(shape: Any, num_classes: Any, where: str) -> None:
+    """Types and bounds of (shape, num_classes); raises ValueError (the loader turns it into CheckpointError)."""
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) != 3
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
+    ):
+        raise ValueError(f"{where}: shape must be three integers (C, H, W), got {shape!r}")
+    channels, height, width = shape
+    if not 1 <= channels <= MAX_CHANNELS or not all(MIN_SIDE <= s <= MAX_SIDE for s in (height, width)):
+        raise ValueError(
+            f"{where}: shape {tuple(shape)} is out of range (1..{MAX_CHANNELS} channels, "
+            f"sides {MIN_SIDE}..{MAX_SIDE})"
+        )
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int)
+        or not 2 <= num_classes <= MAX_CLASSES
+    ):
+        raise ValueError(f"{where}: num_classes must be an integer in 2..{MAX_CLASSES}, got {num_classes!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prediction
+# ---------------------------------------------------------------------------------------------------------------
+def _as_tensor(x: ArrayLike, device: torch.device) -> Tensor:
+    if isinstance(x, Tensor):
+        return x.detach().to(device=device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+
+
+@torch.no_grad()
+def classify(model: nn.Module, images: ArrayLike, batch_size: int = 256) -> np.ndarray:
+    """Predicted classes (N,) int64 of images (N, C, H, W), in eval mode; the model's modes are restored after.
+
+    `model` is any module mapping (B, C, H, W) to (B, K) logits, usually a `DigitClassifier`.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if len(images.shape) != 4:
+        raise MFMError(f"classify: expected images of shape (N, C, H, W), got {tuple(images.shape)}")
+    expected = getattr(model, "shape", None)
+    if expected is not None and tuple(images.shape[1:]) != tuple(expected):
+        raise MFMError(
+            f"classify: the classifier reads {tuple(expected)} images, got {tuple(images.shape[1:])}"
+        )
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    with inference(model):
+        predicted = [
+            model(_as_tensor(images[start : start + batch_size], device)).argmax(dim=1).cpu()  # (B,)
+            for start in range(0, images.shape[0], batch_size)
+        ]
+    return torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, dtype=np.int64)
+
+
+def accuracy(model: nn.Module, images: ArrayLike, labels: np.ndarray, batch_size: int = 256) -> float:
+    """Fraction of `images` (N, C, H, W) that `model` assigns to `labels` (N,)."""
+    labels = np.asarray(labels)
+    if labels.shape != (images.shape[0],):
+        raise MFMError(f"accuracy: labels {labels.shape} do not match {images.shape[0]} images")
+    return float(np.mean(classify(model, images, batch_size) == labels)) if len(labels) else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------------------
+def random_shift(images: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
+    """Shift each image by up to `max_shift` pixels in x and y (edges repeated): (B, C, H, W) -> same shape.
+
+    Repeating the edge (not zero padding) keeps a street-view digit's background colour at the border.
+    """
+    if max_shift <= 0:
+        return images
+    batch, _, height, width = images.shape
+    padded = F.pad(images, (max_shift,) * 4, mode="replicate")  # (B, C, H + 2s, W + 2s)
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, batch), generator=generator)  # (2, B)
+    rows = offsets[0][:, None] + torch.arange(height)  # (B, H)
+    cols = offsets[1][:, None] + torch.arange(width)  # (B, W)
+    index = torch.arange(batch)[:, None, None]
+    shifted = padded.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return shifted.permute(0, 3, 1, 2).contiguous()
+
+
+def train_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    valid_images: np.ndarray,
+    valid_labels: np.ndarray,
+    *,
+    epochs: int,
+    seed: int,
+    num_classes: int = 10,
+    batch_size: int = 64,
+    learning_rate: float = 2e-3,
+    weight_decay: float = 1e-4,
+    max_shift: int = 2,
+    progress: Progress | None = None,
+) -> tuple[DigitClassifier, dict[str, Any]]:
+    """Train a `DigitClassifier` on images (N, C, H, W) in [0, 1] and int labels (N,); keep the best valid epoch.
+
+    AdamW with a cosine learning-rate decay over all steps, cross-entropy, and random shifts of up to `max_shift`
+    pixels as augmentation. Deterministic on CPU for a seed: initialisation and dropout draw from a forked global
+    RNG seeded with `seed` (the caller's RNG state is left as it was), shuffling and shifts from their own
+    generators. `progress(done, total, stage)` is called after every step.
+
+    Returns the model (eval mode, CPU) and metrics: train/valid accuracy of the kept epoch, its number, and the
+    per-epoch history (mean loss, valid accuracy, seconds).
+    """
+    if epochs < 1 or batch_size < 2:
+        raise ValueError("epochs must be >= 1 and batch_size >= 2")
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))  # (N, C, H, W)
+    y = torch.as_tensor(np.asarray(labels, dtype=np.int64))  # (N,)
+    if x.ndim != 4 or y.shape != (x.shape[0],) or x.shape[0] < 2:
+        raise MFMError(
+            f"train_classifier: need images (N >= 2, C, H, W) and labels (N,), got {x.shape}, {y.shape}"
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = DigitClassifier(tuple(x.shape[1:]), num_classes)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        steps_per_epoch = -(-len(y) // batch_size)
+        total = steps_per_epoch * epochs
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total)
+        shuffle = torch.Generator().manual_seed(seed)
+        augment = torch.Generator().manual_seed(seed + 1)
+        best_state, best_epoch, best_valid = None, 0, -1.0
+        history: list[dict[str, float]] = []
+        step = 0
+        for epoch in range(1, epochs + 1):
+            started = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(y), generator=shuffle)
+            loss_sum, batches = 0.0, 0
+            for start in range(0, len(y), batch_size):
+                index = order[start : start + batch_size]
+                if len(index) < 2:  # BatchNorm needs two samples
+                    continue
+                logits = model(random_shift(x[index], max_shift, augment))  # (B, K)
+                loss = F.cross_entropy(logits, y[index])
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                loss_sum, batches, step = loss_sum + float(loss.detach()), batches + 1, step + 1
+                if progress is not None:
+                    progress(step, total, f"epoch {epoch}/{epochs}")
+            valid = accuracy(model, valid_images, valid_labels)
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": round(loss_sum / max(1, batches), 5),
+                    "valid_accuracy": valid,
+                    "seconds": round(time.perf_counter() - started, 2),
+                }
+            )
+            if valid > best_valid:  # the earliest of equally good epochs
+                best_state, best_epoch, best_valid = copy.deepcopy(model.state_dict()), epoch, valid
+    assert best_state is not None  # at least one epoch ran
+    model.load_state_dict(best_state)
+    model.eval()
+    metrics = {
+        "train_accuracy": accuracy(model, x, y.numpy()),
+        "valid_accuracy": best_valid,
+        "best_epoch": best_epoch,
+        "history": history,
+    }
+    return model, metrics
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Saving and loading
+# ---------------------------------------------------------------------------------------------------------------
+def classifier_payload(model: DigitClassifier, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The dict `save_classifier` writes: format tag, version, architecture, weights (CPU copies), metadata."""
+    meta = _to_builtins(dict(metadata or {}), "metadata")
+    meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    meta.setdefault("versions", library_versions())
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "shape": list(model.shape),
+        "num_classes": model.num_classes,
+        "state_dict": {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()},
+        "metadata": meta,
+    }
+
+
+def save_classifier(
+    path: str | os.PathLike, model: DigitClassifier, metadata: Mapping[str, Any] | None = None
+) -> Path:
+    """Write `model` and `metadata` (builtins only) as a version-1 classifier file; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(classifier_payload(model, metadata), path)
+    return path
+
+
+def expected_classifier_shapes(shape: tuple[int, int, int], num_classes: int) -> dict[str, tuple[int, ...]]:
+    """Every state_dict entry's shape, from a `DigitClassifier` built on the meta device (allocates nothing)."""
+    with torch.device("meta"):
+        model = DigitClassifier(shape, num_classes)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _validate_classifier_payload(payload: Any, name: str) -> tuple[tuple[int, int, int], int, dict[str, Any]]:
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{name} holds a {type(payload).__name__}, not a classifier dict")
+    if payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{name} is not a digit classifier: 'format' is {payload.get('format')!r}, expected {FORMAT!r}"
+        )
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"{name} has format version {payload.get('version')!r}; this program reads version {VERSION}"
+        )
+    missing, unknown = sorted(TOP_LEVEL_KEYS - set(payload)), sorted(set(payload) - TOP_LEVEL_KEYS)
+    if missing or unknown:
+        raise CheckpointError(f"{name}: missing keys {missing}, unexpected keys {unknown}")
+    try:
+        _check_architecture(payload["shape"], payload["num_classes"], name)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+    if not isinstance(payload["metadata"], dict):
+        raise CheckpointError(f"{name}: metadata must be a dict, got {type(payload['metadata']).__name__}")
+    shape = tuple(payload["shape"])
+    return shape, payload["num_classes"], _to_builtins(payload["metadata"], "metadata")
+
+
+def _validate_classifier_state(
+    state: Any, shape: tuple[int, int, int], num_classes: int, name: str
+) -> dict[str, Tensor]:
+    return validate_state_dict(state, expected_classifier_shapes(shape, num_classes), name)
+
+
+def load_classifier(
+    source: Source, *, device: str | torch.device = "cpu"
+) -> tuple[DigitClassifier, dict[str, Any]]:
+    """Load and validate a classifier file (a path, bytes or a binary stream) -> (model in eval mode, metadata).
+
+    Checks, before the model is allocated: a plain torch zip archive of bounded size; `weights_only=True`
+    unpickling (nothing in the file is executed); the format tag, version and exact keys; the architecture's
+    bounds; every weight's name, shape, dtype and finiteness against a model built on the meta device. The
+    metadata gains "sha256" (of the file's bytes) and "source". Every failure raises `CheckpointError`.
+    """
+    data, name = _read_source(source)
+    payload = _torch_load(data, name)
+    shape, num_classes, metadata = _validate_classifier_payload(payload, name)
+    state = _validate_classifier_state(payload["state_dict"], shape, num_classes, name)
+    model = DigitClassifier(shape, num_classes)
+    model.load_state_dict(state, strict=True)
+    metadata["sha256"] = hashlib.sha256(data).hexdigest()
+    metadata["source"] = name
+    return model.to(device).eval(), metadata
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line: python -m mfm train-classifier
+# ---------------------------------------------------------------------------------------------------------------
+def add_classifier_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the `train-classifier` sub-command on `subparsers` and return its parser (handler in `func`)."""
+    parser = subparsers.add_parser(
+        "train-classifier",
+        help="train an independent digit classifier for one image modality (scores generated images)",
+        description="Train a DigitClassifier on one image modality's training split, keep the best validation "
+        "epoch, print its test accuracy and save it (command, seed, wall time and accuracies in its metadata).",
+    )
+    parser.add_argument("--dataset", default="digits", help="an image data set (default digits)")
+    parser.add_argument(
+        "--data-dir", help="folder with the real data files, for the data sets that need them"
+    )
+    parser.add_argument(
+        "--data-seed", type=int, default=0, help="seed of the data generator and split (default 0)"
+    )
+    parser.add_argument(
+        "--modality", required=True, help="the image modality to classify, e.g. svhn or mnist"
+    )
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of initialisation, dropout, shuffling, shifts"
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", required=True, help="classifier file to write (.pt)")
+    parser.set_defaults(func=run_train_classifier)
+    return parser
+
+
+def _progress(done: int, total: int, stage: str) -> None:
+    if sys.stderr.isatty():
+        end = "\n" if done >= total else ""
+        print(f"\r{stage}: {done}/{total} steps", end=end, file=sys.stderr, flush=True)
+
+
+def run_train_classifier(args: argparse.Namespace) -> int:
+    """Handle `train-classifier`: train, report test accuracy, save with metadata; returns the exit code."""
+    from mfm.data import load_dataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.data_seed)
+    if data.task != "classification" or args.modality not in data.modalities:
+        raise MFMError(
+            f"{args.dataset!r} has no image modality {args.modality!r} with class labels "
+            f"(modalities: {', '.join(data.modalities)})"
+        )
+    if len(data.shapes[args.modality]) != 3:
+        raise MFMError(f"{args.modality!r} is not an image modality (shape {data.shapes[args.modality]})")
+    train, valid, test = (data.splits[s] for s in ("train", "valid", "test"))
+    started = time.perf_counter()
+    model, metrics = train_classifier(
+        train.inputs[args.modality],
+        train.labels,
+        valid.inputs[args.modality],
+        valid.labels,
+        epochs=args.epochs,
+        seed=args.seed,
+        num_classes=data.num_classes,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        progress=_progress,
+    )
+    wall = time.perf_counter() - started
+    test_accuracy = accuracy(model, test.inputs[args.modality], test.labels)
+    argv = getattr(args, "argv", None)
+    command = "python -m mfm " + shlex.join(argv) if argv is not None else shlex.join(sys.argv)
+    metadata = {
+        "dataset": data.name,
+        "data_dir": args.data_dir,
+        "data_seed": args.data_seed,
+        "modality": args.modality,
+        "split_sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
+        "seed": args.seed,
+        "command": command,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "threads": torch.get_num_threads(),
+        "wall_seconds": round(wall, 1),
+        "best_epoch": metrics["best_epoch"],
+        "metrics": {
+            "train_accuracy": metrics["train_accuracy"],
+            "valid_accuracy": metrics["valid_accuracy"],
+            "test_accuracy": test_accuracy,
+        },
+        "history": metrics["history"],
+    }
+    path = save_classifier(args.out, model, metadata)
+    print(
+        f"{args.modality}: best epoch {metrics['best_epoch']}; accuracy train {metrics['train_accuracy']:.4f}, "
+        f"valid {metrics['valid_accuracy']:.4f}, test {test_accuracy:.4f}"
+    )
+    print(f"saved {path} ({path.stat().st_size / 2**20:.2f} MiB, {wall:.0f} s)")
+    return 0
+
+
+# The independent classifiers shipped with the project (trained by `python -m mfm train-classifier`).
+SHIPPED_CLASSIFIERS = Path(__file__).resolve().parents[1] / "assets" / "classifiers"
+
+
+def load_classifiers(
+    modalities: Sequence[str], directory: str | Path | None = None
+) -> dict[str, DigitClassifier]:
+    """The classifier `<directory>/<modality>.pt` of every modality that has one (default: the shipped ones)."""
+    folder = Path(directory) if directory is not None else SHIPPED_CLASSIFIERS
+    return {m: load_classifier(folder / f"{m}.pt")[0] for m in modalities if (folder / f"{m}.pt").is_file()}

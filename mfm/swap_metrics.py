@@ -1,0 +1,323 @@
+"""Label-swap fidelity and style preservation: do MFM's factors control what the paper says they control?
+
+MFM generates X̂_m = G_m([F_y ; F_m]): the shared factor F_y should carry the label and the modality factor F_m
+the style. Two measurements test that on held-out data, for every image modality:
+
+- label-swap fidelity: decode the style F_m of one test sample with the label factor F_y of another class (a class
+  prototype, the mean training F_y of that class; or the F_y of one test sample of that class) and ask an
+  independent classifier (`mfm.classifiers`) which digit it sees; the fraction that show the target class.
+- style preservation: in the same swapped images, the style measured by `mfm.data.style` should follow the style
+  source's recorded style: street-view foreground and background colours (`estimate_colors`), MNIST slant and
+  stroke thickness (`mnist_moments`), as Pearson correlations. Without it, a decoder that ignores F_m and draws a
+  class template would score a perfect swap. The same estimators on the real test images give the ceilings.
+
+Split as in disentanglement_lib: `gather_factors` runs the model; `class_prototypes`, `swap_targets` and
+`pearson_r` are pure numpy; `swap_images` and `label_swap_fidelity` decode chosen factors. Everything that runs the
+model uses eval mode under `torch.no_grad()` and restores every submodule's train/eval flag afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mfm.classifiers import DigitClassifier, accuracy, classify, load_classifiers
+from mfm.data.style import estimate_colors, mnist_moments
+from mfm.data.types import MultimodalDataset
+from mfm.errors import MFMError
+from mfm.model import MFM
+from mfm.modes import inference
+
+ArrayLike = np.ndarray | Tensor
+Progress = Callable[[int, int, str], None]
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
+def _tensor(x: ArrayLike, device: torch.device) -> Tensor:
+    if isinstance(x, Tensor):
+        return x.detach().to(device=device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gather (model) and math (numpy)
+# ---------------------------------------------------------------------------------------------------------------
+def gather_factors(
+    model: MFM, inputs: Mapping[str, ArrayLike], batch_size: int = 256
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """F_y (N, fy) and every F_i (N, fi) of a whole split from all modalities, in one eval pass, as float32 numpy."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    n_samples = len(next(iter(inputs.values())))
+    device = _device(model)
+    shared, modality = [], {n: [] for n in model.modality_names}
+    with inference(model):
+        for start in range(0, n_samples, batch_size):
+            batch = {n: _tensor(x[start : start + batch_size], device) for n, x in inputs.items()}
+            shared_factor, factors = model.factors(*model.encode(batch))  # (B, fy), {n: (B, fi)}
+            shared.append(shared_factor.float().cpu().numpy())
+            for n, f in factors.items():
+                modality[n].append(f.float().cpu().numpy())
+    return np.concatenate(shared), {n: np.concatenate(f) for n, f in modality.items()}
+
+
+def class_prototypes(shared_factors: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """The mean F_y of each class: factors (N, fy) and integer labels (N,) -> prototypes (num_classes, fy).
+
+    Raises ValueError if a class has no sample (its prototype is undefined) or a label is out of range.
+    """
+    factors = np.asarray(shared_factors, dtype=np.float64)
+    labels = np.asarray(labels)
+    if factors.ndim != 2 or factors.shape[0] == 0:
+        raise ValueError(f"shared_factors must be (N, shared_factor_dim), got shape {factors.shape}")
+    if labels.shape != (factors.shape[0],):
+        raise ValueError(f"labels must be ({factors.shape[0]},) to match shared_factors, got {labels.shape}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    as_int = labels.astype(np.int64)
+    if not np.array_equal(as_int, labels) or (as_int < 0).any() or (as_int >= num_classes).any():
+        raise ValueError(f"labels must be integers in 0..{num_classes - 1}")
+    counts = np.bincount(as_int, minlength=num_classes)  # (K,)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        raise ValueError(f"no sample of class(es) {empty.tolist()}: their prototype is undefined")
+    sums = np.zeros((num_classes, factors.shape[1]))
+    np.add.at(sums, as_int, factors)  # (K, fy)
+    return (sums / counts[:, None]).astype(np.float32)
+
+
+def swap_targets(
+    source_labels: np.ndarray, pool_labels: np.ndarray, num_classes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A target class for each style source, never its own, and a random pool sample of that class.
+
+    target c = (label + 1 + rng.integers(K - 1)) % K, uniform over the K - 1 other classes. Returns
+    (target classes (S,), indices into `pool_labels` (S,) of a sample of each target class). Raises MFMError if a
+    drawn class has no sample in the pool.
+    """
+    source_labels = np.asarray(source_labels, dtype=np.int64)
+    pool_labels = np.asarray(pool_labels, dtype=np.int64)
+    if num_classes < 2:
+        raise ValueError(f"a label swap needs at least two classes, got {num_classes}")
+    targets = (source_labels + 1 + rng.integers(num_classes - 1, size=source_labels.shape)) % num_classes
+    index = np.empty_like(targets)
+    for c in range(num_classes):  # draws in class order, so the result depends only on the seed
+        wanted = np.flatnonzero(targets == c)
+        if wanted.size == 0:
+            continue
+        members = np.flatnonzero(pool_labels == c)
+        if members.size == 0:
+            raise MFMError(f"label swap: no test sample of class {c} to take a label factor from")
+        index[wanted] = members[rng.integers(members.size, size=wanted.size)]
+    return targets, index
+
+
+def pearson_r(x: ArrayLike, y: ArrayLike) -> float:
+    """Pearson correlation of two equally shaped arrays, flattened (e.g. samples x colour channels).
+
+    Pairs with a NaN or inf are dropped (mnist_moments gives NaN for an image without ink). Fewer than two pairs
+    give NaN; a constant side gives 0.0 (a constant output carries nothing of the style source).
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"pearson_r: {x.size} values against {y.size}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 2:
+        return float("nan")
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    x, y = x - x.mean(), y - y.mean()
+    return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Decoding swapped factors
+# ---------------------------------------------------------------------------------------------------------------
+def swap_images(
+    model: MFM,
+    modality: str,
+    style_factors: ArrayLike,
+    target_factors: ArrayLike,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """X̂ = G_m([F_y target ; F_m style]) for pairs of rows: (S, fi) and (S, fy) -> (S, *shape) float32 numpy."""
+    config = model.config.modality(modality)  # ConfigError (an MFMError) for an unknown name
+    fy = model.config.shared_factor_dim
+    if tuple(style_factors.shape[1:]) != (config.factor_dim,) or tuple(target_factors.shape[1:]) != (fy,):
+        raise MFMError(
+            f"swap_images: need style factors (S, {config.factor_dim}) and label factors (S, {fy}), "
+            f"got {tuple(style_factors.shape)} and {tuple(target_factors.shape)}"
+        )
+    if style_factors.shape[0] != target_factors.shape[0]:
+        raise MFMError("swap_images: style and label factors must have the same number of rows")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    device = _device(model)
+    images = [np.zeros((0, *config.shape), dtype=np.float32)]
+    with inference(model):
+        for start in range(0, style_factors.shape[0], batch_size):
+            style = _tensor(style_factors[start : start + batch_size], device)  # (B, fi)
+            label = _tensor(target_factors[start : start + batch_size], device)  # (B, fy)
+            images.append(model.decode_modality(modality, label, style).float().cpu().numpy())
+    return np.concatenate(images)  # (S, *shape)
+
+
+def label_swap_fidelity(
+    model: MFM,
+    modality: str,
+    style_factors: ArrayLike,
+    target_factors: ArrayLike,
+    target_labels: np.ndarray,
+    classifier: nn.Module,
+    batch_size: int = 256,
+) -> float:
+    """Fraction of G_m([F_y target ; F_m style]) that the independent `classifier` assigns to `target_labels`.
+
+    style_factors (S, fi), target_factors (S, fy), target_labels (S,). 1.0: every swap shows its target digit.
+    """
+    target_labels = np.asarray(target_labels)
+    if target_labels.shape != (style_factors.shape[0],):
+        raise MFMError(
+            f"label_swap_fidelity: need {style_factors.shape[0]} target labels, got {target_labels.shape}"
+        )
+    images = swap_images(model, modality, style_factors, target_factors, batch_size)
+    return float(np.mean(classify(classifier, images, batch_size) == target_labels))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The evaluation
+# ---------------------------------------------------------------------------------------------------------------
+def _style_metrics(
+    generated: Mapping[str, np.ndarray], real: np.ndarray, extras: Mapping[str, np.ndarray], modality: str
+) -> dict[str, float]:
+    """Correlations of measured with recorded style, per image set in `generated` ("" names the main set)."""
+    out: dict[str, float] = {}
+    colours = f"style/{modality}/fg_color" in extras and f"style/{modality}/bg_color" in extras
+    moments = f"style/{modality}/slant" in extras and f"style/{modality}/thickness" in extras
+    if colours and real.shape[1] == 3:
+        recorded = {
+            "fg_color": extras[f"style/{modality}/fg_color"],
+            "bg_color": extras[f"style/{modality}/bg_color"],
+        }
+        estimator = estimate_colors  # -> fg (S, 3), bg (S, 3)
+    elif moments and real.shape[1] == 1:
+        recorded = {
+            "slant": extras[f"style/{modality}/slant"],
+            "thickness": extras[f"style/{modality}/thickness"],
+        }
+        estimator = mnist_moments  # -> slant (S,), thickness (S,)
+    else:
+        return out
+    for suffix, images in [*generated.items(), ("_ceiling", real)]:
+        for (name, truth), measured in zip(recorded.items(), estimator(images), strict=True):
+            out[f"{name}_r{suffix}"] = pearson_r(measured, truth)
+    return out
+
+
+def swap_evaluation(
+    model: MFM,
+    dataset: MultimodalDataset,
+    classifiers: Mapping[str, DigitClassifier],
+    *,
+    max_samples: int = 500,
+    seed: int = 0,
+    batch_size: int = 256,
+    progress: Progress | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Label-swap fidelity and style preservation of `model` on `dataset`'s test split, per classified modality.
+
+    Factors of every test sample come from one eval pass, class prototypes from the TRAIN split. Up to
+    `max_samples` test samples (a random subset by `seed`) are style sources; each gets a target class other than
+    its own (`swap_targets`) and is decoded with (a) the target's prototype and (b) the F_y of a random test sample
+    of the target class. Per modality m with a classifier in `classifiers`:
+
+    - label_swap_prototype, label_swap_sample: fraction classified as the target class;
+    - style on the prototype swaps: street-view fg_color_r, bg_color_r (estimate_colors against the recorded
+      colours, samples x channels flattened), MNIST slant_r, thickness_r (mnist_moments against the recorded
+      ones); the same with suffix `_sample` on the sample swaps and `_ceiling` on the real test images;
+    - classifier_accuracy_real (the classifier on the real images, the ceiling of a swap), reconstruction_accuracy
+      (on G_m of each source's own factors), samples.
+
+    Deterministic for a seed; `progress(done, total, stage)` after each pass. Returns {modality: {name: number}}.
+    """
+    if dataset.task != "classification" or model.config.task != "classification":
+        raise MFMError("a label swap needs a classification model and data set")
+    num_classes = int(model.config.num_classes)
+    if dataset.num_classes != num_classes:
+        raise MFMError(f"the model has {num_classes} classes, the data set {dataset.num_classes}")
+    modalities = [m for m in model.modality_names if m in classifiers]
+    unknown = sorted(set(classifiers) - set(model.modality_names))
+    if unknown or not modalities:
+        raise MFMError(
+            f"classifiers are given for {sorted(classifiers)}; the model has {list(model.modality_names)}"
+        )
+    for m in modalities:
+        shape = model.config.modality(m).shape
+        if tuple(getattr(classifiers[m], "shape", shape)) != tuple(shape):
+            raise MFMError(
+                f"the {m} classifier reads {tuple(classifiers[m].shape)} images, the model makes {shape}"
+            )
+    if max_samples < 1:
+        raise ValueError(f"max_samples must be positive, got {max_samples}")
+    total = 2 + len(modalities)
+    test, train = dataset.splits["test"], dataset.splits["train"]
+    test_shared, test_modality = gather_factors(model, test.inputs, batch_size)  # (N, fy), {m: (N, fi)}
+    if progress is not None:
+        progress(1, total, "test factors")
+    train_shared, _ = gather_factors(model, train.inputs, batch_size)
+    prototypes = class_prototypes(train_shared, train.labels, num_classes)  # (K, fy)
+    if progress is not None:
+        progress(2, total, "train prototypes")
+
+    rng = np.random.default_rng(seed)
+    n_test = len(test)
+    sources = (
+        np.sort(rng.choice(n_test, size=max_samples, replace=False))
+        if max_samples < n_test
+        else np.arange(n_test)
+    )
+    source_labels = test.labels[sources]  # (S,)
+    targets, target_index = swap_targets(source_labels, test.labels, num_classes, rng)  # (S,), (S,)
+    extras = {k: v[sources] for k, v in test.extras.items() if k.startswith("style/")}
+
+    results: dict[str, dict[str, Any]] = {}
+    for done, m in enumerate(modalities, start=3):
+        style = test_modality[m][sources]  # (S, fi)
+        by_prototype = swap_images(model, m, style, prototypes[targets], batch_size)  # (S, C, H, W)
+        by_sample = swap_images(model, m, style, test_shared[target_index], batch_size)
+        reconstruction = swap_images(model, m, style, test_shared[sources], batch_size)
+        real = test.inputs[m][sources]
+        classifier = classifiers[m]
+        results[m] = {
+            "samples": len(sources),
+            "label_swap_prototype": float(np.mean(classify(classifier, by_prototype, batch_size) == targets)),
+            "label_swap_sample": float(np.mean(classify(classifier, by_sample, batch_size) == targets)),
+            "classifier_accuracy_real": accuracy(classifier, real, source_labels, batch_size),
+            "reconstruction_accuracy": accuracy(classifier, reconstruction, source_labels, batch_size),
+            **_style_metrics({"": by_prototype, "_sample": by_sample}, real, extras, m),
+        }
+        if progress is not None:
+            progress(done, total, f"{m} swaps")
+    return results
+
+
+def image_generation_metrics(model: MFM, data: MultimodalDataset, classifier_dir: str | None = None) -> dict:
+    """Label-swap fidelity and style preservation for image classification models, when classifiers exist.
+
+    The settings (500 test style sources, seed 0) are fixed so that the report shows the same numbers.
+    """
+    if model.config.kind != "image" or model.config.task != "classification":
+        return {}
+    classifiers = load_classifiers(model.modality_names, classifier_dir)
+    if not classifiers:
+        return {}
+    return swap_evaluation(model, data, classifiers, max_samples=500, seed=0)

@@ -1,0 +1,279 @@
+"""Label-swap fidelity and style preservation: known answers, a metric that can fail, determinism, no side effects."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import random_batch, tiny_image_config
+from torch import Tensor, nn
+
+from mfm.classifiers import DigitClassifier, accuracy
+from mfm.data.style import estimate_colors, mnist_moments
+from mfm.data.types import MultimodalDataset, Split
+from mfm.errors import MFMError
+from mfm.model import MFM
+from mfm.swap_metrics import (
+    class_prototypes,
+    gather_factors,
+    label_swap_fidelity,
+    pearson_r,
+    swap_evaluation,
+    swap_images,
+    swap_targets,
+)
+
+K = 10
+
+
+def tiny_model(seed: int = 0, **overrides) -> MFM:
+    torch.manual_seed(seed)
+    return MFM(tiny_image_config(**overrides)).eval()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure numpy parts on known answers
+# ---------------------------------------------------------------------------------------------------------------
+def test_class_prototypes_by_hand():
+    factors = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 4.0], [5.0, 5.0]])
+    labels = np.array([0, 0, 1, 1, 2])
+    expected = np.array([[2.0, 0.0], [0.0, 3.0], [5.0, 5.0]])
+    np.testing.assert_allclose(class_prototypes(factors, labels, 3), expected)
+    with pytest.raises(ValueError, match=r"no sample of class\(es\) \[3\]"):
+        class_prototypes(factors, labels, 4)
+    with pytest.raises(ValueError, match=r"integers in 0\.\.1"):
+        class_prototypes(factors, labels, 2)
+
+
+def test_pearson_r_known_answers():
+    x = np.array([[0.1, 0.5, 0.9], [0.3, 0.2, 0.4]])  # samples x channels, flattened
+    assert pearson_r(x, x) == pytest.approx(1.0)
+    assert pearson_r(x, 2 - 3 * x) == pytest.approx(-1.0)
+    assert pearson_r(x, np.full_like(x, 0.7)) == 0.0  # a constant output preserves nothing
+    assert pearson_r([1.0, np.nan, 2.0, 3.0], [2.0, 5.0, 4.0, 6.0]) == pytest.approx(1.0)  # NaN pair dropped
+    assert np.isnan(pearson_r([1.0], [2.0]))
+    rng = np.random.default_rng(0)
+    assert abs(pearson_r(rng.random(20000), rng.random(20000))) < 0.03  # independent -> about 0
+
+
+def test_swap_targets_never_the_own_class_and_deterministic():
+    source = np.arange(2000) % K
+    pool = np.repeat(np.arange(K), 3)
+    targets, index = swap_targets(source, pool, K, np.random.default_rng(0))
+    assert (targets != source).all()
+    assert np.array_equal(pool[index], targets)
+    # Every other class is reachable from every class, about equally often.
+    for c in range(K):
+        reached = np.bincount(targets[source == c], minlength=K)
+        assert reached[c] == 0 and (reached[np.arange(K) != c] > 5).all()
+    again = swap_targets(source, pool, K, np.random.default_rng(0))
+    assert np.array_equal(targets, again[0]) and np.array_equal(index, again[1])
+    with pytest.raises(MFMError, match="no test sample of class"):
+        swap_targets(source, pool[pool != 4], K, np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Label-swap fidelity on a planted pattern: 1.0 when right, 0.0 when the classifier disagrees
+# ---------------------------------------------------------------------------------------------------------------
+class PlantedDecoder(nn.Module):
+    """Writes the first 10 entries of F_y into the top pixel row; the style factor only dims the rest."""
+
+    def __init__(self, shape: tuple[int, int, int], shared_factor_dim: int) -> None:
+        super().__init__()
+        self.shape, self.fy = shape, shared_factor_dim
+        self.scale = nn.Parameter(torch.ones(()))  # gives the module a device
+
+    def forward(self, factors: Tensor) -> Tensor:  # (B, fy + fi) -> (B, C, H, W)
+        images = factors.new_zeros(factors.shape[0], *self.shape)
+        images[:, :, 2:, :] = 0.1 * torch.sigmoid(factors[:, self.fy :].mean(1))[:, None, None, None]
+        images[:, :, 0, :K] = self.scale * factors[:, None, :K]
+        return images
+
+
+class PatternReader(nn.Module):
+    """A stub classifier: the class is the brightest of the first 10 top-row pixels, plus `shift` (mod 10)."""
+
+    def __init__(self, shift: int = 0) -> None:
+        super().__init__()
+        self.shift = shift
+
+    def forward(self, images: Tensor) -> Tensor:  # (B, C, H, W) -> (B, 10) logits
+        return images[:, 0, 0, :K].roll(self.shift, dims=1)
+
+
+def planted_model() -> MFM:
+    model = tiny_model(shared_factor_dim=K)
+    for m in model.config.modalities:
+        model.decoders[m.name] = PlantedDecoder(m.shape, K)
+    return model
+
+
+def test_label_swap_fidelity_is_one_when_the_label_factor_wins_and_zero_when_it_does_not():
+    model = planted_model()
+    rng = np.random.default_rng(0)
+    labels = rng.integers(K, size=37)
+    target_factors = np.eye(K, dtype=np.float32)[labels]  # (S, fy): class c is a one-hot at c
+    style = rng.random((37, 4)).astype(np.float32)  # (S, fi), the style of other samples
+    for modality in ("svhn", "mnist"):
+        assert label_swap_fidelity(model, modality, style, target_factors, labels, PatternReader()) == 1.0
+        assert label_swap_fidelity(model, modality, style, target_factors, labels, PatternReader(1)) == 0.0
+    # A classifier that reads the right pattern, but for half the samples the label factor points elsewhere.
+    wrong = np.eye(K, dtype=np.float32)[np.where(np.arange(37) % 2 == 0, (labels + 1) % K, labels)]
+    assert label_swap_fidelity(model, "mnist", style, wrong, labels, PatternReader()) == pytest.approx(
+        18 / 37
+    )
+
+
+def test_swap_images_decodes_label_then_style_and_checks_shapes():
+    model = tiny_model()
+    fy, fi = model.config.shared_factor_dim, model.config.modality("svhn").factor_dim
+    style, label = torch.rand(3, fi), torch.rand(3, fy)
+    images = swap_images(model, "svhn", style.numpy(), label.numpy(), batch_size=2)
+    with torch.no_grad():
+        expected = model.decode_modality("svhn", label, style)
+    assert images.shape == (3, 3, 32, 32) and images.dtype == np.float32
+    np.testing.assert_allclose(images, expected.numpy(), atol=1e-6)
+    with pytest.raises(MFMError, match="style factors"):
+        swap_images(model, "svhn", label.numpy(), style.numpy())
+    with pytest.raises(MFMError, match="modality"):
+        swap_images(model, "audio", style.numpy(), label.numpy())
+
+
+def test_gather_factors_matches_the_forward_pass():
+    model = tiny_model()
+    inputs, _ = random_batch(model.config, batch=7)
+    shared, modality = gather_factors(model, inputs, batch_size=3)
+    with torch.no_grad():
+        out = model(inputs)
+    np.testing.assert_allclose(shared, out.shared_factor.numpy(), atol=1e-6)
+    for name in ("svhn", "mnist"):
+        np.testing.assert_allclose(modality[name], out.modality_factors[name].numpy(), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The whole evaluation
+# ---------------------------------------------------------------------------------------------------------------
+def toy_dataset(n: int = 30, seed: int = 0) -> MultimodalDataset:
+    """Random digit-pair-shaped data with every class in every split and recorded styles of the right shapes."""
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for offset, name in enumerate(("train", "valid", "test")):
+        labels = (np.arange(n) + offset) % K
+        svhn = rng.random((n, 3, 32, 32), dtype=np.float32)
+        mnist = rng.random((n, 1, 28, 28), dtype=np.float32)
+        fg, bg = estimate_colors(svhn)
+        slant, thickness = mnist_moments(mnist)
+        extras = {
+            "style/svhn/fg_color": (fg + 0.05 * rng.standard_normal(fg.shape)).astype(np.float32),
+            "style/svhn/bg_color": bg.astype(np.float32),
+            "style/mnist/slant": slant.astype(np.float32),
+            "style/mnist/thickness": thickness.astype(np.float32),
+        }
+        splits[name] = Split(
+            inputs={"svhn": svhn, "mnist": mnist}, labels=labels.astype(np.int64), extras=extras
+        )
+    return MultimodalDataset(
+        name="toy",
+        task="classification",
+        num_classes=K,
+        modalities=("svhn", "mnist"),
+        shapes={"svhn": (3, 32, 32), "mnist": (1, 28, 28)},
+        splits=splits,
+        info={},
+    )
+
+
+def classifiers() -> dict[str, DigitClassifier]:
+    torch.manual_seed(0)
+    return {"svhn": DigitClassifier((3, 32, 32)).eval(), "mnist": DigitClassifier((1, 28, 28)).eval()}
+
+
+def test_swap_evaluation_keys_ranges_ceilings_and_json():
+    data, clfs = toy_dataset(), classifiers()
+    results = swap_evaluation(tiny_model(), data, clfs, max_samples=12, seed=0)
+    assert set(results) == {"svhn", "mnist"}
+    common = {"samples", "label_swap_prototype", "label_swap_sample"}
+    common |= {"classifier_accuracy_real", "reconstruction_accuracy"}
+    colours = {f"{c}_r{s}" for c in ("fg_color", "bg_color") for s in ("", "_sample", "_ceiling")}
+    moments = {f"{c}_r{s}" for c in ("slant", "thickness") for s in ("", "_sample", "_ceiling")}
+    assert set(results["svhn"]) == common | colours
+    assert set(results["mnist"]) == common | moments
+    for row in results.values():
+        assert row["samples"] == 12
+        for key in common - {"samples"}:
+            assert 0.0 <= row[key] <= 1.0
+    # The recorded MNIST moments were measured on these very images, so the ceiling is exact; the colours were
+    # recorded with noise, so the ceiling is high but below 1.
+    assert results["mnist"]["slant_r_ceiling"] == pytest.approx(1.0)
+    assert results["mnist"]["thickness_r_ceiling"] == pytest.approx(1.0)
+    assert results["svhn"]["bg_color_r_ceiling"] == pytest.approx(1.0)
+    assert 0.5 < results["svhn"]["fg_color_r_ceiling"] < 1.0
+    json.dumps(results)  # JSON-ready
+
+
+def test_swap_evaluation_recomputes_by_hand():
+    model, data, clfs = tiny_model(), toy_dataset(), classifiers()
+    results = swap_evaluation(model, data, clfs, max_samples=1000, seed=3)  # all 30 test samples, in order
+    test = data.splits["test"]
+    assert results["mnist"]["classifier_accuracy_real"] == accuracy(
+        clfs["mnist"], test.inputs["mnist"], test.labels
+    )
+    # Replay the documented draws: targets from the same generator, prototypes from the TRAIN split.
+    targets, _ = swap_targets(test.labels, test.labels, K, np.random.default_rng(3))
+    train_shared, _ = gather_factors(model, data.splits["train"].inputs)
+    _, test_modality = gather_factors(model, test.inputs)
+    prototypes = class_prototypes(train_shared, data.splits["train"].labels, K)
+    fidelity = label_swap_fidelity(
+        model, "svhn", test_modality["svhn"], prototypes[targets], targets, clfs["svhn"]
+    )
+    assert results["svhn"]["label_swap_prototype"] == fidelity
+
+
+def test_swap_evaluation_is_deterministic_and_leaves_modes_alone():
+    model, data, clfs = tiny_model(), toy_dataset(), classifiers()
+    model.train()
+    model.decoders.eval()  # deliberately half in eval mode
+    clfs["mnist"].train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    a = swap_evaluation(model, data, clfs, max_samples=10, seed=5)
+    assert model.training and model.shared_encoder.training and not model.decoders.training
+    assert clfs["mnist"].training and not clfs["svhn"].training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm stats untouched
+    b = swap_evaluation(model, data, clfs, max_samples=10, seed=5)
+    assert json.dumps(a) == json.dumps(b)
+
+
+def test_a_planted_perfect_swap_scores_one_and_a_wrong_reader_zero():
+    """Plant the class end to end: MNIST top row -> F_y one-hot (so prototypes are one-hot) -> decoded top row."""
+    model, data = planted_model(), toy_dataset()
+
+    class OneHotLabel(nn.Module):  # F_y = z_y, the one-hot read below
+        def forward(self, code: Tensor) -> Tensor:
+            return code
+
+    class ReadLabel(nn.Module):
+        def forward(self, inputs) -> Tensor:
+            return inputs["mnist"][:, 0, 0, :K]
+
+    for name in ("train", "valid", "test"):  # plant each sample's class in its MNIST image's top row
+        split = data.splits[name]
+        split.inputs["mnist"][:, 0, 0, :K] = np.eye(K, dtype=np.float32)[split.labels]
+    model.shared_encoder = ReadLabel()
+    model.shared_factor_map = OneHotLabel()
+    perfect = swap_evaluation(model, data, {"mnist": PatternReader()}, max_samples=30)
+    assert perfect["mnist"]["label_swap_prototype"] == 1.0
+    assert perfect["mnist"]["label_swap_sample"] == 1.0
+    assert perfect["mnist"]["reconstruction_accuracy"] == 1.0
+    # The same images scored by a reader that is off by one class: the metric fails.
+    failing = swap_evaluation(model, data, {"mnist": PatternReader(1)}, max_samples=30)
+    assert failing["mnist"]["label_swap_prototype"] == 0.0
+
+
+def test_swap_evaluation_refusals():
+    model, data = tiny_model(), toy_dataset()
+    with pytest.raises(MFMError, match="classifiers are given for"):
+        swap_evaluation(model, data, {"audio": DigitClassifier((1, 28, 28))})
+    with pytest.raises(MFMError, match="classifier reads"):
+        swap_evaluation(model, data, {"mnist": DigitClassifier((3, 32, 32))})
