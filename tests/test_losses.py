@@ -77,7 +77,9 @@ def test_extra_terms_appear_only_when_enabled_and_swap_targets_the_next_label():
     order = torch.roll(torch.arange(6), 1)
     again = model(model.decode(output.shared_factor[order], output.modality_factors))
     expected = torch.nn.functional.cross_entropy(again.prediction, labels[order])
-    assert swap_cycle_loss(model, output, labels)["swap/label"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert swap_cycle_loss(model, output, labels)["swap/label"].item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
     with pytest.raises(ConfigError, match="needs a classification task"):
         from conftest import tiny_sequence_config
 
