@@ -77,7 +77,7 @@ def test_masks_follow_the_speaker_type_template_and_cover_time_evenly(data) -> N
         assert not split.extras["mask/visual"].any()
 
 
-def test_speaker_types_are_revealed_by_each_stream_style(data) -> None:
+def test_speaker_types_are_revealed_by_language_and_acoustic_style_only(data) -> None:
     train, test = data.splits["train"], data.splits["test"]
     for modality in data.modalities:
         # nearest centroid of the time-averaged stream, fitted on train speakers, applied to unseen test speakers
@@ -85,7 +85,10 @@ def test_speaker_types_are_revealed_by_each_stream_style(data) -> None:
         centroids = np.stack([features["train"][train.extras["speaker_type"] == k].mean(0) for k in range(5)])
         distance = ((features["test"][:, None, :] - centroids[None]) ** 2).sum(-1)
         accuracy = np.mean(distance.argmin(1) == test.extras["speaker_type"])
-        assert accuracy > 0.9, (modality, accuracy)
+        if modality == "visual":  # no type offset: about chance (0.2) for unseen speakers
+            assert accuracy < 0.4, (modality, accuracy)
+        else:
+            assert accuracy > 0.9, (modality, accuracy)
 
 
 def test_splits_have_disjoint_speakers(data) -> None:
