@@ -1,8 +1,9 @@
 """Plain-Python helpers of the Streamlit app: checkpoint sources, cache keys, label groups and display tables.
 
-Nothing here imports Streamlit (only `app.py` and `pages/` do) and nothing here runs a model: the pages call
-`interpret/` for the interpretations and this module for the small bookkeeping around them, so that it can be
-tested without a browser and reused by benchmarks.
+Nothing here imports Streamlit (only `app.py` and `pages/` do). The pages call `interpret/` for the
+interpretations and this module for the bookkeeping around them (which file, which cache key, which rows of a
+table) and for two compositions of `interpret/` functions they need (Captum profiles of every modality, the
+factors a style x label grid decodes from), so all of it can be tested without a browser and reused by benchmarks.
 """
 
 from __future__ import annotations
@@ -12,30 +13,25 @@ import io
 import json
 import math
 import os
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from interpret.generation import FactorSet, encode_factors
+from interpret.gradients import GradientFlow, captum_time_profile
 from mfm.checkpoint import LoadedCheckpoint
+from mfm.data import Split
 from mfm.errors import CheckpointError
+from mfm.model import MFM
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
 """Where the bundled demo checkpoints live (`.pt`, or `.safetensors` with a `.json` beside it)."""
 
 SPLITS = ("test", "valid", "train")
 """Data splits the app can analyse, the default first."""
-
-FORWARD_MODE_LOCK = threading.Lock()
-"""Serialises forward-mode differentiation (`interpret.gradients.gradient_flow`) across the app's sessions.
-
-torch's forward-AD levels are process-global, not per thread: two sessions running `torch.func.jvp` at once
-corrupt each other's levels ("Trying to access a forward AD level with an invalid index"). Each session runs in
-its own thread of one process, so the app takes this lock around everything that computes an exact gradient flow.
-"""
 
 SENTIMENT_RANGE = (-3, 3)
 """Sentiment scores are in [-3, 3]; the app groups them into the seven integers (the acc7 convention)."""
@@ -252,10 +248,7 @@ def sequence_images(
     x = np.asarray(x, dtype=np.float64)
     if features is not None:
         x = x[..., np.asarray(features)]
-    if limits is None:
-        bound = float(np.percentile(np.abs(x), 99)) or 1.0
-        limits = (-bound, bound)
-    low, high = limits
+    low, high = limits if limits is not None else display_limits(x)
     scaled = np.clip((x - low) / max(high - low, 1e-12), 0.0, 1.0)  # (..., T, F)
     rgb = colormaps["RdBu_r"](scaled)[..., :3]  # (..., T, F, 3)
     return np.moveaxis(rgb, -1, -3).swapaxes(-1, -2).astype(np.float32)  # (..., 3, F, T)
@@ -381,21 +374,18 @@ def pretty_json(value: Any) -> str:
 # Gradient profiles
 # ---------------------------------------------------------------------------------------------------------------
 def captum_profiles(
-    model: Any,
+    model: MFM,
     inputs: Mapping[str, np.ndarray],
     *,
     method: str,
     n_steps: int = 20,
-    progress: Any = None,
-) -> dict[str, Any]:
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, GradientFlow]:
     """`interpret.gradients.captum_time_profile` for every sequence modality, at the factors of `inputs`.
 
     Returns {modality: GradientFlow} like `interpret.analysis.gradient_flow_by_modality` (image modalities are
     left out: Captum's per-step profile is defined over time steps).
     """
-    from interpret.generation import encode_factors
-    from interpret.gradients import captum_time_profile
-
     factors = encode_factors(model, inputs)
     names = [m.name for m in model.config.modalities if m.kind == "sequence"]
     profiles = {}
@@ -429,7 +419,7 @@ class GridFactors:
     """What the Style & label page decodes from: the split's factors, one label prototype per label group, and
     how to draw each sequence modality (the features shown and one colour range)."""
 
-    factors: Any  # interpret.generation.FactorSet of the split
+    factors: FactorSet  # F_y, every F_i and the predictions of the split
     prototypes: np.ndarray  # (L, fy)
     label_names: list[str]
     features: dict[str, np.ndarray]  # sequence modality -> shown feature indices
@@ -442,10 +432,8 @@ class GridFactors:
         return x
 
 
-def grid_factors(model: Any, split: Any) -> GridFactors:
+def grid_factors(model: MFM, split: Split) -> GridFactors:
     """Encode a split once (F_y, every F_i) and average F_y per label group, for the Style & label page."""
-    from interpret.generation import encode_factors
-
     config = model.config
     factors = encode_factors(model, split.inputs)
     prototypes, names = label_prototypes(factors.shared, split.labels, config.task, config.num_classes)

@@ -78,7 +78,7 @@ def information_figure(info: Mapping[str, ModalityInformation], estimator: str =
         row=1,
         col=2,
     )
-    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=2)  # decades only
     fig.update_layout(
         barmode="group", height=420, margin=dict(t=60, b=40), legend=dict(orientation="h", y=-0.15)
     )
@@ -171,7 +171,7 @@ def gradient_curves(flows: Mapping[str, GradientFlow], *, sample: int | None = N
                 row=1,
                 col=col,
             )
-        fig.update_yaxes(type="log", row=1, col=col)
+        fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=col)
     fig.update_layout(height=320, margin=dict(t=40, b=30))
     return fig
 

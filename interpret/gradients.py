@@ -17,6 +17,7 @@ mode, its parameters' `requires_grad` and `.grad`, and its hooks (tests check th
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,10 @@ from mfm.model import MFM
 from mfm.modes import eval_mode
 
 CAPTUM_METHODS = ("saliency", "input_x_gradient", "integrated_gradients")
+
+# torch's forward-mode AD levels are process-global, not per thread: two threads (e.g. two app sessions) running
+# torch.func.jvp at once fail with "Trying to access a forward AD level with an invalid index". Take turns.
+_FORWARD_AD_LOCK = threading.Lock()
 
 
 def _as_tensor(x: np.ndarray | Tensor, like: torch.nn.Module, requires_grad: bool = False) -> Tensor:
@@ -52,7 +57,8 @@ def decoder_jacobian(decoder: Callable[[Tensor], Tensor], inputs: Tensor) -> Ten
     def along(direction: Tensor) -> Tensor:
         return torch.func.jvp(decoder, (inputs,), (direction.expand_as(inputs),))[1]  # (B, *out)
 
-    jac = torch.func.vmap(along)(basis)  # (n, B, *out)
+    with _FORWARD_AD_LOCK:
+        jac = torch.func.vmap(along)(basis)  # (n, B, *out)
     return jac.movedim(0, -1)  # (B, *out, n)
 
 

@@ -116,7 +116,11 @@ class SentimentConfig:
     language_noise_std: float = 0.05
     language_style_std: tuple[float, float, float] = (0.15, 0.06, 0.04)  # type, speaker, segment
     acoustic_style_std: tuple[float, float, float] = (0.40, 0.15, 0.15)
-    visual_style_std: tuple[float, float, float] = (0.0, 0.55, 0.28)  # no type offset: see the module docstring
+    visual_style_std: tuple[float, float, float] = (
+        0.0,
+        0.55,
+        0.28,
+    )  # no type offset: see the module docstring
     acoustic_noise: tuple[float, float] = (0.3, 0.6)  # stationary std, AR(1) coefficient
     visual_noise: tuple[float, float] = (0.3, 0.8)
     acoustic_scale: float = 10.0  # the whole acoustic stream is multiplied by this (COVAREP-like magnitudes)

@@ -1,0 +1,148 @@
+"""Server-side time of one slider move on the Style & label page: a 10 x 10 style-label grid.
+
+    python benchmarks/bench_app.py [--checkpoint FILE.pt ...] [--repeats 50] [--threads N] [--page]
+
+For every checkpoint (default: the demo checkpoints in assets/checkpoints/, and an untrained model of the
+digits preset, the architecture `python -m mfm train --dataset digits` trains: the cost depends on the sizes, not
+the weights), and every modality, the median and 95th percentile over `--repeats` moves of:
+
+- decoder: `style_label_grid` on 10 cached style factors x 10 label prototypes (one batched decoder call of 100);
+- + figure: the same and the Plotly figure the page draws (tiling to one RGB mosaic, or colour-mapped sequence
+  tiles), i.e. everything the page computes for one grid after a slider move (the factors are cached);
+
+and, with `--page`, the wall time of a whole Style & label page rerun in Streamlit's AppTest after moving the
+style slider (every grid, the swap, the interpolation and the traversal, plus Streamlit's own work).
+
+On a machine whose cores are busy with other work, torch's multi-threaded kernels can wait on descheduled threads
+and run tens of times slower than on one thread: compare `--threads 1` with the default there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from interpret.app_support import demo_checkpoints, grid_factors
+from interpret.figures import image_grid
+from interpret.generation import style_label_grid
+from mfm.checkpoint import load_checkpoint
+from mfm.data import load_dataset
+from mfm.model import MFM
+from mfm.presets import config_for_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timings(work: Callable[[int], object], repeats: int) -> tuple[float, float]:
+    """(median, 95th percentile) in milliseconds of `work(move)` over `repeats` moves, after one warm-up."""
+    work(0)
+    samples = []
+    for move in range(repeats):
+        started = time.perf_counter()
+        work(move)
+        samples.append(1000 * (time.perf_counter() - started))
+    return statistics.median(samples), float(np.percentile(samples, 95))
+
+
+def digits_preset_model() -> tuple[str, MFM, str]:
+    """An untrained model of the digits preset (what `python -m mfm train --dataset digits` builds)."""
+    torch.manual_seed(0)
+    shapes = {"svhn": (3, 32, 32), "mnist": (1, 28, 28)}
+    model = MFM(config_for_dataset(tuple(shapes), shapes, "classification", 10)).eval()
+    return "digits preset (untrained)", model, "digits"
+
+
+def bench_model(label: str, model: MFM, dataset_name: str, repeats: int) -> None:
+    """Time a 10 x 10 grid per modality of one model."""
+    split = load_dataset(dataset_name).splits["test"]
+    grid = grid_factors(model, split)  # cached by the page: encoded once per checkpoint and split
+    labels = grid.prototypes[:10]
+    for modality in model.config.modality_names:
+        styles = grid.factors.modality[modality]
+
+        def decode(move: int, modality: str = modality, styles: np.ndarray = styles) -> np.ndarray:
+            start = move % (len(styles) - 10)  # the slider picks the first of 10 style columns
+            return style_label_grid(model, modality, styles[start : start + 10], labels)
+
+        def decode_and_draw(move: int, modality: str = modality) -> object:
+            images = grid.as_images(modality, decode(move))
+            return image_grid(images, row_labels=grid.label_names[:10], title=modality)
+
+        decoder = timings(decode, repeats)
+        with_figure = timings(decode_and_draw, repeats)
+        shape = "x".join(str(s) for s in model.config.modality(modality).shape)
+        print(
+            f"{label:<28} {modality:<9} {len(labels)}x10 of {shape:<9} "
+            f"decoder {decoder[0]:7.1f} ms (p95 {decoder[1]:6.1f})   "
+            f"+ figure {with_figure[0]:7.1f} ms (p95 {with_figure[1]:6.1f})"
+        )
+
+
+def bench_page(checkpoint: Path, repeats: int) -> None:
+    """Wall time of a Style & label page rerun in AppTest after each move of the style slider."""
+    import os
+    import runpy
+
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.testing.v1 import AppTest
+
+    # As in tests/test_app.py: AppTest resets Streamlit's "pages/ folder" switch before every run; make each run go
+    # through app.py, as the server's runs do.
+    script_runner._mpa_v1 = lambda main_script_path: runpy.run_path(main_script_path)
+    os.environ["MFM_DEMO_DIR"] = str(checkpoint.parent)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.session_state["demo_checkpoint"] = checkpoint.name
+    at.run()
+    at.switch_page("pages/style_label.py").run()
+    samples = []
+    for move in range(1, repeats + 1):
+        slider = at.slider(key="style_sample")
+        started = time.perf_counter()
+        slider.set_value(move).run()
+        samples.append(1000 * (time.perf_counter() - started))
+        assert not at.exception, [e.value for e in at.exception]
+    print(
+        f"page rerun (AppTest)         {checkpoint.name}: median {statistics.median(samples):.0f} ms, "
+        f"p95 {np.percentile(samples, 95):.0f} ms over {repeats} moves"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", action="append", default=[], help="checkpoint file (repeatable)")
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--page", action="store_true", help="also time whole page reruns in AppTest")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    paths = [Path(p) for p in args.checkpoint] or demo_checkpoints()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; times per slider move")
+    models = [(p.name, *_loaded(p)) for p in paths]
+    if not any(model.config.kind == "image" for _, model, _ in models):
+        models.append(digits_preset_model())
+    for label, model, dataset_name in models:
+        bench_model(label, model, dataset_name, args.repeats)
+    if args.page:
+        for path in paths:
+            bench_page(path, min(args.repeats, 20))
+
+
+def _loaded(path: Path) -> tuple[MFM, str]:
+    loaded = load_checkpoint(path)
+    return loaded.model, str(loaded.metadata.get("dataset"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Gradients page: how strongly each generated step (or pixel) depends on the label factor F_y and on F_i."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from interpret.analysis import gradient_flow_by_modality, sample_indices, take
+from interpret.app_support import captum_profiles, describe_label
+from interpret.figures import gradient_curves, gradient_heatmap, pixel_maps
+from interpret.gradients import GradientFlow
+from pages.common import (
+    Selection,
+    current,
+    default,
+    default_choice,
+    page_title,
+    progress_bar,
+    require_data,
+)
+
+METHODS = {
+    "exact": "Exact gradient flow ‖∂X̂_i/∂F‖² (the paper's measure)",
+    "saliency": "Captum Saliency",
+    "input_x_gradient": "Captum Input × Gradient",
+    "integrated_gradients": "Captum Integrated Gradients (slow)",
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def flows(
+    key: str, data: tuple, split: str, method: str, max_samples: int, seed: int, _selection: Selection
+) -> tuple[np.ndarray, dict[str, GradientFlow]]:
+    """Per-sample flows of every modality for a seeded subsample of the split: (sample indices, flows)."""
+    inputs = _selection.dataset.splits[split].inputs
+    index = sample_indices(len(_selection.dataset.splits[split]), max_samples, seed)
+    subset = take(inputs, index)
+    with progress_bar(METHODS[method]) as update:
+        if method == "exact":
+            result = gradient_flow_by_modality(_selection.model, subset, max_samples=None, progress=update)
+        else:
+            result = captum_profiles(_selection.model, subset, method=method, progress=update)
+    return index, result
+
+
+selection = current()
+page_title("Gradient-based interpretation", selection)
+dataset = require_data(selection)
+split = dataset.splits[selection.split]
+config = selection.checkpoint.config
+sequence_names = [m.name for m in config.modalities if m.kind == "sequence"]
+image_names = [m.name for m in config.modalities if m.kind == "image"]
+st.markdown(
+    "For every generated step *t* of modality *i*: **‖∂X̂_i⁽ᵗ⁾/∂F_y‖²** (how much the step follows the label "
+    "factor) beside **‖∂X̂_i⁽ᵗ⁾/∂F_i‖²** (how much it follows the modality's own factor)."
+    + (" For images the steps are pixels." if image_names else "")
+)
+
+columns = st.columns([2, 1, 1])
+if sequence_names:
+    method = columns[0].selectbox(
+        "Method",
+        list(METHODS),
+        format_func=METHODS.get,
+        key=default_choice("grad_method", list(METHODS), "exact"),
+    )
+else:
+    method = "exact"
+    columns[0].info(
+        "Captum's per-step profiles apply to sequences; image models show the exact per-pixel maps."
+    )
+# Fixed bounds (not the split's size): a slider whose bounds change is a new widget and forgets its value.
+max_samples = columns[1].slider(
+    "Samples",
+    8,
+    512,
+    step=8,
+    key=default("grad_samples", 64),
+    help="A seeded subsample of the split (all of it when the split is smaller). Captum's methods run one "
+    "attribution per time step: Integrated Gradients is slow with many samples.",
+)
+seed = columns[2].number_input("Seed", 0, 2**31 - 1, step=1, key=default("grad_seed", 0))
+
+index, result = flows(
+    selection.key,
+    selection.data_key,
+    selection.split,
+    method,
+    int(max_samples),
+    int(seed),
+    _selection=selection,
+)
+
+columns = st.columns([1, 3, 1])
+view = columns[0].radio(
+    "Show", ["Average", "One sample"], key=default_choice("grad_view", ["Average", "One sample"], "Average")
+)
+sample = None
+if view == "One sample":
+    position = columns[1].slider(
+        "Sample (of the subsample)", 0, len(index) - 1, key=default("grad_sample", 0, 0, len(index) - 1)
+    )
+    sample = int(position)
+    row = int(index[sample])
+    columns[1].caption(
+        f"Row {row} of the {selection.split} split · {describe_label(split.labels[row], config.task)}"
+    )
+normalize = columns[2].checkbox(
+    "Scale per modality",
+    help="Divide each modality's two rows by their common maximum, so F_y and F_i compare within a modality.",
+    key=default("grad_normalize", True),
+)
+
+sequence_flows = {name: result[name] for name in sequence_names if name in result}
+if sequence_flows:
+    words = None
+    planted = None
+    if sample is not None:
+        row = int(index[sample])
+        if "words" in split.extras:
+            words = [str(w) for w in split.extras["words"][row]]
+        planted = {
+            name: split.extras[f"mask/{name}"][row]
+            for name in sequence_flows
+            if f"mask/{name}" in split.extras and split.extras[f"mask/{name}"][row].any()
+        }
+    elif any(f"mask/{name}" in split.extras for name in sequence_flows):
+        st.caption("Planted label-bearing steps differ between samples: pick one sample to see them marked.")
+    lengths = {flow.shared.shape[1] for flow in sequence_flows.values()}
+    groups = (
+        [sequence_flows] if len(lengths) == 1 else [{name: flow} for name, flow in sequence_flows.items()]
+    )
+    for number, group in enumerate(groups):
+        title = (
+            "Gradient flow over time"
+            if method == "exact"
+            else f"{METHODS[method]}: squared attribution per step"
+        )
+        heatmap = gradient_heatmap(
+            group, sample=sample, words=words, planted=planted, normalize=normalize, title=title
+        )
+        st.plotly_chart(heatmap, width="stretch", key=f"gradient_heatmap_{number}")
+    with st.expander("Curves per modality (log scale)", expanded=False):
+        st.plotly_chart(
+            gradient_curves(sequence_flows, sample=sample), width="stretch", key="gradient_curves"
+        )
+    if method != "exact":
+        st.caption(
+            "Captum attributes the sum of each step's frame to (F_y, F_i) and squares the attributions; with "
+            "Saliency this is the squared gradient of the frame sum, not the paper's Frobenius norm (choose the "
+            "exact gradient flow for that)."
+        )
+
+for name in image_names:
+    if name in result:
+        st.plotly_chart(pixel_maps(result[name], sample=sample), width="stretch", key=f"pixel_maps_{name}")
+if image_names:
+    st.caption(
+        "Red: how strongly each pixel follows the label factor F_y; blue: the modality's style factor F_i; "
+        "right: F_y's share of the two (1 = label only, 0 = style only)."
+    )
+st.caption(f"{len(index)} samples of the {selection.split} split, chosen with seed {seed}.")

@@ -1,0 +1,88 @@
+"""Model page: config, metrics from the metadata, parameter counts, modalities and factor sizes, training command."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from interpret.app_support import history_series, metric_rows, modality_rows, pretty_json
+from mfm.model import parameter_counts
+from pages.common import current, page_title
+
+selection = current()
+page_title("Model", selection)
+checkpoint = selection.checkpoint
+config, meta = checkpoint.config, checkpoint.metadata
+counts = parameter_counts(checkpoint.model)
+
+columns = st.columns(5)
+columns[0].metric("Kind", f"{config.kind}")
+columns[1].metric("Task", f"{config.num_classes} classes" if config.task == "classification" else config.task)
+columns[2].metric("Parameters", f"{counts['total']:,}")
+columns[3].metric("Fusion", config.fusion.upper() if config.fusion == "mfn" else "concat")
+columns[4].metric("Surrogate inference", "on" if config.surrogate else "off")
+
+st.subheader("Modalities and factor sizes")
+st.markdown(
+    f"Shared discriminative code **z_y = {config.shared_code_dim}**, label factor **F_y = {config.shared_factor_dim}**; "
+    "each modality *i* is generated as X̂_i = G_i([F_y ; F_i]) from F_y and its own factor F_i."
+)
+st.dataframe(modality_rows(checkpoint), hide_index=True, width="stretch")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Parameters by part")
+    st.dataframe(
+        [{"part": name, "parameters": value} for name, value in counts.items() if name != "total"],
+        hide_index=True,
+        width="stretch",
+    )
+with right:
+    st.subheader("Data")
+    st.markdown(
+        f"Data set **`{meta.get('dataset', '?')}`** (seed {meta.get('data_seed', 0)})"
+        + (f", folder `{meta['data_dir']}`" if meta.get("data_dir") else "")
+    )
+    if isinstance(meta.get("split_sizes"), dict):
+        sizes = " · ".join(f"{split} {size:,}" for split, size in meta["split_sizes"].items())
+        st.markdown(
+            f"Trained with {sizes} samples" + (f" (`--limit {meta['limit']}`)" if meta.get("limit") else "")
+        )
+    if selection.data_error:
+        st.warning(f"The data could not be loaded: {selection.data_error}")
+    elif selection.dataset is not None:
+        st.caption(selection.dataset.info.get("description", ""))
+
+st.subheader("Metrics from training")
+rows = metric_rows(meta)
+if rows:
+    st.dataframe(rows, hide_index=True, width="stretch")
+else:
+    st.info("This checkpoint's metadata holds no metrics.")
+
+series = history_series(meta)
+if series and len(series.get("epoch", [])) > 1:
+    figure = go.Figure()
+    for name, values in series.items():
+        if name != "epoch" and name in ("train total", "valid mae", "valid accuracy", "valid pearson_r"):
+            figure.add_trace(go.Scatter(x=series["epoch"], y=values, mode="lines+markers", name=name))
+    figure.update_layout(title="Training history", xaxis_title="epoch", height=320, margin=dict(t=50, b=40))
+    st.plotly_chart(figure, width="stretch")
+
+st.subheader("Training command")
+command = meta.get("command")
+if command:
+    st.code(command, language="bash")
+else:
+    st.info("The metadata does not record the command that trained this checkpoint.")
+if meta.get("best_epoch") is not None:
+    st.caption(
+        f"Best validation epoch {meta.get('best_epoch')}"
+        + (f", trained in {meta['wall_seconds']} s" if meta.get("wall_seconds") is not None else "")
+        + (f", created {meta['created']}" if meta.get("created") else "")
+    )
+
+with st.expander("Full config"):
+    st.code(pretty_json(config.to_dict()), language="json")
+with st.expander("Metadata"):
+    st.code(pretty_json({k: v for k, v in meta.items() if k != "history"}), language="json")

@@ -1,0 +1,591 @@
+"""The Streamlit app through `streamlit.testing.v1.AppTest`: every page with every checkpoint, uploads, sessions.
+
+Checkpoints: the bundled demos in `assets/checkpoints/` plus tiny untrained models of both kinds built here in
+milliseconds (the app must work for any valid checkpoint, and tiny models keep the suite fast). Analysis settings
+are preset small through Session State, the way the app's widgets take their defaults.
+"""
+
+from __future__ import annotations
+
+import ast
+import gc
+import io
+import json
+import os
+import pickle
+import runpy
+import shutil
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from unittest.mock import MagicMock, patch
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from streamlit.runtime.scriptrunner import script_runner
+from streamlit.testing.v1 import AppTest
+
+from interpret.app_support import (
+    demo_checkpoints,
+    label_prototypes,
+    metric_rows,
+    sequence_images,
+    upload_source,
+)
+from mfm.checkpoint import save_checkpoint
+from mfm.config import MFMConfig, ModalityConfig
+from mfm.errors import CheckpointError
+from mfm.model import MFM
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TIMEOUT = 240
+PAGES = ("model", "information", "gradients", "style_label", "missing_modality", "report")
+# Small analysis settings (the app's defaults are larger); keys are the widgets' keys.
+FAST_SETTINGS = {
+    "info_samples": 100,
+    "info_bootstrap": 5,
+    "info_null": 2,
+    "grad_samples": 8,
+    "missing_samples": 32,
+    "style_columns": 4,
+    "report_samples": 100,
+    "report_bootstrap": 5,
+    "report_null": 2,
+    "report_gradient_samples": 8,
+    "report_faithfulness": False,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tiny checkpoints
+# ---------------------------------------------------------------------------------------------------------------
+def tiny_config(dataset: str, surrogate: bool = True) -> MFMConfig:
+    """A very small model for the shapes of one of the offline data sets."""
+    if dataset == "sentiment":
+        modalities = (
+            ModalityConfig("language", "sequence", (20, 300), code_dim=4, factor_dim=4, hidden_dim=8),
+            ModalityConfig("acoustic", "sequence", (20, 5), code_dim=3, factor_dim=3, hidden_dim=4),
+            ModalityConfig("visual", "sequence", (20, 20), code_dim=3, factor_dim=3, hidden_dim=4),
+        )
+        return MFMConfig(
+            modalities=modalities,
+            task="regression",
+            shared_code_dim=6,
+            shared_factor_dim=4,
+            factor_hidden_dim=8,
+            head_hidden_dim=8,
+            fusion="mfn",
+            mfn_memory_dim=6,
+            mfn_attention_hidden_dim=8,
+            surrogate=surrogate,
+            surrogate_hidden_dim=8,
+        )
+    modalities = (
+        ModalityConfig("svhn", "image", (3, 32, 32), code_dim=4, factor_dim=4, hidden_dim=4),
+        ModalityConfig("mnist", "image", (1, 28, 28), code_dim=4, factor_dim=4, hidden_dim=4),
+    )
+    return MFMConfig(
+        modalities=modalities,
+        task="classification",
+        num_classes=10,
+        shared_code_dim=6,
+        shared_factor_dim=5,
+        factor_hidden_dim=8,
+        head_hidden_dim=8,
+        fusion="concat",
+        fusion_hidden_dim=8,
+        surrogate=surrogate,
+        surrogate_hidden_dim=8,
+    )
+
+
+def tiny_checkpoint(path: Path, shapes_of: str, *, surrogate: bool = True, seed: int = 0, **metadata) -> Path:
+    """Save an untrained tiny model for the data set `shapes_of` ("sentiment" or "digits") at `path`.
+
+    `metadata` overrides the metadata written (e.g. `dataset="mosi"` for a model of real data).
+
+    Its weight matrices are scaled up 3x: at the default initialisation an untrained model's outputs barely depend
+    on its inputs and factors, so every label would decode to the same picture and no slider could change one.
+    """
+    torch.manual_seed(seed)
+    model = MFM(tiny_config(shapes_of, surrogate)).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.mul_(3.0)
+    meta = {
+        "dataset": shapes_of,
+        "data_seed": 0,
+        "seed": seed,
+        "command": f"(tests) an untrained tiny {shapes_of} model",
+        "metrics": {"test": {"all": {"accuracy": 0.1} if shapes_of == "digits" else {"mae": 1.5}}},
+        "history": [
+            {"epoch": 1, "train": {"total": 2.0}, "valid": {}},
+            {"epoch": 2, "train": {"total": 1.5}},
+        ],
+    }
+    meta.update(metadata)
+    return save_checkpoint(path, model, meta)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_dir(tmp_path_factory) -> Path:
+    """A demo folder: the bundled demo checkpoints (copied) and two tiny ones."""
+    folder = tmp_path_factory.mktemp("demos")
+    for path in demo_checkpoints():
+        shutil.copy(path, folder / path.name)
+        if path.suffix == ".safetensors":
+            shutil.copy(path.with_suffix(".json"), folder / path.with_suffix(".json").name)
+    tiny_checkpoint(folder / "tiny_digits.pt", "digits")
+    tiny_checkpoint(folder / "tiny_sentiment.pt", "sentiment")
+    return folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_streamlit_caches() -> Iterator[None]:
+    """Drop the app's cached models, data sets and results when this module is done (they are process-wide)."""
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def demo_dir(checkpoint_dir, monkeypatch) -> Path:
+    """Point the app at the test demo folder, and run app.py on every AppTest run as the server does.
+
+    A Streamlit server treats a `pages/` folder beside the entry script as a folder of stand-alone pages until
+    the entry script's first `st.navigation` call; from then on every run goes through `app.py`. AppTest resets
+    that process-wide switch before each run, so from its second run on it would run a page script without
+    `app.py` (no sidebar). The patch makes AppTest run the entry script, as the server does after its first run.
+    """
+    monkeypatch.setenv("MFM_DEMO_DIR", str(checkpoint_dir))
+    monkeypatch.setattr(script_runner, "_mpa_v1", lambda main_script_path: runpy.run_path(main_script_path))
+    return checkpoint_dir
+
+
+def checkpoint_names() -> list[str]:
+    """Demo checkpoints bundled with the project, and the tiny ones every run has."""
+    return sorted({p.name for p in demo_checkpoints()} | {"tiny_digits.pt", "tiny_sentiment.pt"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------------------
+def new_app(checkpoint: str | None = None, **state) -> AppTest:
+    """An AppTest of app.py with small analysis settings and, optionally, a chosen demo checkpoint."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in {**FAST_SETTINGS, **state}.items():
+        at.session_state[key] = value
+    if checkpoint is not None:
+        at.session_state["demo_checkpoint"] = checkpoint
+    return at
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    """Switch an app that has run once to `page` and run it."""
+    at.switch_page(f"pages/{page}.py").run()
+    assert_healthy(at)
+    return at
+
+
+def assert_healthy(at: AppTest) -> None:
+    """No uncaught exception in the last run."""
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def figures(at: AppTest) -> list[dict]:
+    """The Plotly figures on the page, as dicts."""
+    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+
+
+def trace_types(at: AppTest) -> set[str]:
+    """Plotly trace types on the page (Image traces have no "type" key by default in some versions)."""
+    return {trace.get("type", "scatter") for figure in figures(at) for trace in figure["data"]}
+
+
+def figure_data(at: AppTest, title_part: str | None = None) -> str:
+    """The data of the page's figures (or of the ones whose title contains `title_part`), for comparisons."""
+    chosen = [
+        f["data"]
+        for f in figures(at)
+        if title_part is None
+        or title_part in json.dumps(f.get("layout", {}).get("title", ""), ensure_ascii=False)
+    ]
+    assert chosen, f"no figure with {title_part!r} in its title"
+    return json.dumps(chosen, sort_keys=True)
+
+
+def kind_of(name: str) -> str:
+    """'image' or 'sequence' for a demo checkpoint name, read from the file."""
+    from mfm.checkpoint import load_checkpoint
+
+    return load_checkpoint(Path(os.environ["MFM_DEMO_DIR"]) / name).config.kind
+
+
+def good_upload_bytes(tmp_path: Path, dataset: str = "digits", seed: int = 1) -> bytes:
+    return tiny_checkpoint(tmp_path / f"upload_{dataset}.pt", dataset, seed=seed).read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every page with every checkpoint
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", checkpoint_names())
+def test_every_page_with_every_checkpoint(name):
+    at = new_app(name)
+    at.run()
+    assert_healthy(at)
+    kind = kind_of(name)
+    sidebar_code = [c.value for c in at.sidebar.code]
+    assert any(len(v) == 64 for v in sidebar_code), "the SHA-256 is shown in the sidebar"
+    assert any(name in m.value for m in at.sidebar.markdown), "the checkpoint's name is shown in the sidebar"
+
+    # Model: tables of modalities, parameters and metrics; the training command.
+    open_page(at, "model")
+    assert at.title[0].value == "Model"
+    assert len(at.dataframe) >= 2
+    assert at.code, "the training command and config are shown"
+
+    # Information: the MI figure; changing the number of samples (and pressing Estimate) changes it.
+    open_page(at, "information")
+    assert {"bar", "scatter"} <= trace_types(at)
+    before = figure_data(at)
+    at.slider(key="info_samples").set_value(150)
+    at.button[0].click()
+    at.run()
+    assert_healthy(at)
+    assert figure_data(at) != before
+
+    # Gradients: a heatmap over time (sequences) or per-pixel maps (images); picking a sample changes it.
+    open_page(at, "gradients")
+    assert "heatmap" in trace_types(at)
+    before = figure_data(at)
+    at.radio(key="grad_view").set_value("One sample").run()
+    at.slider(key="grad_sample").set_value(3).run()
+    assert_healthy(at)
+    assert figure_data(at) != before
+    if kind == "sequence":
+        # Words label the columns of a segment from the sentiment data.
+        heatmap = next(t for f in figures(at) for t in f["data"] if t.get("type") == "heatmap")
+        assert ":" in str(heatmap["x"][0])
+
+    # Style & label: image grids; the style slider changes the grid, the label slider the single swap and the
+    # traversal (not the interpolation, whose ends have their own slider), the dimension slider the traversal.
+    open_page(at, "style_label")
+    assert "image" in trace_types(at)
+    before = figure_data(at, "rows = label")
+    at.slider(key="style_sample").set_value(5).run()
+    assert_healthy(at)
+    assert figure_data(at, "rows = label") != before
+    interpolation, traversal = figure_data(at, "→"), figure_data(at, "dimension")
+    options = at.select_slider(key="style_label").options
+    at.select_slider(key="style_label").set_value(options[0]).run()
+    assert_healthy(at)
+    assert figure_data(at, "→") == interpolation
+    assert figure_data(at, "dimension") != traversal
+    traversal = figure_data(at, "dimension")
+    at.slider(key="style_dim").set_value(1).run()
+    assert_healthy(at)
+    assert figure_data(at, "dimension") != traversal
+
+    # Missing modality: the summary table and the reconstruction without the dropped modality.
+    open_page(at, "missing_modality")
+    assert at.dataframe
+    before = figure_data(at)
+    at.slider(key="missing_sample").set_value(7).run()
+    assert_healthy(at)
+    assert figure_data(at) != before
+
+    # Report: the download buttons when the report builder exists, an explanation otherwise.
+    open_page(at, "report")
+    assert at.title[0].value == "Report"
+
+
+def test_report_page_builds_or_explains():
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    open_page(at, "report")
+    try:
+        import interpret.report  # noqa: F401
+    except ImportError:
+        assert any("not part of this build" in i.value for i in at.info)
+        return
+    at.button[0].click().run()
+    assert_healthy(at)
+    assert len(at.get("download_button")) == 2
+
+
+def test_a_model_without_surrogate_says_the_page_does_not_apply(tmp_path, demo_dir):
+    tiny_checkpoint(demo_dir / "zz_no_surrogate.pt", "sentiment", surrogate=False)
+    try:
+        at = new_app("zz_no_surrogate.pt")
+        at.run()
+        open_page(at, "missing_modality")
+        assert any("does not apply" in i.value for i in at.info)
+        assert not at.get("plotly_chart")
+    finally:
+        (demo_dir / "zz_no_surrogate.pt").unlink()
+
+
+def test_real_data_checkpoint_without_a_folder_explains_what_is_needed(tmp_path):
+    data = tiny_checkpoint(tmp_path / "mosi.pt", "sentiment", dataset="mosi").read_bytes()
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    at.sidebar.file_uploader[0].set_value(("mosi.pt", data, "application/octet-stream")).run()
+    assert_healthy(at)
+    assert any("folder" in w.value for w in at.sidebar.warning), "the sidebar says a data folder is needed"
+    open_page(at, "model")  # the Model page needs no data
+    assert at.title[0].value == "Model"
+    open_page(at, "information")
+    assert any("could not be loaded" in e.value and "mosi" in e.value for e in at.error)
+    # A folder that does not hold the files gets a message naming the problem, and the app keeps working.
+    at.sidebar.text_input(key="data_dir").set_value(str(tmp_path / "nowhere")).run()
+    assert_healthy(at)
+    assert at.error
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Uploads
+# ---------------------------------------------------------------------------------------------------------------
+def test_a_good_upload_is_used_and_shown(tmp_path):
+    data = good_upload_bytes(tmp_path)
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    at.sidebar.file_uploader[0].set_value(("my_model.pt", data, "application/octet-stream")).run()
+    assert_healthy(at)
+    assert not at.error
+    import hashlib
+
+    assert hashlib.sha256(data).hexdigest() in [c.value for c in at.sidebar.code]
+    assert any("my_model.pt" in m.value and "uploaded" in m.value for m in at.sidebar.markdown)
+    open_page(at, "style_label")
+    assert "image" in trace_types(at)  # the uploaded digits model, not the sentiment demo
+
+
+def test_a_safetensors_upload_with_its_config(tmp_path):
+    torch.manual_seed(0)
+    path = save_checkpoint(
+        tmp_path / "weights.safetensors", MFM(tiny_config("digits")).eval(), {"dataset": "digits"}
+    )
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    uploader = at.sidebar.file_uploader[0]
+    uploader.set_value(("weights.safetensors", path.read_bytes(), "application/octet-stream")).run()
+    assert any("needs its JSON config" in e.value for e in at.error), "weights alone are refused clearly"
+    at.sidebar.file_uploader[0].set_value(
+        [
+            ("weights.safetensors", path.read_bytes(), "application/octet-stream"),
+            ("weights.json", path.with_suffix(".json").read_bytes(), "application/json"),
+        ]
+    ).run()
+    assert_healthy(at)
+    assert not at.error
+    assert any("weights.safetensors" in m.value for m in at.sidebar.markdown)
+
+
+class _Payload:
+    """Unpickling this would create the sentinel file: the loader must never do it."""
+
+    def __init__(self, sentinel: Path) -> None:
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.sentinel}",))
+
+
+def bad_uploads(tmp_path: Path) -> dict[str, bytes]:
+    """Files that are not valid checkpoints, each with the piece of the message it must produce."""
+    sentinel = tmp_path / "PWNED"
+    good = good_upload_bytes(tmp_path)
+    torch_pickle = io.BytesIO()
+    torch.save({"format": "mfm-checkpoint", "payload": _Payload(sentinel)}, torch_pickle)
+    compressed = io.BytesIO()
+    with zipfile.ZipFile(compressed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"x" * 1000)
+    return {
+        "random.pt": np.random.default_rng(0).bytes(4096),
+        "plain_pickle.pt": pickle.dumps(_Payload(sentinel)),
+        "torch_pickle_payload.pt": torch_pickle.getvalue(),
+        "truncated.pt": good[: len(good) // 2],
+        "empty.pt": b"",
+        "compressed.pt": compressed.getvalue(),
+        "not_a_checkpoint.pt": (lambda b: (torch.save({"a": torch.ones(2)}, b), b.getvalue())[1])(
+            io.BytesIO()
+        ),
+    }
+
+
+def test_bad_uploads_show_an_error_and_the_app_keeps_working(tmp_path):
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    demo_sha = next(c.value for c in at.sidebar.code if len(c.value) == 64)
+    for name, data in bad_uploads(tmp_path).items():
+        at.sidebar.file_uploader[0].set_value((name, data, "application/octet-stream")).run()
+        assert_healthy(at)
+        errors = [e.value for e in at.error]
+        assert any("Upload refused" in e for e in errors), (name, errors)
+        assert any(name in e or "empty" in e for e in errors), (name, errors)
+        # The app falls back to the demo checkpoint and still renders the page.
+        assert demo_sha in [c.value for c in at.sidebar.code]
+        assert at.title[0].value == "Model"
+    assert not (tmp_path / "PWNED").exists(), "a payload ran"
+    # A JSON file alone, and two checkpoints at once, are explained.
+    at.sidebar.file_uploader[0].set_value(("config.json", b"{}", "application/json")).run()
+    assert any("alone is not a checkpoint" in e.value for e in at.error)
+    good = good_upload_bytes(tmp_path)
+    at.sidebar.file_uploader[0].set_value(
+        [("a.pt", good, "application/octet-stream"), ("b.pt", good, "application/octet-stream")]
+    ).run()
+    assert any("one checkpoint at a time" in e.value for e in at.error)
+    # And a good upload afterwards works.
+    at.sidebar.file_uploader[0].set_value(("good.pt", good, "application/octet-stream")).run()
+    assert_healthy(at)
+    assert not at.error
+    open_page(at, "gradients")
+    assert "heatmap" in trace_types(at)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several sessions at once share one model
+# ---------------------------------------------------------------------------------------------------------------
+SESSIONS = [
+    ("tiny_sentiment.pt", "gradients", {"grad_view": "One sample", "grad_sample": 2}),
+    ("tiny_sentiment.pt", "style_label", {"style_sample": 4, "style_dim": 2}),
+    ("tiny_sentiment.pt", "information", {"info_estimator": "gaussian"}),
+    ("tiny_sentiment.pt", "missing_modality", {"missing_sample": 5, "missing_modality": "acoustic"}),
+    ("tiny_digits.pt", "style_label", {"style_sample": 9}),
+    ("tiny_digits.pt", "gradients", {"grad_view": "One sample", "grad_sample": 1}),
+]
+
+
+def run_session(spec: tuple[str, str, dict]) -> tuple[str, object]:
+    """One session on one page with its own widget values: (figure data, the shared model it used)."""
+    name, page, state = spec
+    at = new_app(name, **state)
+    at.run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert_healthy(at)
+    return figure_data(at), at.session_state["mfm_selection"].model
+
+
+@contextmanager
+def one_runtime_for_all_threads():
+    """Let AppTests run in parallel threads, as a server's sessions do.
+
+    AppTest swaps a process-global mock Runtime in before each run and sets it to None after, and patches the
+    "global.appTest" option in and out; two AppTests in two threads would pull these from under each other. Here
+    every run sees one mock Runtime (with the parts AppTest gives it) and the option stays on throughout.
+    """
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
+    from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1.util import patch_config_options
+
+    runtime = MagicMock(spec=Runtime)
+    runtime.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+    runtime.dataframe_source_mgr = DataframeSourceManager()
+    runtime.cache_storage_manager = MemoryCacheStorageManager()
+    with (
+        patch.object(Runtime, "instance", classmethod(lambda cls: runtime)),
+        patch.object(Runtime, "exists", classmethod(lambda cls: True)),
+        patch_config_options({"global.appTest": True}),
+    ):
+        yield
+
+
+def test_concurrent_sessions_share_the_model_and_leave_it_in_eval_mode():
+    expected = [run_session(spec)[0] for spec in SESSIONS]  # one after the other
+    # Forget the cached results (not the models), so the sessions below compute on the shared models at once.
+    st.cache_data.clear()
+    grad_enabled = torch.is_grad_enabled()
+    with one_runtime_for_all_threads(), ThreadPoolExecutor(max_workers=len(SESSIONS)) as pool:
+        results = list(pool.map(run_session, SESSIONS * 2))
+    assert [figure for figure, _ in results] == expected * 2, (
+        "every session gets the figures of its own settings"
+    )
+    models = {}
+    for (name, _, _), (_, model) in zip(SESSIONS * 2, results, strict=True):
+        models.setdefault(name, set()).add(id(model))
+        assert not any(module.training for module in model.modules()), f"{name} was left in train mode"
+        assert all(p.grad is None for p in model.parameters()), f"{name} holds gradients"
+        assert all(p.requires_grad for p in model.parameters()), "requires_grad flags are unchanged"
+    assert all(len(ids) == 1 for ids in models.values()), "sessions share one cached model per checkpoint"
+    assert torch.is_grad_enabled() == grad_enabled
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layering and helpers
+# ---------------------------------------------------------------------------------------------------------------
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_app_imports_streamlit_and_pages_hold_no_model_code():
+    for folder in ("mfm", "interpret"):
+        for path in (ROOT / folder).rglob("*.py"):
+            assert "streamlit" not in _imports(path), f"{path} imports streamlit"
+    for path in (ROOT / "pages").glob("*.py"):
+        imported = _imports(path)
+        assert not imported & {"torch", "sklearn", "captum", "scipy"}, f"{path} does model or estimator work"
+        assert "nn.Module" not in path.read_text()
+
+
+def test_upload_source_picks_the_checkpoint_and_explains_mistakes():
+    assert upload_source([]) is None
+    source = upload_source([("m.pt", b"abc")])
+    assert source.name == "m.pt" and source.config is None and len(source.key) == 64
+    pair = upload_source([("m.json", b"{}"), ("m.safetensors", b"w")])
+    assert pair.config == b"{}" and pair.key.startswith(pair.sha256 + ":")
+    for files, message in [
+        ([("m.safetensors", b"w")], "needs its JSON config"),
+        ([("m.json", b"{}")], "alone is not a checkpoint"),
+        ([("a.pt", b"1"), ("b.pt", b"2")], "one checkpoint at a time"),
+        ([("m.pkl", b"1")], "unsupported file type"),
+    ]:
+        with pytest.raises(CheckpointError, match=message):
+            upload_source(files)
+
+
+def test_label_prototypes_average_the_label_factor_per_group():
+    shared = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    prototypes, names = label_prototypes(shared, np.array([1, 1, 0]), "classification", 3)
+    assert names == ["0", "1"]  # class 2 has no sample
+    np.testing.assert_allclose(prototypes, [[4.0, 5.0], [1.0, 2.0]])
+    prototypes, names = label_prototypes(shared, np.array([-2.9, 0.2, 2.6]), "regression", 1)
+    assert names == ["-3", "0", "+3"]
+    np.testing.assert_allclose(prototypes, shared)
+
+
+def test_sequence_images_are_rgb_tiles_of_features_by_time():
+    x = np.linspace(-1, 1, 2 * 5 * 3).reshape(2, 5, 3)  # (N, T, D)
+    images = sequence_images(x, features=np.array([0, 2]), limits=(-1.0, 1.0))
+    assert images.shape == (2, 3, 2, 5)  # (N, RGB, features, time)
+    assert images.min() >= 0 and images.max() <= 1
+    # The lowest value maps to the blue end of the scale, the highest to the red end.
+    assert images[0, 2, 0, 0] > images[0, 0, 0, 0]
+    assert images[1, 0, 1, 4] > images[1, 2, 1, 4]
+
+
+def test_metric_rows_flatten_the_metadata():
+    rows = metric_rows(
+        {"metrics": {"valid": {"mae": 0.5}, "test": {"all": {"mae": 0.6}, "without_language": {"mae": 1.0}}}}
+    )
+    assert rows == [
+        {"split": "valid", "modalities": "all", "mae": 0.5},
+        {"split": "test", "modalities": "all", "mae": 0.6},
+        {"split": "test", "modalities": "without language", "mae": 1.0},
+    ]

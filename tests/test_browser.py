@@ -1,0 +1,284 @@
+"""The app in a real browser: `streamlit run` on a loopback port, Debian's Chromium driven by Playwright.
+
+Upload a checkpoint, move sliders, check that the heatmaps and the image grid render and that no exception box
+shows, several sessions at once; screenshots go to the test's tmp folder (and a copy to /tmp/app_screens/).
+Needs /usr/bin/chromium (`apt-get install -y chromium`; `.ci/run` installs it): without it the test fails, it does
+not skip, so CI cannot pass without running it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_app import tiny_checkpoint
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENS = Path("/tmp/app_screens")
+PAGE_TITLES = ("Model", "Information", "Gradients over time", "Style & label", "Missing modality", "Report")
+# Plotly draws go.Image traces into an <image> of the "imagelayer" and heatmaps into one of the "heatmaplayer".
+IMAGE_GRID = ".stPlotlyChart g.imagelayer image"
+HEATMAP = ".stPlotlyChart g.heatmaplayer image"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    """A demo folder with a tiny sequence model, and a tiny image model to upload."""
+    folder = tmp_path_factory.mktemp("browser_checkpoints")
+    (folder / "demos").mkdir()
+    tiny_checkpoint(folder / "demos" / "tiny_sentiment.pt", "sentiment")
+    tiny_checkpoint(folder / "upload_digits.pt", "digits", seed=3)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(checkpoints, tmp_path_factory) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port; yields its URL once /_stcore/health answers."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = dict(os.environ, MFM_DEMO_DIR=str(checkpoints / "demos"))
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer /_stcore/health within 90 s:\n{log.read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright (`playwright install` cannot download a browser here)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"the browser test needs Debian's Chromium at {CHROMIUM}: install it with "
+            "`apt-get update && apt-get install -y chromium` (.ci/run does this)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Driving the page
+# ---------------------------------------------------------------------------------------------------------------
+def settle(page, timeout: float = 180.0) -> None:
+    """Wait until the app has finished its script run (no run in progress, no progress bar or spinner)."""
+    deadline = time.monotonic() + timeout
+    calm = 0
+    while time.monotonic() < deadline:
+        state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
+        busy = state in (None, "initial", "running") or (
+            page.locator('[data-testid="stSpinner"], [data-testid="stProgress"]').count() > 0
+        )
+        calm = 0 if busy else calm + 1
+        if calm >= 4:  # a second without activity
+            return
+        time.sleep(0.25)
+    raise AssertionError("the app did not finish its run in time")
+
+
+def open_app(browser, url: str, path: str = ""):
+    """A new browser session on the app, settled."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(f"{url}/{path}")
+    page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
+    settle(page)
+    return page
+
+
+def go_to(page, title: str) -> None:
+    """Click a page in the sidebar navigation and wait for it."""
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=title).click()
+    page.get_by_role(
+        "heading", name=title if title != "Gradients over time" else "Gradient-based"
+    ).first.wait_for(timeout=60_000)
+    settle(page)
+
+
+def move_slider(page, label: str, steps: int) -> None:
+    """Move the slider labelled `label` by `steps` with the keyboard, as a person would with the arrows."""
+    slider = page.get_by_role("slider", name=label).first
+    slider.focus()
+    for _ in range(steps):
+        slider.press("ArrowRight")
+    settle(page)
+
+
+def assert_no_exception(page) -> None:
+    """No Streamlit exception box and no error alert on the page."""
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def screenshot(page, tmp_path: Path, name: str) -> Path:
+    """Save a screenshot under the test's tmp folder and a copy in /tmp/app_screens/ for review."""
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SCREENS / path.name)
+    return path
+
+
+def image_sources(page, selector: str) -> list[str]:
+    """The data URLs of the rendered plot images (they change when a figure's data changes)."""
+    return page.locator(selector).evaluate_all("nodes => nodes.map(n => n.getAttribute('href'))")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------------------------------
+def test_a_page_url_as_the_first_request_still_gets_the_app(browser, server, tmp_path):
+    # On a fresh server Streamlit would run pages/gradients.py on its own; the app sends it through app.py.
+    page = open_app(browser, server, "gradients")
+    assert_no_exception(page)
+    navigation = page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
+    assert [text.split("\n")[-1].strip() for text in navigation] == list(PAGE_TITLES)  # after each icon
+    assert page.get_by_text("tiny_sentiment.pt").count() > 0
+    page.close()
+
+
+def test_upload_slider_heatmap_and_grid(browser, server, checkpoints, tmp_path):
+    page = open_app(browser, server)
+    assert page.get_by_role("heading", name="Model").count() == 1
+    assert_no_exception(page)
+
+    # Upload the image model: it replaces the demo, and its name and SHA-256 show in the sidebar.
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(checkpoints / "upload_digits.pt")
+    )
+    page.get_by_text("(uploaded)").wait_for(timeout=60_000)
+    settle(page)
+    assert_no_exception(page)
+    import hashlib
+
+    sha = hashlib.sha256((checkpoints / "upload_digits.pt").read_bytes()).hexdigest()
+    assert sha in page.locator('[data-testid="stSidebar"]').inner_text().replace("\n", "")
+
+    # Style & label: the generated grid renders, and moving the style slider redraws it.
+    go_to(page, "Style & label")
+    assert_no_exception(page)
+    page.locator(IMAGE_GRID).first.wait_for(timeout=60_000)
+    before = image_sources(page, IMAGE_GRID)
+    move_slider(page, "Style source sample (first column)", 3)
+    assert_no_exception(page)
+    after = image_sources(page, IMAGE_GRID)
+    assert after and after != before, "moving the slider redraws the images"
+    screenshot(page, tmp_path, "browser_style_label")
+
+    # Gradients: the per-pixel maps of the image model are heatmaps.
+    go_to(page, "Gradients over time")
+    assert_no_exception(page)
+    page.locator(HEATMAP).first.wait_for(timeout=60_000)
+    screenshot(page, tmp_path, "browser_gradients_image")
+
+    # Remove the upload: back to the sequence demo, whose gradient heatmap runs over time.
+    page.locator('[data-testid="stFileChipDeleteBtn"]').first.click()
+    settle(page)
+    page.locator(HEATMAP).first.wait_for(timeout=60_000)
+    assert page.get_by_text("tiny_sentiment.pt").count() > 0
+    assert_no_exception(page)
+    screenshot(page, tmp_path, "browser_gradients_sequence")
+    page.close()
+
+
+def test_a_bad_upload_shows_an_error_and_the_app_keeps_working(browser, server, tmp_path):
+    page = open_app(browser, server)
+    bad = tmp_path / "not_a_checkpoint.pt"
+    bad.write_bytes(b"\x80\x04this is not a checkpoint")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+    page.get_by_text("Upload refused").first.wait_for(timeout=60_000)
+    settle(page)
+    assert_no_exception(page)
+    go_to(page, "Style & label")
+    page.locator(IMAGE_GRID).first.wait_for(timeout=60_000)
+    assert_no_exception(page)
+    screenshot(page, tmp_path, "browser_bad_upload")
+    page.close()
+
+
+def test_several_sessions_at_once(browser, server, tmp_path):
+    # Each session asks for another page; the clicks go out together so the server works on them at once.
+    plan = [
+        ("Gradients over time", HEATMAP),
+        ("Style & label", IMAGE_GRID),
+        ("Missing modality", None),
+        ("Information", None),
+    ]
+    pages = [open_app(browser, server) for _ in plan]
+    for page, (title, _) in zip(pages, plan, strict=True):
+        page.locator('[data-testid="stSidebarNavLink"]', has_text=title).click()
+    for page, (title, selector) in zip(pages, plan, strict=True):
+        settle(page)
+        assert_no_exception(page)
+        assert page.locator(".stPlotlyChart").count() > 0, title
+        if selector:
+            page.locator(selector).first.wait_for(timeout=60_000)
+    for index, page in enumerate(pages):
+        screenshot(page, tmp_path, f"browser_session_{index}")
+        page.close()
