@@ -49,3 +49,49 @@ def test_shipped_classifiers_reproduce_their_test_accuracy(modality, data_cache)
     measured = accuracy(model, test.inputs[modality], test.labels)
     assert measured == pytest.approx(meta["metrics"]["test_accuracy"], abs=1e-6)
     assert measured >= 0.97
+
+
+def shipped(name: str) -> Path:
+    path = next((p for p in CHECKPOINTS if p.name == name), None)
+    assert path is not None, f"{name} is not shipped"
+    return path
+
+
+def test_sequence_demo_interpretations_recover_the_planted_truth(data_cache):
+    """Issue 5's bars on the shipped sequence demo (300 test segments; the figures barely move with the size)."""
+    from interpret.analysis import faithfulness
+    from interpret.context import open_checkpoint
+
+    context = open_checkpoint(shipped("sentiment_mfm.pt"))
+    test = context.dataset.splits["test"]
+    order = context.dataset.info["modality_order_expected"]
+    assert order == ["language", "acoustic", "visual"]
+    result = faithfulness(context.model, test.inputs, test.extras, order, max_samples=300, seed=0,
+                          information_settings={"n_bootstrap": 2, "n_null": 2})  # fmt: skip
+    trained, randomized = result["trained"], result["randomized"]
+    r = trained["ratios"]
+    assert r["language"] > r["acoustic"] > r["visual"] and r["visual"] < 0.1, r
+    assert trained["ranking_margin"] > 0.5
+    assert randomized["ranking_margin"] < 0, randomized["ratios"]  # the structure is lost with random weights
+    assert trained["auroc"]["language"] >= 0.9
+    assert randomized["auroc"]["language"] <= 0.6
+
+
+def test_report_label_swap_equals_evaluate(data_cache, capsys):
+    """The report and `python -m mfm evaluate` show the same label-swap accuracy on the image demo."""
+    import json
+
+    from interpret.context import open_checkpoint
+    from interpret.report import ReportSettings, build_report
+
+    path = shipped("digits_mfm_paper.pt")
+    assert main(["evaluate", str(path), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)["generation"]
+    settings = ReportSettings(
+        max_samples=100, n_bootstrap=2, n_null=2, gradient_samples=4, faithfulness=False
+    )
+    _, summary = build_report(open_checkpoint(path), settings)
+    reported = summary["generation"]["label_swap_accuracy"]
+    assert set(reported) == {"svhn", "mnist"}
+    for modality, value in reported.items():
+        assert value == evaluated[modality]["label_swap_prototype"]
