@@ -91,17 +91,27 @@ def _to_builtins(value: Any, where: str) -> Any:
     )
 
 
-def checkpoint_payload(model: MFM, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The dict that `save_checkpoint` writes (weights cloned to CPU)."""
+def stamped_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Metadata checked to be builtins, with the creation time and library versions added unless given."""
     meta = _to_builtins(dict(metadata or {}), "metadata")
     meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     meta.setdefault("versions", library_versions())
+    return meta
+
+
+def cpu_state_dict(model: torch.nn.Module) -> dict[str, Tensor]:
+    """The model's weights as contiguous CPU copies (what a checkpoint stores)."""
+    return {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
+
+
+def checkpoint_payload(model: MFM, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The dict that `save_checkpoint` writes (weights cloned to CPU)."""
     return {
         "format": FORMAT,
         "version": VERSION,
         "config": model.config.to_dict(),
-        "state_dict": {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()},
-        "metadata": meta,
+        "state_dict": cpu_state_dict(model),
+        "metadata": stamped_metadata(metadata),
     }
 
 

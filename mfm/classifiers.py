@@ -26,7 +26,6 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,8 @@ from mfm.checkpoint import (
     _read_source,
     _to_builtins,
     _torch_load,
-    library_versions,
+    cpu_state_dict,
+    stamped_metadata,
     validate_state_dict,
 )
 from mfm.errors import CheckpointError, MFMError
@@ -272,16 +272,13 @@ def train_classifier(
 # ---------------------------------------------------------------------------------------------------------------
 def classifier_payload(model: DigitClassifier, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The dict `save_classifier` writes: format tag, version, architecture, weights (CPU copies), metadata."""
-    meta = _to_builtins(dict(metadata or {}), "metadata")
-    meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    meta.setdefault("versions", library_versions())
     return {
         "format": FORMAT,
         "version": VERSION,
         "shape": list(model.shape),
         "num_classes": model.num_classes,
-        "state_dict": {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()},
-        "metadata": meta,
+        "state_dict": cpu_state_dict(model),
+        "metadata": stamped_metadata(metadata),
     }
 
 
