@@ -153,7 +153,7 @@ def test_small_model_overfits_a_small_batch(kind):
         optimiser.zero_grad()
         terms["total"].backward()
         optimiser.step()
-        losses.append(float(terms["total"]))
+        losses.append(terms["total"].item())
     assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
 
 
@@ -169,6 +169,6 @@ def test_surrogate_learns_to_imitate_the_full_codes():
         optimiser.zero_grad()
         terms["total"].backward()
         optimiser.step()
-        losses.append({k: float(v) for k, v in terms.items() if k.startswith("surrogate/")})
+        losses.append({k: v.item() for k, v in terms.items() if k.startswith("surrogate/")})
     for name in config.modality_names:
         assert losses[-1][f"surrogate/{name}"] < losses[0][f"surrogate/{name}"] / 2, name
