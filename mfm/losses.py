@@ -124,32 +124,27 @@ def surrogate_objective(
     return terms
 
 
-class _ReverseGradient(torch.autograd.Function):
-    """Identity forward, negated gradient backward (Ganin & Lempitsky, 2015)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        return -grad
-
-
 def style_adversary_loss(model: MFM, output: MFMOutput, labels: Tensor) -> dict[str, Tensor]:
-    """Beyond the paper: cross-entropy of a label classifier on each style code z_i, through gradient reversal.
+    """Beyond the paper: keep the class out of each style code z_i with an adversary, as a bounded game.
 
-    The classifier learns to read the class from z_i; the reversed gradient teaches the modality encoder to leave
-    the class out of z_i. Why: with the paper's objective alone the class leaks into the style factor (a linear probe
-    reads it), so swapping F_y does not move the digit. The adversary reads the raw code, so it never touches the
-    fusion encoder that gives F_y. Returns "adversary/<m>" terms.
+    An adversary learns to read the class from z_i (cross-entropy on the detached code); the modality encoder
+    learns to leave that adversary uncertain (log K minus the entropy of its prediction, with the adversary's
+    weights held fixed), so the term lies in [0, log K] and cannot run away. Why: with the paper's objective
+    alone the class leaks into the style factor, so swapping F_y does not move the digit. (Reversing the
+    cross-entropy's gradient instead is unbounded: it drove the codes, and with them the decoders, off.)
+    The adversary reads the raw code, so it never touches the fusion encoder that gives F_y.
+    Returns "adversary/<m>" terms.
     """
-    return {
-        f"adversary/{n}": F.cross_entropy(
-            model.style_adversaries[n](_ReverseGradient.apply(code)), labels.long()
-        )
-        for n, code in output.modality_codes.items()
-    }
+    terms = {}
+    log_k = float(torch.log(torch.tensor(float(model.config.num_classes))))
+    for name, code in output.modality_codes.items():
+        adversary = model.style_adversaries[name]
+        fit = F.cross_entropy(adversary(code.detach()), labels.long())
+        frozen = {k: v.detach() for k, v in adversary.named_parameters()}
+        log_p = F.log_softmax(torch.func.functional_call(adversary, frozen, (code,)), dim=-1)  # (B, K)
+        entropy = -(log_p.exp() * log_p).sum(-1).mean()
+        terms[f"adversary/{name}"] = fit + (log_k - entropy)
+    return terms
 
 
 def swap_cycle_loss(model: MFM, output: MFMOutput, labels: Tensor) -> dict[str, Tensor]:

@@ -50,12 +50,34 @@ def test_prediction_loss_known_values():
     assert prediction_loss(logits, torch.tensor([1]), "classification").item() == pytest.approx(math.log(2))
 
 
-def test_gradient_reversal_negates_the_gradient():
-    from mfm.losses import _ReverseGradient
+def test_style_adversary_trains_the_adversary_to_read_and_the_encoder_to_hide_the_class():
+    from conftest import random_batch, tiny_image_config
 
-    x = torch.tensor([1.0, -2.0], requires_grad=True)
-    (_ReverseGradient.apply(x) * torch.tensor([3.0, 4.0])).sum().backward()
-    assert torch.equal(x.grad, torch.tensor([-3.0, -4.0]))
+    from mfm.losses import style_adversary_loss
+    from mfm.model import MFM
+
+    torch.manual_seed(0)
+    model = MFM(tiny_image_config(style_adversary_weight=1.0)).eval()
+    inputs, labels = random_batch(model.config, batch=8)
+    output = model(inputs)
+    code = output.modality_codes["svhn"]
+    code.retain_grad()
+    loss = style_adversary_loss(model, output, labels)["adversary/svhn"]
+    loss.backward()
+    adversary = model.style_adversaries["svhn"]
+    # The adversary's gradient is that of its cross-entropy alone (the confusion term sees frozen weights).
+    fit_grads = torch.autograd.grad(
+        torch.nn.functional.cross_entropy(adversary(code.detach()), labels), list(adversary.parameters())
+    )
+    for p, g in zip(adversary.parameters(), fit_grads, strict=True):
+        torch.testing.assert_close(p.grad, g)
+    # The code's gradient is that of the confusion term alone: it pushes towards a uniform prediction.
+    assert code.grad is not None and code.grad.abs().sum() > 0
+    assert (
+        0
+        <= loss.item()
+        <= torch.nn.functional.cross_entropy(adversary(code.detach()), labels).item() + math.log(10)
+    )
 
 
 def test_extra_terms_appear_only_when_enabled_and_swap_targets_the_next_label():
