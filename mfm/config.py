@@ -105,10 +105,10 @@ class MFMConfig:
     Objective weights: `mmd_weight` (λ_mmd on every code block) and each modality's `recon_weight`.
     Surrogate inference (paper Eq. 5): with `surrogate=True` the model holds, for each modality m, a network that
     infers z_y and z_m from the other modalities, trained jointly with weight `surrogate_weight`.
-    Extra terms beyond the paper, off by default: `style_adversary_weight` (a label classifier on each z_i trained
-    through gradient reversal, so the style codes carry no label), `swap_weight` (swap-cycle consistency: decode
-    with F_y of another sample, re-encode, ask for that sample's label and the original style code), both ramped in
-    linearly over the first `ramp_epochs` epochs.
+    Extra terms beyond the paper, off by default: `style_adversary_weight` (a label classifier on each z_i, which
+    each modality encoder learns to leave uncertain, so the style codes carry no label), `swap_weight` (swap-cycle
+    consistency: decode with F_y of another sample, re-encode, ask for that sample's label and the original style
+    code), both ramped in linearly over the first `ramp_epochs` epochs.
     `surrogate_detach_targets` stops gradients into the full-data codes the surrogate imitates (the official code
     does not; we do by default so that the surrogate learns to imitate the model rather than pull its codes toward
     what a subset of modalities can predict).

@@ -339,7 +339,7 @@ class MFM(nn.Module):
             config.shared_factor_dim, config.head_hidden_dim, config.num_classes, config.dropout
         )
         if config.style_adversary_weight > 0:
-            # Label classifiers on each style code, trained through gradient reversal (see losses.style_adversary_loss).
+            # Label classifiers on each style code: the adversaries of losses.style_adversary_loss.
             self.style_adversaries = nn.ModuleDict(
                 {m.name: _mlp(m.code_dim, config.head_hidden_dim, config.num_classes, 0.0) for m in mods}
             )
