@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
+from conftest import tiny_image_config, tiny_sequence_config
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
@@ -65,43 +66,15 @@ FAST_SETTINGS = {
 # Tiny checkpoints
 # ---------------------------------------------------------------------------------------------------------------
 def tiny_config(dataset: str, surrogate: bool = True) -> MFMConfig:
-    """A very small model for the shapes of one of the offline data sets."""
+    """A very small model for the shapes of one of the offline data sets (the shared tiny configs of conftest)."""
     if dataset == "sentiment":
         modalities = (
             ModalityConfig("language", "sequence", (20, 300), code_dim=4, factor_dim=4, hidden_dim=8),
             ModalityConfig("acoustic", "sequence", (20, 5), code_dim=3, factor_dim=3, hidden_dim=4),
             ModalityConfig("visual", "sequence", (20, 20), code_dim=3, factor_dim=3, hidden_dim=4),
         )
-        return MFMConfig(
-            modalities=modalities,
-            task="regression",
-            shared_code_dim=6,
-            shared_factor_dim=4,
-            factor_hidden_dim=8,
-            head_hidden_dim=8,
-            fusion="mfn",
-            mfn_memory_dim=6,
-            mfn_attention_hidden_dim=8,
-            surrogate=surrogate,
-            surrogate_hidden_dim=8,
-        )
-    modalities = (
-        ModalityConfig("svhn", "image", (3, 32, 32), code_dim=4, factor_dim=4, hidden_dim=4),
-        ModalityConfig("mnist", "image", (1, 28, 28), code_dim=4, factor_dim=4, hidden_dim=4),
-    )
-    return MFMConfig(
-        modalities=modalities,
-        task="classification",
-        num_classes=10,
-        shared_code_dim=6,
-        shared_factor_dim=5,
-        factor_hidden_dim=8,
-        head_hidden_dim=8,
-        fusion="concat",
-        fusion_hidden_dim=8,
-        surrogate=surrogate,
-        surrogate_hidden_dim=8,
-    )
+        return tiny_sequence_config(modalities=modalities, surrogate=surrogate)
+    return tiny_image_config(surrogate=surrogate)
 
 
 def tiny_checkpoint(path: Path, shapes_of: str, *, surrogate: bool = True, seed: int = 0, **metadata) -> Path:
