@@ -179,7 +179,7 @@ def encode_modality_factor(model: MFM, modality: str, x: ArrayLike, batch_size: 
     factors = []
     with inference(model):
         for start in range(0, shape[0], batch_size):
-            code = model.modality_encoders[modality](as_float_tensor(x[start : start + batch_size], device))
+            code = model.encode_modality(modality, as_float_tensor(x[start : start + batch_size], device))
             factors.append(_numpy(model.modality_factor_maps[modality](code)))  # (B, factor_dim)
     return np.concatenate(factors)
 

@@ -13,7 +13,8 @@ through the same archive checks as MFM checkpoints (`mfm.checkpoint`):
      "metadata": {...}}          # builtins: command, seed, wall time, accuracies, library versions, ...
 
 `python -m mfm train-classifier --dataset digits --modality mnist --epochs 20 --seed 0 --out FILE` trains one
-(`add_classifier_parser` registers the sub-command).
+(with random shifts and random Gaussian blur as augmentation, so that it reads a smooth generated digit by its shape;
+`--max-blur 0` turns the blur off; `add_classifier_parser` registers the sub-command).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mfm.augment import gaussian_blur, random_blur, random_shift
 from mfm.checkpoint import (
     Source,
     _read_source,
@@ -52,6 +54,11 @@ TOP_LEVEL_KEYS = frozenset({"format", "version", "shape", "num_classes", "state_
 WIDTH = 32  # channels of the first conv block; the second has 2 * WIDTH
 HIDDEN = 128  # units of the MLP head
 MAX_CHANNELS, MIN_SIDE, MAX_SIDE, MAX_CLASSES = 4, 8, 256, 1000
+BLUR_CHECKS = (
+    1.0,
+    1.5,
+    2.0,
+)  # sigmas (pixels) at which train-classifier reports accuracy on blurred test images
 
 Progress = Callable[[int, int, str], None]
 ArrayLike = np.ndarray | Tensor
@@ -164,23 +171,6 @@ def accuracy(model: nn.Module, images: ArrayLike, labels: np.ndarray, batch_size
 # ---------------------------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------------------------
-def random_shift(images: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
-    """Shift each image by up to `max_shift` pixels in x and y (edges repeated): (B, C, H, W) -> same shape.
-
-    Repeating the edge (not zero padding) keeps a street-view digit's background colour at the border.
-    """
-    if max_shift <= 0:
-        return images
-    batch, _, height, width = images.shape
-    padded = F.pad(images, (max_shift,) * 4, mode="replicate")  # (B, C, H + 2s, W + 2s)
-    offsets = torch.randint(0, 2 * max_shift + 1, (2, batch), generator=generator)  # (2, B)
-    rows = offsets[0][:, None] + torch.arange(height)  # (B, H)
-    cols = offsets[1][:, None] + torch.arange(width)  # (B, W)
-    index = torch.arange(batch)[:, None, None]
-    shifted = padded.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
-    return shifted.permute(0, 3, 1, 2).contiguous()
-
-
 def train_classifier(
     images: np.ndarray,
     labels: np.ndarray,
@@ -194,14 +184,15 @@ def train_classifier(
     learning_rate: float = 2e-3,
     weight_decay: float = 1e-4,
     max_shift: int = 2,
+    max_blur: float = 0.0,
     progress: Progress | None = None,
 ) -> tuple[DigitClassifier, dict[str, Any]]:
     """Train a `DigitClassifier` on images (N, C, H, W) in [0, 1] and int labels (N,); keep the best valid epoch.
 
-    AdamW with a cosine learning-rate decay over all steps, cross-entropy, and random shifts of up to `max_shift`
-    pixels as augmentation. Deterministic on CPU for a seed: initialisation and dropout draw from a forked global
-    RNG seeded with `seed` (the caller's RNG state is left as it was), shuffling and shifts from their own
-    generators. `progress(done, total, stage)` is called after every step.
+    AdamW with a cosine learning-rate decay over all steps, cross-entropy, and as augmentation random shifts of up
+    to `max_shift` pixels and random Gaussian blur of sigma up to `max_blur` pixels (`random_blur`). Deterministic
+    on CPU for a seed: initialisation and dropout draw from a forked global RNG seeded with `seed` (the caller's RNG
+    state is left as it was), shuffling, shifts and blur from their own generator. `progress(done, total, stage)` is called after every step.
 
     Returns the model (eval mode, CPU) and metrics: train/valid accuracy of the kept epoch, its number, and the
     per-epoch history (mean loss, valid accuracy, seconds).
@@ -235,7 +226,8 @@ def train_classifier(
                 index = order[start : start + batch_size]
                 if len(index) < 2:  # BatchNorm needs two samples
                     continue
-                logits = model(random_shift(x[index], max_shift, augment))  # (B, K)
+                batch = random_blur(random_shift(x[index], max_shift, augment), max_blur, augment)
+                logits = model(batch)  # (B, K)
                 loss = F.cross_entropy(logits, y[index])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -377,6 +369,19 @@ def add_classifier_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument(
+        "--max-shift",
+        type=int,
+        default=2,
+        help="augmentation: random shifts up to this many pixels (default 2)",
+    )
+    parser.add_argument(
+        "--max-blur",
+        type=float,
+        default=2.0,
+        help="augmentation: random Gaussian blur with sigma up to this many pixels, so that smooth generated "
+        "strokes are read by their shape (default 2; 0 disables)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", required=True, help="classifier file to write (.pt)")
     parser.set_defaults(func=run_train_classifier)
@@ -415,10 +420,19 @@ def run_train_classifier(args: argparse.Namespace) -> int:
         num_classes=data.num_classes,
         batch_size=args.batch_size,
         learning_rate=args.lr,
+        max_shift=args.max_shift,
+        max_blur=args.max_blur,
         progress=_progress,
     )
     wall = time.perf_counter() - started
     test_accuracy = accuracy(model, test.inputs[args.modality], test.labels)
+    test_images = torch.as_tensor(test.inputs[args.modality], dtype=torch.float32)
+    blurred = {  # robustness: accuracy on the real test images blurred by a Gaussian of this sigma
+        f"test_accuracy_blur_{sigma:g}": accuracy(
+            model, gaussian_blur(test_images, torch.full((len(test),), sigma)), test.labels
+        )
+        for sigma in BLUR_CHECKS
+    }
     argv = getattr(args, "argv", None)
     command = "python -m mfm " + shlex.join(argv) if argv is not None else shlex.join(sys.argv)
     metadata = {
@@ -432,6 +446,8 @@ def run_train_classifier(args: argparse.Namespace) -> int:
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.lr,
+        "max_shift": args.max_shift,
+        "max_blur": args.max_blur,
         "threads": torch.get_num_threads(),
         "wall_seconds": round(wall, 1),
         "best_epoch": metrics["best_epoch"],
@@ -439,13 +455,15 @@ def run_train_classifier(args: argparse.Namespace) -> int:
             "train_accuracy": metrics["train_accuracy"],
             "valid_accuracy": metrics["valid_accuracy"],
             "test_accuracy": test_accuracy,
+            **blurred,
         },
         "history": metrics["history"],
     }
     path = save_classifier(args.out, model, metadata)
     print(
         f"{args.modality}: best epoch {metrics['best_epoch']}; accuracy train {metrics['train_accuracy']:.4f}, "
-        f"valid {metrics['valid_accuracy']:.4f}, test {test_accuracy:.4f}"
+        f"valid {metrics['valid_accuracy']:.4f}, test {test_accuracy:.4f}; blurred test "
+        + ", ".join(f"{k.rsplit('_', 1)[1]}: {v:.4f}" for k, v in blurred.items())
     )
     print(f"saved {path} ({path.stat().st_size / 2**20:.2f} MiB, {wall:.0f} s)")
     return 0

@@ -106,6 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        max_shift=args.max_shift,
         seed=args.seed,
         device=args.device,
     )
@@ -238,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="Adam's L2 weight decay (default 0)")
+    p.add_argument(
+        "--max-shift",
+        type=int,
+        default=0,
+        help="augmentation: shift training images by up to this many pixels (default 0: none)",
+    )
     p.add_argument("--limit", type=int, help="use only the first N samples of each split (quick runs)")
     p.add_argument("--no-surrogate", action="store_true", help="build the model without surrogate inference")
     p.add_argument(

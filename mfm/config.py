@@ -107,8 +107,13 @@ class MFMConfig:
     infers z_y and z_m from the other modalities, trained jointly with weight `surrogate_weight`.
     Extra terms beyond the paper, off by default: `style_adversary_weight` (a label classifier on each z_i, which
     each modality encoder learns to leave uncertain, so the style codes carry no label), `swap_weight` (swap-cycle
-    consistency: decode with F_y of another sample, re-encode, ask for that sample's label and the original style
-    code), both ramped in linearly over the first `ramp_epochs` epochs.
+    consistency: decode with F_y of another sample, read the images back with the model held fixed, ask for that
+    sample's label and the original style code), both ramped in linearly over the first `ramp_epochs` epochs.
+    `standardize_inputs`: every encoder (modality, fusion, surrogate) reads each feature of a sequence, or each
+    channel of an image, shifted and scaled by its training-split mean and standard deviation, held in the model
+    as buffers (`MFM.set_input_statistics`); decoders still generate, and are scored on, the raw inputs. The
+    official code feeds raw features; with features of very different scales (COVAREP audio against word vectors)
+    the large ones saturate the LSTM gates.
     `surrogate_detach_targets` stops gradients into the full-data codes the surrogate imitates (the official code
     does not; we do by default so that the surrogate learns to imitate the model rather than pull its codes toward
     what a subset of modalities can predict).
@@ -131,6 +136,7 @@ class MFMConfig:
     surrogate_hidden_dim: int = 64
     surrogate_weight: float = 1.0
     surrogate_detach_targets: bool = True
+    standardize_inputs: bool = False
     # Beyond the paper (all off by default; see mfm/losses.py for what each adds and why):
     style_adversary_weight: float = 0.0
     swap_weight: float = 0.0
@@ -187,7 +193,7 @@ class MFMConfig:
             raise ConfigError(
                 "style_adversary_weight needs a classification task (it predicts the class from z_i)"
             )
-        for flag in ("surrogate", "surrogate_detach_targets"):
+        for flag in ("surrogate", "surrogate_detach_targets", "standardize_inputs"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"config.{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.surrogate and len(mods) < 2:

@@ -63,6 +63,31 @@ def lstm_cell_step(cell: nn.LSTMCell, x: Tensor, h: Tensor, c: Tensor) -> tuple[
     return h, c
 
 
+class Standardize(nn.Module):
+    """x -> (x - mean) / std per feature (sequences: the last axis) or per channel (images), from buffers.
+
+    The buffers start as the identity (mean 0, std 1) and are set from training data by `MFM.set_input_statistics`;
+    they travel in the state dict, so a checkpoint carries its own statistics.
+    """
+
+    def __init__(self, modality: ModalityConfig) -> None:
+        super().__init__()
+        shape = (modality.shape[-1],) if modality.kind == "sequence" else (modality.shape[0], 1, 1)
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("std", torch.ones(shape))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std.clamp_min(1e-6)
+
+    @torch.no_grad()
+    def fit(self, x: Tensor) -> None:
+        """Set the statistics from samples x (N, T, D) or (N, C, H, W); a constant feature keeps std 1."""
+        axes = tuple(range(x.ndim - 1)) if self.mean.ndim == 1 else (0, 2, 3)
+        mean, std = x.mean(axes), x.std(axes, correction=0)
+        self.mean.copy_(mean.reshape(self.mean.shape))
+        self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)).reshape(self.std.shape))
+
+
 class FactorMap(nn.Module):
     """F = ReLU(fc2(Dropout(ReLU(fc1(z))))): a code's factor, non-negative as in the official code."""
 
@@ -314,6 +339,8 @@ class MFM(nn.Module):
         super().__init__()
         self.config = config
         mods = config.modalities
+        if config.standardize_inputs:
+            self.standardizers = nn.ModuleDict({m.name: Standardize(m) for m in mods})
         self.modality_encoders = nn.ModuleDict({m.name: _feature_encoder(m, m.code_dim) for m in mods})
         if config.fusion == "mfn":
             self.shared_encoder: nn.Module = MemoryFusionNetwork(
@@ -367,6 +394,7 @@ class MFM(nn.Module):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Codes (z_y, {z_i}); with `missing=m`, z_y and z_m come from m's surrogate network."""
         self._check_inputs(inputs, missing)
+        inputs = self.standardize(inputs)
         if missing is None:
             shared_code = self.shared_encoder(inputs)
             codes = {n: self.modality_encoders[n](inputs[n]) for n in self.modality_names}
@@ -377,6 +405,24 @@ class MFM(nn.Module):
             for n in self.modality_names
         }
         return shared_code, codes
+
+    def encode_modality(self, name: str, x: Tensor) -> Tensor:
+        """z_i of one modality from its samples alone (its encoder reads nothing else)."""
+        return self.modality_encoders[name](self.standardize({name: x})[name])
+
+    def standardize(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """What the encoders read: with `config.standardize_inputs`, each input standardised (see `Standardize`)."""
+        if not self.config.standardize_inputs:
+            return dict(inputs)
+        return {n: self.standardizers[n](x) for n, x in inputs.items()}
+
+    @torch.no_grad()
+    def set_input_statistics(self, inputs: Mapping[str, Tensor]) -> None:
+        """Set the encoders' input standardisation from training inputs (name -> (N, ...)); needs the config flag."""
+        if not self.config.standardize_inputs:
+            raise MFMError("this model was built with standardize_inputs=False: it has no input statistics")
+        for name in self.modality_names:
+            self.standardizers[name].fit(inputs[name])
 
     def factors(self, shared_code: Tensor, codes: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Factors (F_y, {F_i}) from codes."""

@@ -31,3 +31,22 @@ def inference(model: nn.Module) -> Iterator[None]:
     """`eval_mode` plus `torch.no_grad()`: for generation and prediction."""
     with eval_mode(model), torch.no_grad():
         yield
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[None]:
+    """`eval_mode` with every parameter held fixed: the model as a critic that gradients pass through to its inputs.
+
+    Inside the block no parameter requires a gradient (so a loss computed on the model's outputs trains only what
+    produced its inputs) and BatchNorm uses its running statistics (the critic reads a batch of generated images
+    as it reads real ones, and those images do not enter the statistics). Flags are restored afterwards.
+    """
+    parameters = [(p, p.requires_grad) for p in model.parameters()]
+    with eval_mode(model):
+        try:
+            for p, _ in parameters:
+                p.requires_grad_(False)
+            yield
+        finally:
+            for p, requires_grad in parameters:
+                p.requires_grad_(requires_grad)

@@ -2,7 +2,9 @@
 
 Sequence models follow the official code's CMU-MOSI setting (REFERENCE.md section 1): MFN hidden sizes
 language/acoustic/visual = 88/64/48, memory 64; codes z_y/z_l/z_a/z_v = 32/32/8/80; factors f_y/f_l/f_a/f_v =
-16/88/8/8; λ_mmd = 1; reconstruction weights 1.0/0.01/0.5. Image models are this project's own design: small
+16/88/8/8; λ_mmd = 1; reconstruction weights 1.0/0.01/0.5. One departure: the encoders read standardised inputs
+(`standardize_inputs`, training-split statistics kept in the checkpoint), since raw features of very different
+scales (word vectors against COVAREP audio) saturate LSTM gates; decoders are still scored on the raw features. Image models are this project's own design: small
 convolutional encoders and decoders, sized so that a model trains on two CPU cores in minutes and its checkpoint
 stays well under 10 MB.
 """
@@ -52,7 +54,9 @@ def config_for_dataset(
         "surrogate": surrogate and len(mods) > 1,
     }
     if all_sequences:
-        base.update(shared_code_dim=32, shared_factor_dim=16, mfn_memory_dim=64, dropout=0.1)
+        base.update(
+            shared_code_dim=32, shared_factor_dim=16, mfn_memory_dim=64, dropout=0.1, standardize_inputs=True
+        )
     else:
         base.update(shared_code_dim=16, shared_factor_dim=16, fusion_hidden_dim=64, dropout=0.1)
     base.update(overrides)

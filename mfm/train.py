@@ -1,9 +1,10 @@
 """Training and evaluation loops. They know nothing of the UI: progress goes through a callback.
 
-`train_model` minimises the MFM objective (plus the surrogate objective when enabled) with Adam, evaluates on the
-validation split after every epoch, and keeps the weights of the best epoch (accuracy for classification, MAE for
-regression). On CPU it is deterministic for a seed. Under `torchrun` (torch.distributed initialised) every process
-takes its share of each batch and gradients are averaged across processes with `all_reduce`; rank 0 reports.
+`train_model` minimises the MFM objective (plus the surrogate objective when enabled) with Adam, optionally on
+randomly shifted images (`TrainConfig.max_shift`), evaluates on the validation split after every epoch, and keeps
+the weights of the best epoch (accuracy for classification, MAE for regression). On CPU it is deterministic for a
+seed. Under `torchrun` (torch.distributed initialised) every process takes its share of each batch and gradients
+are averaged across processes with `all_reduce`; rank 0 reports.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from mfm.augment import random_shift
 from mfm.config import MFMConfig
 from mfm.losses import total_loss
 from mfm.metrics import SELECTION_METRIC, task_metrics
@@ -36,6 +38,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     grad_clip: float = 5.0  # max gradient norm; 0 disables clipping
+    max_shift: int = 0  # augmentation: shift each training image by up to this many pixels (0: none)
     seed: int = 0
     device: str = "cpu"
     eval_batch_size: int = 256
@@ -45,6 +48,8 @@ class TrainConfig:
             raise ValueError("epochs must be >= 1, batch_size >= 2 and eval_batch_size >= 1")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.max_shift < 0 or self.weight_decay < 0:
+            raise ValueError("max_shift and weight_decay must not be negative")
 
 
 @dataclass
@@ -146,7 +151,11 @@ def train_model(
             dist.broadcast(p.data, src=0)
     shuffle = torch.Generator().manual_seed(train_config.seed)
     prior = torch.Generator(device=device).manual_seed(train_config.seed + 1)
+    augment = torch.Generator().manual_seed(train_config.seed + 2)
+    images = [m.name for m in config.modalities if m.kind == "image"] if train_config.max_shift else []
     inputs = to_tensors(train_inputs, device)
+    if config.standardize_inputs:  # every process sees the whole training split, so all agree
+        model.set_input_statistics(inputs)
     labels = _labels_tensor(train_labels, config.task, device)
     n_samples = len(labels)
     steps_per_epoch = max(1, -(-n_samples // train_config.batch_size))
@@ -167,6 +176,8 @@ def train_model(
                 continue
             index = index[rank::world]  # this process's share of the batch
             batch = {n: x[index] for n, x in inputs.items()}
+            for n in images:  # the shifted image is both the input and the reconstruction target
+                batch[n] = random_shift(batch[n].cpu(), train_config.max_shift, augment).to(device)
             ramp = min(1.0, epoch / config.ramp_epochs) if config.ramp_epochs else 1.0
             terms, _ = total_loss(model, batch, labels[index], prior, ramp)
             optimiser.zero_grad(set_to_none=True)

@@ -20,7 +20,6 @@ from mfm.classifiers import (
     classify,
     expected_classifier_shapes,
     load_classifier,
-    random_shift,
     save_classifier,
     train_classifier,
 )
@@ -78,17 +77,6 @@ def test_classify_restores_modes_and_refuses_wrong_shapes():
         classify(model, np.zeros((2, 3, 32, 32), dtype=np.float32))
     with pytest.raises(MFMError, match=r"\(N, C, H, W\)"):
         classify(model, np.zeros((2, 28, 28), dtype=np.float32))
-
-
-def test_random_shift_moves_whole_images_by_at_most_the_limit():
-    images = torch.zeros(16, 1, 10, 10)
-    images[:, 0, 5, 5] = 1.0
-    shifted = random_shift(images, 2, torch.Generator().manual_seed(0))
-    assert shifted.shape == images.shape
-    rows, cols = (shifted[:, 0] == 1).nonzero()[:, 1], (shifted[:, 0] == 1).nonzero()[:, 2]
-    assert len(rows) == 16 and (rows - 5).abs().max() <= 2 and (cols - 5).abs().max() <= 2
-    assert len({(int(r), int(c)) for r, c in zip(rows, cols, strict=True)}) > 1  # not all the same shift
-    assert torch.equal(random_shift(images, 0, torch.Generator()), images)
 
 
 # ---------------------------------------------------------------------------------------------------------------

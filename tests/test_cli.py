@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from mfm.cli import main
@@ -58,6 +59,30 @@ def test_training_is_deterministic_for_a_seed(data_cache):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
     assert np.isfinite(sum(float(v.float().sum()) for v in a.values()))
+
+
+def test_shift_augmentation_is_seeded_and_recorded(tmp_path, data_cache):
+    """`--max-shift` trains on shifted images (a different model), deterministically, and is recorded."""
+    from conftest import random_batch, tiny_image_config
+
+    config = tiny_image_config()
+    inputs, labels = random_batch(config, batch=12, seed=2)
+    arrays, y = {n: x.numpy() for n, x in inputs.items()}, labels.numpy()
+
+    def run(shift):
+        settings = TrainConfig(epochs=1, batch_size=6, seed=0, max_shift=shift)
+        return train_model(config, arrays, y, arrays, y, settings).model.state_dict()
+
+    a, b, plain = run(2), run(2), run(0)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], plain[k]) for k in a)
+    with pytest.raises(ValueError, match="max_shift"):
+        TrainConfig(max_shift=-1)
+    out = tmp_path / "d.pt"
+    args = ["train", "--dataset", "digits", "--epochs", "1", "--limit", "24", "--batch-size", "8"]
+    assert main([*args, "--max-shift", "1", "--threads", "1", "--out", str(out)]) == 0
+    stored = torch.load(out, weights_only=True)["metadata"]
+    assert stored["train_config"]["max_shift"] == 1 and "--max-shift 1" in stored["command"]
 
 
 def test_training_under_torchrun(tmp_path, data_cache):

@@ -95,10 +95,17 @@ def test_extra_terms_appear_only_when_enabled_and_swap_targets_the_next_label():
     model = MFM(tiny_image_config(style_adversary_weight=1.0, swap_weight=1.0)).eval()
     terms, output = total_loss(model, inputs, labels)
     assert {"adversary/svhn", "adversary/mnist", "swap/label", "swap/style"} <= set(terms)
-    # The swap's label term is the loss against the rolled labels: recompute it by hand.
+    # The swap's label term: each generated modality read alone (surrogate path without the other one), against
+    # the rolled labels. Recompute it by hand.
     order = torch.roll(torch.arange(6), 1)
-    again = model(model.decode(output.shared_factor[order], output.modality_factors))
-    expected = torch.nn.functional.cross_entropy(again.prediction, labels[order])
+    swapped = model.decode(output.shared_factor[order], output.modality_factors)
+    expected = (
+        sum(
+            torch.nn.functional.cross_entropy(model(swapped, missing=m).prediction, labels[order])
+            for m in ("svhn", "mnist")
+        )
+        / 2
+    )
     assert swap_cycle_loss(model, output, labels)["swap/label"].item() == pytest.approx(
         expected.item(), rel=1e-5
     )
@@ -106,3 +113,34 @@ def test_extra_terms_appear_only_when_enabled_and_swap_targets_the_next_label():
         from conftest import tiny_sequence_config
 
         tiny_sequence_config(style_adversary_weight=1.0)
+
+
+def test_swap_terms_train_the_decoders_only():
+    """The swap terms train the decoders, never the reader or the codes; the reader's BatchNorm statistics and
+    every requires_grad flag come back unchanged (it runs in eval mode with parameters fixed)."""
+    from conftest import random_batch, tiny_image_config
+
+    from mfm.losses import swap_cycle_loss
+    from mfm.model import MFM
+
+    torch.manual_seed(0)
+    model = MFM(tiny_image_config(swap_weight=1.0)).train()
+    inputs, labels = random_batch(model.config, batch=6)
+    output = model(inputs)
+    # The decoders generate in train mode (their statistics may move); the reader's statistics must not.
+    statistics = {
+        k: v.clone()
+        for k, v in model.state_dict().items()
+        if "running" in k and not k.startswith("decoders.")
+    }
+    terms = swap_cycle_loss(model, output, labels)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in statistics.items())
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    model.zero_grad()
+    (terms["swap/label"] + terms["swap/style"]).backward()
+    grads = {k: p.grad for k, p in model.named_parameters()}
+    decoders = [k for k in grads if k.startswith("decoders.")]
+    assert all(grads[k] is not None and grads[k].abs().sum() > 0 for k in decoders)
+    assert all(
+        grads[k] is None for k in grads if k not in decoders
+    )  # encoders, factor maps, head, surrogates

@@ -172,3 +172,64 @@ def test_surrogate_learns_to_imitate_the_full_codes():
         losses.append({k: v.item() for k, v in terms.items() if k.startswith("surrogate/")})
     for name in config.modality_names:
         assert losses[-1][f"surrogate/{name}"] < losses[0][f"surrogate/{name}"] / 2, name
+
+
+@pytest.mark.parametrize("kind", ["sequence", "image"])
+def test_standardized_inputs_use_training_statistics_and_only_in_encoders(kind):
+    """With standardize_inputs, encoders read (x - mean) / std of the training inputs, per feature or channel;
+    the model is then exactly the unstandardised model run on standardised inputs, and decoders are untouched."""
+    make = tiny_sequence_config if kind == "sequence" else tiny_image_config
+    torch.manual_seed(0)
+    model = MFM(make(standardize_inputs=True)).eval()
+    inputs, _ = random_batch(model.config, batch=40, seed=3)
+    inputs = {n: 5.0 * x + 2.0 for n, x in inputs.items()}  # far from zero mean and unit variance
+    constant = next(iter(inputs))
+    if kind == "sequence":
+        inputs[constant][..., 0] = 7.0  # a constant feature
+    else:
+        inputs[constant][:, 0] = 7.0  # a constant channel
+    model.set_input_statistics(inputs)
+    for x in model.standardize(inputs).values():
+        axes = tuple(range(x.ndim - 1)) if kind == "sequence" else (0, 2, 3)
+        mean, std = x.mean(axes), x.std(axes, correction=0)
+        assert mean.abs().max() < 1e-4
+        informative = std > 1e-3  # the constant feature becomes 0 everywhere, not a division by zero
+        assert torch.allclose(std[informative], torch.ones_like(std[informative]), atol=1e-4)
+        assert torch.isfinite(x).all()
+    plain = MFM(make(standardize_inputs=False)).eval()
+    missing = plain.load_state_dict(model.state_dict(), strict=False)
+    assert not missing.missing_keys and all(k.startswith("standardizers.") for k in missing.unexpected_keys)
+    with torch.no_grad():
+        ours, theirs = model(inputs), plain(model.standardize(inputs))
+        for name in model.modality_names:
+            torch.testing.assert_close(ours.modality_codes[name], theirs.modality_codes[name])
+            torch.testing.assert_close(model.encode_modality(name, inputs[name]), theirs.modality_codes[name])
+        torch.testing.assert_close(ours.prediction, theirs.prediction)
+        torch.testing.assert_close(
+            model(inputs, missing=constant).prediction,
+            plain(model.standardize(inputs), missing=constant).prediction,
+        )
+        decoded = model.decode(ours.shared_factor, ours.modality_factors)
+        torch.testing.assert_close(
+            decoded[constant], plain.decode(ours.shared_factor, ours.modality_factors)[constant]
+        )
+    with pytest.raises(MFMError, match="standardize_inputs=False"):
+        plain.set_input_statistics(inputs)
+
+
+def test_training_sets_the_input_statistics_and_checkpoints_carry_them(tmp_path):
+    from mfm.checkpoint import load_checkpoint, save_checkpoint
+    from mfm.train import TrainConfig, train_model
+
+    config = tiny_sequence_config(standardize_inputs=True)
+    inputs, labels = random_batch(config, batch=12, seed=1)
+    inputs = {n: 3.0 * x - 1.0 for n, x in inputs.items()}
+    arrays = {n: x.numpy() for n, x in inputs.items()}
+    result = train_model(
+        config, arrays, labels.numpy(), arrays, labels.numpy(), TrainConfig(epochs=1, batch_size=6)
+    )
+    language = result.model.standardizers["language"]
+    torch.testing.assert_close(language.mean, inputs["language"].mean((0, 1)))
+    torch.testing.assert_close(language.std, inputs["language"].std((0, 1), correction=0))
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "m.pt", result.model)).model
+    torch.testing.assert_close(loaded.standardizers["language"].std, language.std)
