@@ -250,7 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use only the first N samples of each split (quick runs)")
     p.add_argument("--no-surrogate", action="store_true", help="build the model without surrogate inference")
     p.add_argument(
-        "--config", help="JSON object of MFMConfig fields to override, e.g. '{\"mmd_weight\": 0.5}'"
+        "--config",
+        help="JSON object of MFMConfig fields to override, e.g. '{\"mmd_weight\": 0.5}'; per modality by name: "
+        '\'{"modalities": {"svhn": {"hidden_dim": 32}}}\'',
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--out", required=True, help="checkpoint file to write (.pt or .safetensors)")

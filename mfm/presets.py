@@ -11,9 +11,11 @@ stays well under 10 MB.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from mfm.config import MFMConfig, ModalityConfig
+from mfm.errors import ConfigError
 
 # name -> (hidden_dim, code_dim, factor_dim, recon_weight), the official MOSI setting.
 MOSI_MODALITIES = {
@@ -33,7 +35,7 @@ def modality_config(name: str, kind: str, shape: tuple[int, ...]) -> ModalityCon
 
 
 def config_for_dataset(
-    modalities: tuple[str, ...],
+    names: tuple[str, ...],
     shapes: dict[str, tuple[int, ...]],
     task: str,
     num_classes: int | None,
@@ -41,10 +43,30 @@ def config_for_dataset(
     surrogate: bool = True,
     **overrides: Any,
 ) -> MFMConfig:
-    """A default `MFMConfig` for data with these modalities and per-sample shapes (T, D) or (C, H, W)."""
-    mods = tuple(
-        modality_config(n, "sequence" if len(shapes[n]) == 2 else "image", shapes[n]) for n in modalities
-    )
+    """A default `MFMConfig` for data with the modalities `names` and per-sample shapes (T, D) or (C, H, W).
+
+    `overrides` replace config fields; `modalities` may be a dict of modality name -> field overrides, e.g.
+    {"modalities": {"svhn": {"hidden_dim": 32}}} (what `python -m mfm train --config` passes through).
+    """
+    per_modality = overrides.pop("modalities", {})
+    if not isinstance(per_modality, dict) or not all(isinstance(v, dict) for v in per_modality.values()):
+        raise ConfigError('"modalities" overrides must map modality names to field overrides, e.g. '
+                          '{"svhn": {"hidden_dim": 32}}')  # fmt: skip
+    unknown = sorted(set(per_modality) - set(names))
+    if unknown:
+        raise ConfigError(f"no modality {unknown} to override; the data has {list(names)}")
+    mods = []
+    for n in names:
+        default = modality_config(n, "sequence" if len(shapes[n]) == 2 else "image", shapes[n])
+        changes = per_modality.get(n, {})
+        fixed = sorted({"name", "kind", "shape"} & set(changes))
+        if fixed:
+            raise ConfigError(f"modality {n!r}: {fixed} come from the data and cannot be overridden")
+        try:
+            mods.append(dataclasses.replace(default, **changes))
+        except TypeError as error:  # an unknown field name
+            raise ConfigError(f"modality {n!r}: {error}") from None
+    mods = tuple(mods)
     all_sequences = all(m.kind == "sequence" for m in mods) and len({m.shape[0] for m in mods}) == 1
     base: dict[str, Any] = {
         "modalities": mods,

@@ -73,3 +73,22 @@ def test_from_dict_refuses_unknown_and_missing_fields():
     bad["modalities"][0]["kind"] = "audio"
     with pytest.raises(ConfigError, match="kind must be"):
         MFMConfig.from_dict(bad)
+
+
+def test_preset_overrides_per_modality_fields_by_name():
+    from mfm.presets import config_for_dataset
+
+    args = (("svhn", "mnist"), {"svhn": (3, 32, 32), "mnist": (1, 28, 28)}, "classification", 10)
+    config = config_for_dataset(*args, modalities={"svhn": {"hidden_dim": 32}}, style_adversary_weight=1.0)
+    assert config.modality("svhn").hidden_dim == 32 and config.style_adversary_weight == 1.0
+    assert config.modality("mnist") == config_for_dataset(*args).modality("mnist")  # the other one untouched
+    cases = [
+        ({"x": {}}, r"no modality \['x'\]"),
+        ({"svhn": {"shape": [1, 2, 3]}}, "come from the data"),
+        ({"svhn": {"nope": 1}}, "unexpected keyword argument 'nope'"),
+        ([1], "must map modality names"),
+        ({"svhn": {"hidden_dim": 0}}, "hidden_dim must be between"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            config_for_dataset(*args, modalities=bad)
