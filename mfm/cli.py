@@ -206,6 +206,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     print(f"  fusion      {cfg.fusion}; surrogate inference {'on' if cfg.surrogate else 'off'}")
     print(f"  shared      z_y {cfg.shared_code_dim}, F_y {cfg.shared_factor_dim}")
+    extras = {
+        "inputs standardised": cfg.standardize_inputs,
+        f"style adversary {cfg.style_adversary_weight:g}": cfg.style_adversary_weight > 0,
+        f"swap cycle {cfg.swap_weight:g}": cfg.swap_weight > 0,
+    }
+    if any(extras.values()):
+        print(f"  extras      {'; '.join(k for k, on in extras.items() if on)}")
     for m in cfg.modalities:
         print(
             f"  {m.name:<11} {m.kind} {tuple(m.shape)}: z {m.code_dim}, F {m.factor_dim}, hidden {m.hidden_dim}, λ {m.recon_weight}"

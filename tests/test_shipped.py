@@ -95,3 +95,33 @@ def test_report_label_swap_equals_evaluate(data_cache, capsys):
     assert set(reported) == {"svhn", "mnist"}
     for modality, value in reported.items():
         assert value == evaluated[modality]["label_swap_prototype"]
+
+
+def test_sequence_demo_missing_modality_order_follows_the_planted_information():
+    """Issue 4: without visual (no label planted) the metrics drop the least, without language the most.
+
+    Checked on the recorded test metrics (the test above re-measures them). Pearson r is not ordered between
+    acoustic and visual: language alone ranks the segments, so both surrogates tie there (assets/README.md).
+    """
+    test = load_checkpoint(shipped("sentiment_mfm.pt")).metadata["metrics"]["test"]
+    mae = {m: test[f"without_{m}"]["mae"] for m in ("language", "acoustic", "visual")}
+    assert mae["visual"] < mae["acoustic"] < mae["language"], mae
+    for name in ("acc2", "f1", "acc7"):
+        score = {m: test[f"without_{m}"][name] for m in ("language", "acoustic", "visual")}
+        assert score["visual"] > score["acoustic"] > score["language"], (name, score)
+    assert test["all"]["acc2"] >= 0.9 and test["all"]["pearson_r"] >= 0.8
+
+
+def test_improved_image_demo_meets_the_issue_4_bars(data_cache):
+    """Accuracy with all and with each missing modality, label swap to class prototypes judged by the independent
+    classifiers, and style preservation, on the whole test split (500 swaps per modality)."""
+    from mfm.swap_metrics import image_generation_metrics
+
+    loaded = load_checkpoint(shipped("digits_mfm_improved.pt"))
+    test = loaded.metadata["metrics"]["test"]
+    assert test["all"]["accuracy"] >= 0.98
+    assert test["without_svhn"]["accuracy"] >= 0.95 and test["without_mnist"]["accuracy"] >= 0.95
+    generation = image_generation_metrics(loaded.model, load_dataset("digits"))
+    svhn, mnist = generation["svhn"], generation["mnist"]
+    assert mnist["label_swap_prototype"] >= 0.90 and svhn["label_swap_prototype"] >= 0.85
+    assert svhn["bg_color_r"] >= 0.9 and svhn["fg_color_r"] >= 0.7 and mnist["slant_r"] >= 0.7
