@@ -108,7 +108,9 @@ class MFMConfig:
     Extra terms beyond the paper, off by default: `style_adversary_weight` (a label classifier on each z_i, which
     each modality encoder learns to leave uncertain, so the style codes carry no label), `swap_weight` (swap-cycle
     consistency: decode with F_y of another sample, read the images back with the model held fixed, ask for that
-    sample's label and the original style code), both ramped in linearly over the first `ramp_epochs` epochs.
+    sample's label and the original style code), both ramped in linearly over the first `ramp_epochs` epochs;
+    `foreground_weight` (image reconstruction errors weighted toward pixels far from the image's mean colour, so
+    that the strokes of a digit count, not just its background; `losses.foreground_weights`).
     `standardize_inputs`: every encoder (modality, fusion, surrogate) reads each feature of a sequence, or each
     channel of an image, shifted and scaled by its training-split mean and standard deviation, held in the model
     as buffers (`MFM.set_input_statistics`); decoders still generate, and are scored on, the raw inputs. The
@@ -140,6 +142,7 @@ class MFMConfig:
     # Beyond the paper (all off by default; see mfm/losses.py for what each adds and why):
     style_adversary_weight: float = 0.0
     swap_weight: float = 0.0
+    foreground_weight: float = 0.0
     ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
@@ -188,6 +191,7 @@ class MFMConfig:
         _check_float("config", "surrogate_weight", self.surrogate_weight, 0.0, 1e6)
         _check_float("config", "style_adversary_weight", self.style_adversary_weight, 0.0, 1e6)
         _check_float("config", "swap_weight", self.swap_weight, 0.0, 1e6)
+        _check_float("config", "foreground_weight", self.foreground_weight, 0.0, 1e6)
         _check_int("config", "ramp_epochs", self.ramp_epochs, 0, 10_000)
         if self.style_adversary_weight > 0 and self.task != "classification":
             raise ConfigError(

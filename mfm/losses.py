@@ -46,11 +46,38 @@ def mmd_to_prior(code: Tensor, generator: torch.Generator | None = None) -> Tens
     return mmd(code, prior)
 
 
+def foreground_weights(images: Tensor, strength: float) -> Tensor:
+    """Per-pixel weights that favour the foreground: (B, C, H, W) images -> (B, 1, H, W), mean 1 per image.
+
+    w = 1 + strength · d / max(d), with d a pixel's colour distance from its image's mean colour (the background
+    dominates the mean, so strokes are far from it), then divided by its per-image mean so that a weighted squared
+    error keeps the scale of the plain one. strength 0 gives weight 1 everywhere.
+    """
+    distance = (images - images.mean((2, 3), keepdim=True)).pow(2).sum(1, keepdim=True).sqrt()  # (B, 1, H, W)
+    weights = 1 + strength * distance / distance.amax((2, 3), keepdim=True).clamp_min(1e-6)
+    return weights / weights.mean((2, 3), keepdim=True)
+
+
 def reconstruction_losses(
-    reconstructions: Mapping[str, Tensor], targets: Mapping[str, Tensor]
+    reconstructions: Mapping[str, Tensor], targets: Mapping[str, Tensor], foreground_weight: float = 0.0
 ) -> dict[str, Tensor]:
-    """Mean squared error of each generated modality X̂_i against X_i (unweighted)."""
-    return {n: F.mse_loss(reconstructions[n], targets[n]) for n in reconstructions}
+    """Mean squared error of each generated modality X̂_i against X_i.
+
+    With `foreground_weight` > 0 (beyond the paper), an image's squared errors are weighted by
+    `foreground_weights(X_i, foreground_weight)`. Why: a digit's strokes are a small part of a street-view image,
+    so the plain mean squared error is met mostly by painting the background, and the decoder draws faint, greyed
+    digits that an independent classifier cannot read (of the improved demo's reconstructions before this term,
+    77 % were read correctly). Sequences are always unweighted.
+    """
+    losses = {}
+    for n, reconstruction in reconstructions.items():
+        target = targets[n]
+        if foreground_weight > 0 and target.ndim == 4:
+            weights = foreground_weights(target, foreground_weight)  # (B, 1, H, W)
+            losses[n] = (weights * (reconstruction - target).pow(2)).mean()
+        else:
+            losses[n] = F.mse_loss(reconstruction, target)
+    return losses
 
 
 def prediction_loss(prediction: Tensor, labels: Tensor, task: str) -> Tensor:
@@ -87,7 +114,7 @@ def mfm_objective(
     terms: dict[str, Tensor] = {}
     total = prediction = prediction_loss(output.prediction, labels, config.task)
     terms["prediction"] = prediction
-    for name, loss in reconstruction_losses(output.reconstructions, inputs).items():
+    for name, loss in reconstruction_losses(output.reconstructions, inputs, config.foreground_weight).items():
         terms[f"recon/{name}"] = loss
         total = total + config.modality(name).recon_weight * loss
     if config.mmd_weight > 0:
@@ -117,7 +144,9 @@ def surrogate_objective(
         inferred = model(observed, missing=missing)
         loss = surrogate_code_loss(inferred, full, missing, config.surrogate_detach_targets)
         loss = loss + prediction_loss(inferred.prediction, labels, config.task)
-        for name, recon in reconstruction_losses(inferred.reconstructions, inputs).items():
+        for name, recon in reconstruction_losses(
+            inferred.reconstructions, inputs, config.foreground_weight
+        ).items():
             loss = loss + config.modality(name).recon_weight * recon
         terms[f"surrogate/{missing}"] = loss
         total = total + loss

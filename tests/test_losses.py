@@ -144,3 +144,30 @@ def test_swap_terms_train_the_decoders_only():
     assert all(
         grads[k] is None for k in grads if k not in decoders
     )  # encoders, factor maps, head, surrogates
+
+
+def test_foreground_weights_by_hand_and_plain_mse_at_zero():
+    from mfm.losses import foreground_weights, reconstruction_losses
+
+    # A 2x2 grey image with one white pixel: mean 0.25, distances 0.75 (white) and 0.25 (the rest), max 0.75.
+    image = torch.zeros(1, 1, 2, 2)
+    image[0, 0, 0, 0] = 1.0
+    weights = foreground_weights(image, 2.0)
+    raw = torch.tensor([[1 + 2.0, 1 + 2.0 / 3, 1 + 2.0 / 3, 1 + 2.0 / 3]])  # 1 + s · d / max d
+    torch.testing.assert_close(weights.flatten(1), raw / raw.mean())
+    torch.testing.assert_close(foreground_weights(torch.rand(3, 3, 5, 5), 4.0).mean((2, 3)), torch.ones(3, 1))
+    # Strength 0 is the plain mean squared error; sequences are never weighted.
+    target, guess = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
+    plain = torch.nn.functional.mse_loss(guess, target)
+    assert torch.equal(reconstruction_losses({"x": guess}, {"x": target}, 0.0)["x"], plain)
+    sequence = torch.rand(4, 6, 3)
+    assert torch.equal(
+        reconstruction_losses({"s": sequence}, {"s": torch.zeros(4, 6, 3)}, 4.0)["s"], sequence.pow(2).mean()
+    )
+    # The same error costs more on a stroke than on the background.
+    stroke, background = image.clone(), image.clone()
+    stroke[0, 0, 0, 0] -= 0.5
+    background[0, 0, 1, 1] += 0.5
+    on_stroke = reconstruction_losses({"x": stroke}, {"x": image}, 4.0)["x"]
+    on_background = reconstruction_losses({"x": background}, {"x": image}, 4.0)["x"]
+    assert on_stroke > 2 * on_background
