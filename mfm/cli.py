@@ -210,6 +210,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         "inputs standardised": cfg.standardize_inputs,
         f"style adversary {cfg.style_adversary_weight:g}": cfg.style_adversary_weight > 0,
         f"swap cycle {cfg.swap_weight:g}": cfg.swap_weight > 0,
+        f"foreground weight {cfg.foreground_weight:g}": cfg.foreground_weight > 0,
     }
     if any(extras.values()):
         print(f"  extras      {'; '.join(k for k, on in extras.items() if on)}")
