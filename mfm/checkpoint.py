@@ -197,8 +197,14 @@ def _check_archive(data: bytes, name: str) -> None:
             damaged = archive.testzip()
             if damaged is not None:
                 raise CheckpointError(f"{name} is a damaged archive: entry {damaged} fails its checksum")
-    except zipfile.BadZipFile as exc:
-        raise CheckpointError(f"{name} is a damaged or truncated archive ({exc})") from None
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        # Damaged headers make zipfile raise BadZipFile, but also UnicodeDecodeError (a name flagged UTF-8),
+        # NotImplementedError or RuntimeError (flags for patched or encrypted data), ... all are damage.
+        raise CheckpointError(
+            f"{name} is a damaged or truncated archive ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _torch_load(data: bytes, name: str) -> Any:

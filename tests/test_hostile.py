@@ -190,7 +190,42 @@ def test_refusing_the_zip_bomb_uses_bounded_memory(tmp_path):
 GOOD = saved(valid_payload())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _damaged_flags(data: bytes, header: str, flags: int) -> bytes:
+    """The archive with the general-purpose flags of its last entry's local or central-directory header replaced;
+    a local header flagged UTF-8 also gets an invalid UTF-8 byte in its file name. The entries' CRCs do not cover
+    headers, so only the reader's own checks can notice."""
+    data = bytearray(data)
+    if header == "local":
+        with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+            offset = archive.infolist()[-1].header_offset
+        data[offset + 6 : offset + 8] = flags.to_bytes(2, "little")
+        data[offset + 30] = 0xA8  # a continuation byte cannot start a UTF-8 character
+    else:
+        offset = data.rfind(b"PK\x01\x02")  # the last central-directory entry
+        data[offset + 8 : offset + 10] = flags.to_bytes(2, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "header, flags",
+    [("local", 0x0800), ("central", 0x0001), ("central", 0x0040), ("central", 0x0020)],
+    ids=["name-flagged-utf8-is-not", "encrypted", "strong-encryption", "patched-data"],
+)
+def test_damaged_zip_headers_are_checkpoint_errors(header, flags):
+    """Found by the fuzz test below: zipfile raised UnicodeDecodeError for one flipped byte of a local header
+    (and raises NotImplementedError or RuntimeError for other flags); each must be a CheckpointError."""
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(_damaged_flags(GOOD, header, flags))
+
+
+# Random bytes locally (new cases each run: this found the UnicodeDecodeError above); a fixed sequence under CI, so
+# that a merge is never decided by which examples a run happened to draw.
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=bool(os.environ.get("CI")),
+)
 @given(
     st.lists(st.tuples(st.integers(0, len(GOOD) - 1), st.integers(0, 255)), min_size=1, max_size=8),
     st.one_of(st.none(), st.integers(0, len(GOOD))),
