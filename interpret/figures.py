@@ -79,6 +79,9 @@ def information_figure(info: Mapping[str, ModalityInformation], estimator: str =
         col=2,
     )
     fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=2)  # decades only
+    ends = [v for n in names for v in (info[n].ratio_low, info[n].ratio_high) if np.isfinite(v) and v > 0]
+    if ends:  # whole intervals in view, with a margin (the automatic range clips an end at the frame)
+        fig.update_yaxes(range=[np.log10(min(ends)) - 0.2, np.log10(max(ends)) + 0.2], row=1, col=2)
     fig.update_layout(
         barmode="group", height=420, margin=dict(t=60, b=40), legend=dict(orientation="h", y=-0.15)
     )

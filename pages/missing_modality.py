@@ -65,7 +65,9 @@ table = summary(selection.key, selection.data_key, selection.split, int(max_samp
 st.dataframe(what_if_rows(table, config.task), hide_index=True, width="stretch")
 st.caption(
     "Prediction change: total-variation distance between the class distributions (classification) or mean "
-    "|ŷ without − ŷ all| (regression). Reconstruction MSE of X̂_m inferred without X_m beside the full-data one."
+    "|ŷ without − ŷ all| (regression). Reconstruction MSE of X̂_m inferred without X_m beside the full-data one, "
+    "in each modality's own units (compare a row's two values, not rows: e.g. COVAREP-like audio is about ten "
+    "times larger than the other streams)."
 )
 
 st.subheader(f"Sample #{row} without {missing}")

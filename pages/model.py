@@ -33,7 +33,7 @@ left, right = st.columns(2)
 with left:
     st.subheader("Parameters by part")
     st.dataframe(
-        [{"part": name, "parameters": value} for name, value in counts.items() if name != "total"],
+        [{"part": name, "parameters": f"{value:,}"} for name, value in counts.items() if name != "total"],
         hide_index=True,
         width="stretch",
     )
@@ -62,17 +62,29 @@ else:
 
 series = history_series(meta)
 if series and len(series.get("epoch", [])) > 1:
+    # The training loss and the validation metrics live on different scales: one y-axis each.
     figure = go.Figure()
     for name, values in series.items():
         if name != "epoch" and name in ("train total", "valid mae", "valid accuracy", "valid pearson_r"):
-            figure.add_trace(go.Scatter(x=series["epoch"], y=values, mode="lines+markers", name=name))
-    figure.update_layout(title="Training history", xaxis_title="epoch", height=320, margin=dict(t=50, b=40))
+            axis = "y" if name.startswith("train") else "y2"
+            figure.add_trace(
+                go.Scatter(x=series["epoch"], y=values, mode="lines+markers", name=name, yaxis=axis)
+            )
+    figure.update_layout(
+        title="Training history",
+        xaxis_title="epoch",
+        yaxis=dict(title="training loss (total)"),
+        yaxis2=dict(title="validation metric", overlaying="y", side="right", showgrid=False),
+        legend=dict(orientation="h", y=-0.25),
+        height=340,
+        margin=dict(t=50, b=40),
+    )
     st.plotly_chart(figure, width="stretch")
 
 st.subheader("Training command")
 command = meta.get("command")
 if command:
-    st.code(command, language="bash")
+    st.code(command, language="bash", wrap_lines=True)
 else:
     st.info("The metadata does not record the command that trained this checkpoint.")
 if meta.get("best_epoch") is not None:
