@@ -197,7 +197,7 @@ def _check_archive(data: bytes, name: str) -> None:
             damaged = archive.testzip()
             if damaged is not None:
                 raise CheckpointError(f"{name} is a damaged archive: entry {damaged} fails its checksum")
-    except CheckpointError:
+    except (CheckpointError, MemoryError, RecursionError):
         raise
     except Exception as exc:
         # Damaged headers make zipfile raise BadZipFile, but also UnicodeDecodeError (a name flagged UTF-8),
@@ -295,6 +295,10 @@ def validate_state_dict(state: Any, shapes: Mapping[str, tuple[int, ...]], name:
             raise CheckpointError(f"{name}: {key} has dtype {tensor.dtype}; weights must be floating point")
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{name}: {key} holds NaN or infinite values")
+        if key.startswith("standardizers.") and key.endswith(".std") and not (tensor > 1e-6).all():
+            raise CheckpointError(
+                f"{name}: {key} must be positive (a standard deviation), got {tensor.min():g}"
+            )
     return state
 
 

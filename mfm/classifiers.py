@@ -192,7 +192,8 @@ def train_classifier(
     AdamW with a cosine learning-rate decay over all steps, cross-entropy, and as augmentation random shifts of up
     to `max_shift` pixels and random Gaussian blur of sigma up to `max_blur` pixels (`random_blur`). Deterministic
     on CPU for a seed: initialisation and dropout draw from a forked global RNG seeded with `seed` (the caller's RNG
-    state is left as it was), shuffling, shifts and blur from their own generator. `progress(done, total, stage)` is called after every step.
+    state is left as it was), shuffling from one generator, shifts and blur from another. `max_blur` defaults to 0
+    here so that older calls reproduce; `python -m mfm train-classifier` defaults to 2. `progress(done, total, stage)` is called after every step.
 
     Returns the model (eval mode, CPU) and metrics: train/valid accuracy of the kept epoch, its number, and the
     per-epoch history (mean loss, valid accuracy, seconds).

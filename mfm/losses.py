@@ -177,7 +177,9 @@ def style_adversary_loss(model: MFM, output: MFMOutput, labels: Tensor) -> dict[
     return terms
 
 
-def swap_cycle_loss(model: MFM, output: MFMOutput, labels: Tensor) -> dict[str, Tensor]:
+def swap_cycle_loss(
+    model: MFM, output: MFMOutput, inputs: Mapping[str, Tensor], labels: Tensor
+) -> dict[str, Tensor]:
     """Beyond the paper: the label must follow F_y and the style must follow F_i through a swap.
 
     Every sample's modalities are generated with the F_y of the next sample in the batch (X̃_i = G_i([F_y' ; F_i]),
@@ -187,8 +189,9 @@ def swap_cycle_loss(model: MFM, output: MFMOutput, labels: Tensor) -> dict[str, 
     - "swap/label": each generated modality must show the other sample's label. With surrogate inference the
       reader for modality m's image is the surrogate path that leaves some other modality out (for two modalities,
       each image is read alone), so one modality cannot carry the label for both; without it, the fused model.
-    - "swap/style": each re-encoded style code must equal the original z_i (targets detached). Without it a decoder
-      can satisfy the label term by ignoring F_i and drawing a class template.
+    - "swap/style": each re-encoded style code must equal the code the same fixed reader gives the real input X_i
+      (so both sides see BatchNorm's running statistics). Without it a decoder can satisfy the label term by
+      ignoring F_i and drawing a class template.
 
     Why a fixed reader: when the reader trains on the swapped images too, decoder and encoder can agree on marks
     that carry the label for the model but show no digit (this happened: swaps 10-13 % right by an independent
@@ -211,7 +214,9 @@ def swap_cycle_loss(model: MFM, output: MFMOutput, labels: Tensor) -> dict[str, 
         predictions = [model.predict(model.factors(model.encode(swapped, m)[0], {})[0]) for m in left_out]
         label = sum(prediction_loss(p, target, model.config.task) for p in predictions) / len(predictions)
         codes = {n: model.encode_modality(n, swapped[n]) for n in names}
-    style = sum(F.mse_loss(codes[n], output.modality_codes[n].detach()) for n in names)
+        with torch.no_grad():
+            targets = {n: model.encode_modality(n, inputs[n]) for n in names}
+    style = sum(F.mse_loss(codes[n], targets[n]) for n in names)
     return {"swap/label": label, "swap/style": style}
 
 
@@ -240,7 +245,7 @@ def total_loss(
         total = total + ramp * config.style_adversary_weight * sum(adversary.values())
         terms.update(adversary)
     if config.swap_weight > 0:
-        swap = swap_cycle_loss(model, output, labels)
+        swap = swap_cycle_loss(model, output, inputs, labels)
         total = total + ramp * config.swap_weight * sum(swap.values())
         terms.update(swap)
     terms["total"] = total

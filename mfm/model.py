@@ -414,7 +414,7 @@ class MFM(nn.Module):
         """What the encoders read: with `config.standardize_inputs`, each input standardised (see `Standardize`)."""
         if not self.config.standardize_inputs:
             return dict(inputs)
-        return {n: self.standardizers[n](x) for n, x in inputs.items()}
+        return {n: self.standardizers[n](x) if n in self.standardizers else x for n, x in inputs.items()}
 
     @torch.no_grad()
     def set_input_statistics(self, inputs: Mapping[str, Tensor]) -> None:
@@ -488,6 +488,8 @@ def parameter_counts(model: MFM) -> dict[str, int]:
     """Parameters per top-level part of the model (encoders, factor maps, decoders, head, surrogates) and total."""
     counts: dict[str, int] = {}
     for name, child in model.named_children():
-        counts[name] = sum(p.numel() for p in child.parameters())
+        n_parameters = sum(p.numel() for p in child.parameters())
+        if n_parameters:  # parts with buffers only (input standardisers) are not listed
+            counts[name] = n_parameters
     counts["total"] = sum(counts.values())
     return counts

@@ -33,9 +33,10 @@ left, right = st.columns(2)
 with left:
     st.subheader("Parameters by part")
     st.dataframe(
-        [{"part": name, "parameters": f"{value:,}"} for name, value in counts.items() if name != "total"],
+        [{"part": name, "parameters": value} for name, value in counts.items() if name != "total"],
         hide_index=True,
         width="stretch",
+        column_config={"parameters": st.column_config.NumberColumn(format="localized")},
     )
 with right:
     st.subheader("Data")

@@ -106,7 +106,7 @@ def test_extra_terms_appear_only_when_enabled_and_swap_targets_the_next_label():
         )
         / 2
     )
-    assert swap_cycle_loss(model, output, labels)["swap/label"].item() == pytest.approx(
+    assert swap_cycle_loss(model, output, inputs, labels)["swap/label"].item() == pytest.approx(
         expected.item(), rel=1e-5
     )
     with pytest.raises(ConfigError, match="needs a classification task"):
@@ -133,7 +133,7 @@ def test_swap_terms_train_the_decoders_only():
         for k, v in model.state_dict().items()
         if "running" in k and not k.startswith("decoders.")
     }
-    terms = swap_cycle_loss(model, output, labels)
+    terms = swap_cycle_loss(model, output, inputs, labels)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in statistics.items())
     assert model.training and all(p.requires_grad for p in model.parameters())
     model.zero_grad()
@@ -171,3 +171,22 @@ def test_foreground_weights_by_hand_and_plain_mse_at_zero():
     on_stroke = reconstruction_losses({"x": stroke}, {"x": image}, 4.0)["x"]
     on_background = reconstruction_losses({"x": background}, {"x": image}, 4.0)["x"]
     assert on_stroke > 2 * on_background
+
+
+def test_frozen_restores_flags_after_an_exception():
+    from conftest import tiny_image_config
+
+    from mfm.model import MFM
+    from mfm.modes import frozen
+
+    model = MFM(tiny_image_config()).train()
+    model.head.eval()
+    next(model.head.parameters()).requires_grad_(False)  # a deliberately mixed state
+    flags = [p.requires_grad for p in model.parameters()]
+    modes = [m.training for m in model.modules()]
+    with pytest.raises(RuntimeError, match="inside"):
+        with frozen(model):
+            assert not any(p.requires_grad for p in model.parameters()) and not model.training
+            raise RuntimeError("inside")
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert [m.training for m in model.modules()] == modes

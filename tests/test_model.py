@@ -215,6 +215,10 @@ def test_standardized_inputs_use_training_statistics_and_only_in_encoders(kind):
         )
     with pytest.raises(MFMError, match="standardize_inputs=False"):
         plain.set_input_statistics(inputs)
+    other = torch.ones(2, 3)
+    assert (
+        model.standardize({"other": other})["other"] is other
+    )  # only the model's own modalities are touched
 
 
 def test_training_sets_the_input_statistics_and_checkpoints_carry_them(tmp_path):
