@@ -115,7 +115,7 @@ class MFMConfig:
     channel of an image, shifted and scaled by its training-split mean and standard deviation, held in the model
     as buffers (`MFM.set_input_statistics`); decoders still generate, and are scored on, the raw inputs. The
     official code feeds raw features; with features of very different scales (COVAREP audio against word vectors)
-    the large ones saturate the LSTM gates.
+    the large ones can saturate the LSTM gates.
     `surrogate_detach_targets` stops gradients into the full-data codes the surrogate imitates (the official code
     does not; we do by default so that the surrogate learns to imitate the model rather than pull its codes toward
     what a subset of modalities can predict).

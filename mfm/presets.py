@@ -4,9 +4,9 @@ Sequence models follow the official code's CMU-MOSI setting (REFERENCE.md sectio
 language/acoustic/visual = 88/64/48, memory 64; codes z_y/z_l/z_a/z_v = 32/32/8/80; factors f_y/f_l/f_a/f_v =
 16/88/8/8; λ_mmd = 1; reconstruction weights 1.0/0.01/0.5. One departure: the encoders read standardised inputs
 (`standardize_inputs`, training-split statistics kept in the checkpoint), since raw features of very different
-scales (word vectors against COVAREP audio) saturate LSTM gates; decoders are still scored on the raw features. Image models are this project's own design: small
-convolutional encoders and decoders, sized so that a model trains on two CPU cores in minutes and its checkpoint
-stays well under 10 MB.
+scales (word vectors against COVAREP audio) can saturate LSTM gates; decoders are still scored on the raw
+features. Image models are this project's own design: small convolutional encoders and decoders, sized so that a
+model trains on two CPU cores in minutes and its checkpoint stays well under 10 MB.
 """
 
 from __future__ import annotations
