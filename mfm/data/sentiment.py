@@ -14,7 +14,10 @@ Generative process (all randomness from one `numpy.random.Generator` seeded by `
    offset (version 2): its style is the speaker's own.
 2. Speakers. Each split has its own speakers (speaker-disjoint splits, as MOSI is split by video), about 50
    segments each. Speaker j of a split has speaker type k = j mod K (K = 5 types) and a personal offset per stream.
-3. Segment. Label y ~ Uniform(-3, 3). Its speaker's type k selects the template of label-bearing steps
+3. Segment. Label y ~ Uniform(-3, 3). What the language states is y_l = y + e_l and what the voice carries
+   y_a = y + e_a, with e_l ~ N(0, sigma_l^2) and e_a ~ N(0, sigma_a^2) per segment, independent of each other
+   and of y (version 3): each stream knows the label only approximately, and their errors differ, so the
+   acoustic stream carries label information the language lacks. Its speaker's type k selects the template of label-bearing steps
    TEMPLATES[k] = {2k, 2k+1, 2k+10, 2k+11}: two two-word phrases, one in each half of the segment. The five
    templates partition the 20 steps, so over the data every step is label-bearing equally often (an untrained
    decoder, whose sensitivity decays with time, cannot pass a check against these masks). The planted steps are
@@ -26,39 +29,47 @@ Generative process (all randomness from one `numpy.random.Generator` seeded by `
    information about X̂_visual through the type, and I(F_y; X̂_visual) measured that confound, not the label.)
 4. Style (per segment, per stream): s_m = type offset + speaker offset + segment jitter, constant over the steps.
 5. Streams, for step t with planted mask m_t in {0, 1}:
-      language  x_t = e(w_t) + s_language + m_t * beta  * y * u + eps_t            eps_t ~ N(0, 0.05^2 I)
-      acoustic  a_t = c * (    s_acoustic + m_t * gamma * y * v + AR(1) noise (phi 0.6) )
-      visual    f_t =          s_visual                         + AR(1) noise (phi 0.8)
+      language  x_t = e(w_t) + s_language + m_t * beta  * y_l * u + eps_t            eps_t ~ N(0, 0.05^2 I)
+      acoustic  a_t = c * (    s_acoustic + m_t * gamma * y_a * v + AR(1) noise (phi 0.6) )
+      visual    f_t =          s_visual                           + AR(1) noise (phi 0.8)
    Words: at planted steps the first word of a phrase is an intensifier and the second a sentiment word whose
-   polarity and strength follow y ("very profound", "really awful"); elsewhere filler words ("um", "the", ...).
+   polarity and strength follow y_l ("very profound", "really awful"); elsewhere filler words ("um", "the", ...).
    The acoustic stream is emphasised on the same steps as the sentiment words; the visual stream never carries
    the label (its mask is all False).
 
 Per-stream variances (the defaults of `SentimentConfig`, per element of a step; set on purpose):
 
-   stream    style (type / speaker / segment std)   label at planted steps            other
-   language  0.15 / 0.06 / 0.04  (var 0.028)        beta = 4: var 48 along u          word vectors var 0.09
-   acoustic  0.40 / 0.15 / 0.15  (var 0.21)         gamma = 0.5: var 0.75 along v     AR(1) noise std 0.3
-   visual    0.00 / 0.55 / 0.28  (var 0.38)         none                              AR(1) noise std 0.3
+   stream    style (type / speaker / segment std)   stated label at planted steps       other
+   language  0.15 / 0.06 / 0.04  (var 0.028)        beta = 4, sigma_l = 0.6: var 54     word vectors var 0.09
+   acoustic  0.40 / 0.15 / 0.15  (var 0.21)         gamma = 1, sigma_a = 0.6: var 3.4   AR(1) noise std 0.3
+   visual    0.00 / 0.55 / 0.28  (var 0.38)         none                                AR(1) noise std 0.3
 
-Language is strong: along u the label's variance dwarfs style and word noise, and a linear model on the language
-stream predicts y almost perfectly (ridge R^2 about 0.99 on the test split). Acoustic is weak but not hidden:
-along v the label's variance (0.75) is over three times the style's (0.21), yet summed over the stream it is below
-the style's, and a linear model that does not know the template is swamped by the per-segment offset (ridge
-R^2 about 0.1). Visual carries no label at all (ridge R^2 about 0). Per step, the ratio of label energy to style
-energy is about 1.16 (language), 0.15 (acoustic) and 0 (visual): the order an information-based check should
-recover. The acoustic stream is finally scaled by c = 10 (`acoustic_scale`), COVAREP-like magnitudes: with the
+(The stated label's variance is Var(y) + sigma^2 = 3.36, times the strength squared, along u or v.)
+Language is strong and easy to read: along u its label dwarfs style and word noise, and a linear model on the raw
+language stream reaches ridge R^2 about 0.88 on the test split, near the ceiling 3 / 3.36 = 0.89 that the
+language's own error e_l sets. Acoustic is weaker and hidden in its style: along v the stated label's variance
+(3.4) is many times the style's (0.21), yet summed over the stream it is below the style's, and a linear model
+that does not know the template is swamped by the per-segment offset (ridge R^2 about 0.46). Visual carries no
+label at all (ridge R^2 about 0). Per step, the ratio of stated-label energy to style energy is about 1.29
+(language), 0.66 (acoustic) and 0 (visual): the order an information-based check should recover. What the
+acoustic stream adds: reading both streams at the planted steps (their planted-step mean minus the other steps'
+mean, a ridge model) gives R^2 about 0.94 against 0.89 from the language alone, and adding visual changes
+nothing. So, as planted, a model's metrics drop the most without language, less without acoustic, and (up to
+noise) not at all without visual, on every metric including the correlation (in version 2, with exact labels
+in the language, the language alone ranked the segments almost perfectly and acoustic could not change r).
+The acoustic stream is finally scaled by c = 10 (`acoustic_scale`), COVAREP-like magnitudes: with the
 reference reconstruction weights l / a / v = 1.0 / 0.01 / 0.5 on unstandardised inputs, the three weighted
-reconstruction losses of a mean predictor are then of one order (about 0.15, 0.33, 0.24), so the acoustic
+reconstruction losses of a mean predictor are then of one order (about 0.15, 0.38, 0.23), so the acoustic
 decoder is trained at all.
 The scale changes no ratio above; a model that standardises its inputs is unaffected.
 
-Measured in a prototype (a small MFM-like model: LSTM encoders, LSTM-cell decoders from [F_y; F_i], 15 epochs,
+Measured in a prototype on version 2 (a small MFM-like model: LSTM encoders, LSTM-cell decoders from [F_y; F_i], 15 epochs,
 about a minute on one CPU core): the per-step gradient norm of the language reconstruction with respect to F_y
 ranks the planted steps with AUROC 0.999 (0.51 untrained; 0.50 with `placement="random"`).
 
 Returned extras per split: "mask/<modality>" (N, T) bool, "words" (N, T) str, "speaker" (N,) int,
-"speaker_type" (N,) int, "style/<modality>/offset" (N, D) float32 (the per-segment style s_m).
+"speaker_type" (N,) int, "style/<modality>/offset" (N, D) float32 (the per-segment style s_m),
+"stated/language" and "stated/acoustic" (N,) float32 (y_l and y_a).
 """
 
 from __future__ import annotations
@@ -71,7 +82,7 @@ import numpy as np
 from mfm.data.types import SPLIT_NAMES, MultimodalDataset, Split
 from mfm.errors import DataError
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 SEGMENT_STEPS = 20
 MODALITIES: tuple[str, ...] = ("language", "acoustic", "visual")
 FEATURE_DIMS: dict[str, int] = {"language": 300, "acoustic": 5, "visual": 20}
@@ -111,7 +122,9 @@ class SentimentConfig:
     """Strengths and variances of the planted sentiment data (see the module docstring for their roles)."""
 
     language_strength: float = 4.0  # beta: label content along u at planted steps
-    acoustic_strength: float = 0.5  # gamma: label content along v at planted steps
+    acoustic_strength: float = 1.0  # gamma: label content along v at planted steps
+    language_label_noise: float = 0.6  # sigma_l: the language states y + e_l, e_l ~ N(0, sigma_l^2)
+    acoustic_label_noise: float = 0.6  # sigma_a: the voice carries y + e_a, independent of e_l
     word_std: float = 0.3
     language_noise_std: float = 0.05
     language_style_std: tuple[float, float, float] = (0.15, 0.06, 0.04)  # type, speaker, segment
@@ -136,6 +149,8 @@ class SentimentConfig:
             )
         if self.segments_per_speaker < 1:
             raise DataError("sentiment generator: segments_per_speaker must be at least 1")
+        if not (self.language_label_noise >= 0 and self.acoustic_label_noise >= 0):
+            raise DataError("sentiment generator: label noise standard deviations must not be negative")
 
 
 def make_sentiment(
@@ -199,18 +214,21 @@ def make_sentiment(
 
 
 def label_to_style_energy(config: SentimentConfig) -> dict[str, float]:
-    """Per step, the planted label's expected energy over the style's, for each stream (analytic, 3 d.p.)."""
+    """Per step, the expected energy of what a stream states about the label over its style's (analytic, 3 d.p.).
+
+    A stream states y + e with e ~ N(0, sigma^2) independent of y ~ Uniform(-3, 3), of variance 3 + sigma^2.
+    """
     planted_fraction = len(TEMPLATES[0]) / SEGMENT_STEPS
-    label_var = 3.0  # Var(y) for y ~ Uniform(-3, 3)
     out = {}
-    for modality, strength in (
-        ("language", config.language_strength),
-        ("acoustic", config.acoustic_strength),
-        ("visual", 0.0),
+    for modality, strength, noise in (
+        ("language", config.language_strength, config.language_label_noise),
+        ("acoustic", config.acoustic_strength, config.acoustic_label_noise),
+        ("visual", 0.0, 0.0),
     ):
         style_std = getattr(config, f"{modality}_style_std")
         style_energy = FEATURE_DIMS[modality] * sum(s * s for s in style_std)
-        out[modality] = round(planted_fraction * strength**2 * label_var / style_energy, 3)
+        stated_var = 3.0 + noise**2
+        out[modality] = round(planted_fraction * strength**2 * stated_var / style_energy, 3)
     return out
 
 
@@ -260,6 +278,11 @@ def _make_split(
     local_speaker = rng.permutation(np.arange(size) % n_speakers)  # (N,) near-equal segments per speaker
     speaker_type = speaker_types[local_speaker]  # (N,)
     labels = rng.uniform(-3.0, 3.0, size=size)  # (N,)
+    # What each stream states: the label plus its own per-segment error (independent across streams).
+    stated = {
+        "language": labels + rng.normal(0.0, config.language_label_noise, size=size),
+        "acoustic": labels + rng.normal(0.0, config.acoustic_label_noise, size=size),
+    }
 
     masks = np.zeros((size, SEGMENT_STEPS), dtype=bool)  # (N, T)
     if config.placement == "speaker":
@@ -284,17 +307,17 @@ def _make_split(
         )  # (N, D)
         extras[f"style/{modality}/offset"] = style.astype(np.float32)
 
-    word_ids = _choose_words(rng, world, labels, masks)  # (N, T)
+    word_ids = _choose_words(rng, world, stated["language"], masks)  # (N, T)
     language = world.word_vectors[word_ids] + extras["style/language/offset"][:, None, :]  # (N, T, 300)
     language += masks[:, :, None] * (
-        config.language_strength * labels[:, None, None] * world.sentiment_direction
+        config.language_strength * stated["language"][:, None, None] * world.sentiment_direction
     )
     language += rng.normal(0.0, config.language_noise_std, size=language.shape)
     inputs["language"] = language.astype(np.float32)
 
     acoustic = extras["style/acoustic/offset"][:, None, :] + _ar1_noise(rng, size, 5, *config.acoustic_noise)
     acoustic += masks[:, :, None] * (
-        config.acoustic_strength * labels[:, None, None] * world.acoustic_direction
+        config.acoustic_strength * stated["acoustic"][:, None, None] * world.acoustic_direction
     )
     acoustic *= config.acoustic_scale
     extras["style/acoustic/offset"] *= np.float32(config.acoustic_scale)
@@ -307,6 +330,8 @@ def _make_split(
     extras["mask/acoustic"] = masks.copy()
     extras["mask/visual"] = np.zeros_like(masks)
     extras["words"] = np.asarray(world.vocabulary)[word_ids]
+    extras["stated/language"] = stated["language"].astype(np.float32)
+    extras["stated/acoustic"] = stated["acoustic"].astype(np.float32)
     extras["speaker"] = (local_speaker + first_speaker).astype(np.int64)
     extras["speaker_type"] = speaker_type.astype(np.int64)
     split = Split(inputs=inputs, labels=labels.astype(np.float32), extras=extras)
