@@ -47,6 +47,12 @@ def dataset_for(
             f"data set {name!r} reads real files: name the folder that holds them ({known[name].description})"
         )
     dataset = load_dataset(name, data_dir=directory, seed=int(meta.get("data_seed", 0)), progress=progress)
+    trained_on, generated = meta.get("data_generator_version"), dataset.info.get("generator_version")
+    if trained_on is not None and trained_on != generated:
+        raise DataError(
+            f"the checkpoint was trained on version {trained_on} of the generated data set {name!r}; this program "
+            f"generates version {generated}, whose planted truth differs: retrain it (the command is in its metadata)"
+        )
     config = checkpoint.config
     for m in config.modalities:
         if m.name not in dataset.shapes:

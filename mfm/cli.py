@@ -142,6 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "dataset": data.name,
         "data_dir": args.data_dir,
         "data_seed": args.data_seed,
+        "data_generator_version": data.info.get("generator_version"),  # None for real data
         "limit": args.limit,
         "split_sizes": {"train": len(train_y), "valid": len(valid_y), "test": len(test_y)},
         "seed": args.seed,
@@ -222,6 +223,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     for key in ("dataset", "seed", "best_epoch", "wall_seconds", "created", "command"):
         if key in meta:
             print(f"  {key:<11} {meta[key]}")
+            if key == "dataset" and meta.get("data_generator_version") is not None:
+                print(f"  {'generator':<11} version {meta['data_generator_version']} of the generated data")
     test = meta.get("metrics", {}).get("test", {}).get("all")
     if test:
         print("  test        " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))

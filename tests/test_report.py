@@ -52,3 +52,28 @@ def test_cli_writes_the_same_numbers(sentiment_checkpoint, tmp_path):
     assert written["information"] == summary["information"]  # bit-identical for one seed
     assert written["gradients"] == summary["gradients"]
     assert out.read_text().startswith("<!doctype html>")
+
+
+def test_a_checkpoint_trained_on_another_version_of_the_generated_data_is_refused(
+    sentiment_checkpoint, tmp_path
+):
+    import pytest
+
+    from mfm.checkpoint import load_checkpoint, save_checkpoint
+    from mfm.data.sentiment import GENERATOR_VERSION
+    from mfm.errors import DataError
+
+    loaded = load_checkpoint(sentiment_checkpoint)
+    assert loaded.metadata["data_generator_version"] == GENERATOR_VERSION  # `train` records it
+    older = save_checkpoint(
+        tmp_path / "older.pt",
+        loaded.model,
+        {**loaded.metadata, "data_generator_version": GENERATOR_VERSION - 1},
+    )
+    with pytest.raises(
+        DataError, match=rf"version {GENERATOR_VERSION - 1} of the generated data set 'sentiment'"
+    ):
+        open_checkpoint(older)
+    unrecorded = {k: v for k, v in loaded.metadata.items() if k != "data_generator_version"}
+    # no version recorded (checkpoints from before it was): nothing to compare, so it opens
+    open_checkpoint(save_checkpoint(tmp_path / "unrecorded.pt", loaded.model, unrecorded))
