@@ -41,7 +41,12 @@ with left:
 with right:
     st.subheader("Data")
     st.markdown(
-        f"Data set **`{meta.get('dataset', '?')}`** (seed {meta.get('data_seed', 0)})"
+        f"Data set **`{meta.get('dataset', '?')}`** (seed {meta.get('data_seed', 0)}"
+        + (
+            f", generator version {meta['data_generator_version']})"
+            if meta.get("data_generator_version") is not None
+            else ")"
+        )
         + (f", folder `{meta['data_dir']}`" if meta.get("data_dir") else "")
     )
     if isinstance(meta.get("split_sizes"), dict):

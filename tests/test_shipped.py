@@ -71,7 +71,10 @@ def test_sequence_demo_interpretations_recover_the_planted_truth(data_cache):
     trained, randomized = result["trained"], result["randomized"]
     r = trained["ratios"]
     assert r["language"] > r["acoustic"] > r["visual"] and r["visual"] < 0.1, r
-    assert trained["ranking_margin"] > 0.5
+    # smallest log-ratio gap (language / acoustic): measured 0.28-0.49 over sample seeds 0-2 at 300 segments, 0.48
+    # at 600 with disjoint intervals (assets/README.md); narrower than on generator version 2 (1.5), where the
+    # acoustic stream stated nothing the language did not
+    assert trained["ranking_margin"] > 0.2
     assert randomized["ranking_margin"] < 0, randomized["ratios"]  # the structure is lost with random weights
     assert trained["auroc"]["language"] >= 0.9
     assert randomized["auroc"]["language"] <= 0.6
@@ -100,13 +103,17 @@ def test_report_label_swap_equals_evaluate(data_cache, capsys):
 def test_sequence_demo_missing_modality_order_follows_the_planted_information():
     """Issue 4: without visual (no label planted) the metrics drop the least, without language the most.
 
-    Checked on the recorded test metrics (the test above re-measures them). Pearson r is not ordered between
-    acoustic and visual: language alone ranks the segments, so both surrogates tie there (assets/README.md).
+    Checked on the recorded test metrics (the test above re-measures them), every metric: the acoustic stream
+    states the label with an error of its own (generator version 3), so it also improves the ranking (Pearson r).
     """
-    test = load_checkpoint(shipped("sentiment_mfm.pt")).metadata["metrics"]["test"]
+    from mfm.data.sentiment import GENERATOR_VERSION
+
+    meta = load_checkpoint(shipped("sentiment_mfm.pt")).metadata
+    assert meta["data_generator_version"] == GENERATOR_VERSION
+    test = meta["metrics"]["test"]
     mae = {m: test[f"without_{m}"]["mae"] for m in ("language", "acoustic", "visual")}
     assert mae["visual"] < mae["acoustic"] < mae["language"], mae
-    for name in ("acc2", "f1", "acc7"):
+    for name in ("pearson_r", "acc2", "f1", "acc7"):
         score = {m: test[f"without_{m}"][name] for m in ("language", "acoustic", "visual")}
         assert score["visual"] > score["acoustic"] > score["language"], (name, score)
     assert test["all"]["acc2"] >= 0.9 and test["all"]["pearson_r"] >= 0.8
