@@ -152,7 +152,8 @@ def upload_source(files: Sequence[tuple[str, bytes]]) -> CheckpointSource | None
 
 
 def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None) -> tuple:
-    """The identity of the data a checkpoint is analysed on: (data set, seed, folder, modality shapes).
+    """The identity of the data a checkpoint is analysed on: (data set, seed, folder, modality shapes, generator
+    version the checkpoint records).
 
     Results are cached under the checkpoint key plus this, so two checkpoints of one data set share the data and
     a different folder for real data is a different cache entry.
@@ -164,6 +165,7 @@ def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None) -> tuple:
         int(meta.get("data_seed", 0) or 0),
         data_dir or meta.get("data_dir") or None,
         shapes,
+        str(meta.get("data_generator_version")),  # so the data's version check runs for each recorded version
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mfm.checkpoint import LoadedCheckpoint, Source, load_checkpoint
-from mfm.data import MultimodalDataset, list_datasets, load_dataset
+from mfm.data import MultimodalDataset, check_data_version, list_datasets, load_dataset
 from mfm.errors import DataError
 
 
@@ -29,7 +29,8 @@ def dataset_for(
     data_dir: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> MultimodalDataset:
-    """Load the data set named in the checkpoint's metadata and check it matches the model's modalities and shapes.
+    """Load the data set named in the checkpoint's metadata and check it matches the model's modalities and shapes
+    (and, for generated data, the generator version it was trained on).
 
     Raises DataError saying what is expected where: which data set, whether it needs a folder, what shapes.
     """
@@ -47,12 +48,7 @@ def dataset_for(
             f"data set {name!r} reads real files: name the folder that holds them ({known[name].description})"
         )
     dataset = load_dataset(name, data_dir=directory, seed=int(meta.get("data_seed", 0)), progress=progress)
-    trained_on, generated = meta.get("data_generator_version"), dataset.info.get("generator_version")
-    if trained_on is not None and trained_on != generated:
-        raise DataError(
-            f"the checkpoint was trained on version {trained_on} of the generated data set {name!r}; this program "
-            f"generates version {generated}, whose planted truth differs: retrain it (the command is in its metadata)"
-        )
+    check_data_version(meta, dataset)
     config = checkpoint.config
     for m in config.modalities:
         if m.name not in dataset.shapes:

@@ -162,6 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Test-split metrics of a checkpoint (per modality subset too when it has surrogate inference)."""
     from mfm.checkpoint import load_checkpoint
+    from mfm.data import check_data_version
     from mfm.train import evaluate_model
 
     loaded = load_checkpoint(args.checkpoint, device=args.device)
@@ -170,6 +171,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not name:
         raise MFMError("the checkpoint's metadata names no data set; pass --dataset NAME")
     data = _load_data(name, args.data_dir or meta.get("data_dir"), meta.get("data_seed", 0))
+    check_data_version(meta, data)
     limit = args.limit if args.limit is not None else meta.get("limit")
     test_x, test_y = _subset(data.splits["test"], limit)
     results = evaluate_model(loaded.model, test_x, test_y)

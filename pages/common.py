@@ -151,7 +151,7 @@ def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | str:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def load_data(key: tuple, _checkpoint: LoadedCheckpoint) -> MultimodalDataset:
     """The data set named in the checkpoint, checked against its modalities (shared by checkpoints of one data key)."""
-    name, _, data_dir, _ = key
+    name, _, data_dir, _, _ = key
     with progress_bar(f"Loading data set {name!r}") as update:
         return dataset_for(_checkpoint, data_dir=data_dir, progress=update)
 

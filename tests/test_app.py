@@ -91,9 +91,12 @@ def tiny_checkpoint(path: Path, shapes_of: str, *, surrogate: bool = True, seed:
         for parameter in model.parameters():
             if parameter.dim() > 1:
                 parameter.mul_(3.0)
+    from mfm.data import sentiment, streetview
+
     meta = {
         "dataset": shapes_of,
         "data_seed": 0,
+        "data_generator_version": (sentiment if shapes_of == "sentiment" else streetview).GENERATOR_VERSION,
         "seed": seed,
         "command": f"(tests) an untrained tiny {shapes_of} model",
         "metrics": {"test": {"all": {"accuracy": 0.1} if shapes_of == "digits" else {"mae": 1.5}}},
@@ -320,6 +323,20 @@ def test_real_data_checkpoint_without_a_folder_explains_what_is_needed(tmp_path)
     at.sidebar.text_input(key="data_dir").set_value(str(tmp_path / "nowhere")).run()
     assert_healthy(at)
     assert at.error
+
+
+def test_a_checkpoint_of_older_generated_data_is_refused_after_the_current_one_loaded_that_data(tmp_path):
+    from mfm.data.sentiment import GENERATOR_VERSION
+
+    older = GENERATOR_VERSION - 1
+    data = tiny_checkpoint(tmp_path / "old.pt", "sentiment", data_generator_version=older).read_bytes()
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    open_page(at, "information")
+    assert not at.error  # the sentiment data is loaded (and cached) for the current demo
+    at.sidebar.file_uploader[0].set_value(("old.pt", data, "application/octet-stream")).run()
+    assert_healthy(at)
+    assert any(f"version {older} of the generated data set" in e.value for e in at.error)
 
 
 # ---------------------------------------------------------------------------------------------------------------

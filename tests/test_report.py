@@ -55,25 +55,32 @@ def test_cli_writes_the_same_numbers(sentiment_checkpoint, tmp_path):
 
 
 def test_a_checkpoint_trained_on_another_version_of_the_generated_data_is_refused(
-    sentiment_checkpoint, tmp_path
+    sentiment_checkpoint, tmp_path, capsys
 ):
     import pytest
 
     from mfm.checkpoint import load_checkpoint, save_checkpoint
+    from mfm.cli import main as mfm_main
     from mfm.data.sentiment import GENERATOR_VERSION
     from mfm.errors import DataError
 
     loaded = load_checkpoint(sentiment_checkpoint)
     assert loaded.metadata["data_generator_version"] == GENERATOR_VERSION  # `train` records it
-    older = save_checkpoint(
-        tmp_path / "older.pt",
-        loaded.model,
-        {**loaded.metadata, "data_generator_version": GENERATOR_VERSION - 1},
-    )
+
+    def saved(name: str, **changes) -> str:
+        metadata = {k: v for k, v in {**loaded.metadata, **changes}.items() if v is not None}
+        return str(save_checkpoint(tmp_path / name, loaded.model, metadata))
+
+    older = saved("older.pt", data_generator_version=GENERATOR_VERSION - 1)
     with pytest.raises(
         DataError, match=rf"version {GENERATOR_VERSION - 1} of the generated data set 'sentiment'"
     ):
         open_checkpoint(older)
-    unrecorded = {k: v for k, v in loaded.metadata.items() if k != "data_generator_version"}
-    # no version recorded (checkpoints from before it was): nothing to compare, so it opens
-    open_checkpoint(save_checkpoint(tmp_path / "unrecorded.pt", loaded.model, unrecorded))
+    assert mfm_main(["evaluate", older, "--limit", "8"]) == 2  # `evaluate` checks it too
+    assert f"version {GENERATOR_VERSION - 1} of the generated data set" in capsys.readouterr().err
+    # no version recorded: trained before `train` recorded it (version 3), so on an older version
+    with pytest.raises(DataError, match=r"a version before 3 of the generated data set 'sentiment'"):
+        open_checkpoint(saved("unrecorded.pt", data_generator_version=None))
+    with pytest.raises(DataError, match=r"whole number"):
+        open_checkpoint(saved("odd.pt", data_generator_version="three"))
+    open_checkpoint(saved("as_text.pt", data_generator_version=str(GENERATOR_VERSION)))  # a JSON config's "3"

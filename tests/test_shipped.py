@@ -58,7 +58,7 @@ def shipped(name: str) -> Path:
 
 
 def test_sequence_demo_interpretations_recover_the_planted_truth(data_cache):
-    """Issue 5's bars on the shipped sequence demo (300 test segments; the figures barely move with the size)."""
+    """Issue 5's bars on the shipped sequence demo (300 test segments; 600 in assets/README.md)."""
     from interpret.analysis import faithfulness
     from interpret.context import open_checkpoint
 

@@ -13,7 +13,7 @@ Conventions (the rest of the project codes against them):
 - Bad input raises `mfm.errors.DataError` naming the file and the problem; NaN and inf are refused.
 """
 
-from mfm.data.registry import list_datasets, load_dataset
+from mfm.data.registry import check_data_version, list_datasets, load_dataset
 from mfm.data.types import DatasetSpec, MultimodalDataset, Split
 
-__all__ = ["DatasetSpec", "MultimodalDataset", "Split", "list_datasets", "load_dataset"]
+__all__ = ["DatasetSpec", "MultimodalDataset", "Split", "check_data_version", "list_datasets", "load_dataset"]

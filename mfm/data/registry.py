@@ -6,7 +6,8 @@ Builders are imported only when a data set is loaded, so importing `mfm.data` st
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from mfm.data.types import DatasetSpec, MultimodalDataset
 from mfm.errors import DataError
@@ -49,6 +50,41 @@ _SPECS: tuple[DatasetSpec, ...] = (
         _SEQUENCES,
     ),
 )
+
+
+# The first generator version of each generated data set that `python -m mfm train` recorded in its checkpoints
+# (metadata "data_generator_version"): a checkpoint of that data set without one was trained on an earlier version.
+FIRST_RECORDED_VERSION: dict[str, int] = {"sentiment": 3}
+
+
+def check_data_version(metadata: Mapping[str, Any], dataset: MultimodalDataset) -> None:
+    """Refuse (DataError) to pair a checkpoint with generated data of another version than it was trained on.
+
+    Generated data sets are versioned (their info's "generator_version"); a new version plants a different truth,
+    so a model trained on an older one would be scored and interpreted against data it never saw. Real data sets
+    have no version, and a checkpoint trained on another data set than `dataset` is not compared.
+    """
+    generated = dataset.info.get("generator_version")
+    if generated is None or metadata.get("dataset") != dataset.name:
+        return
+    recorded = metadata.get("data_generator_version")
+    if recorded is None:
+        first = FIRST_RECORDED_VERSION.get(dataset.name)
+        if first is None:  # every checkpoint of this data set was trained on its one version so far
+            return
+        trained_on = f"a version before {first}"
+    else:
+        if isinstance(recorded, bool) or not isinstance(recorded, int | str) or not str(recorded).isdigit():
+            raise DataError(
+                f"the checkpoint's data_generator_version must be a whole number, got {recorded!r}"
+            )
+        if int(recorded) == int(generated):
+            return
+        trained_on = f"version {int(recorded)}"
+    raise DataError(
+        f"the checkpoint was trained on {trained_on} of the generated data set {dataset.name!r}; this program "
+        f"generates version {generated}, whose planted truth differs: retrain it (the command is in its metadata)"
+    )
 
 
 def list_datasets() -> list[DatasetSpec]:

@@ -47,8 +47,8 @@ Per-stream variances (the defaults of `SentimentConfig`, per element of a step; 
 (The stated label's variance is Var(y) + sigma^2 = 3.36, times the strength squared, along u or v.)
 Language is strong and easy to read: along u its label dwarfs style and word noise, and a linear model on the raw
 language stream reaches ridge R^2 about 0.88 on the test split, near the ceiling 3 / 3.36 = 0.89 that the
-language's own error e_l sets. Acoustic is weaker and hidden in its style: along v the stated label's variance
-(3.4) is many times the style's (0.21), yet summed over the stream it is below the style's, and a linear model
+language's own error e_l sets for a linear model. Acoustic is weaker and hidden in its style: along v the stated label's variance
+(3.4) is many times the style's (0.21), yet averaged over the steps (it sits at 4 of 20) it is below the style's summed over the stream, and a linear model
 that does not know the template is swamped by the per-segment offset (ridge R^2 about 0.46). Visual carries no
 label at all (ridge R^2 about 0). Per step, the ratio of stated-label energy to style energy is about 1.29
 (language), 0.66 (acoustic) and 0 (visual): the order an information-based check should recover. What the
@@ -102,7 +102,7 @@ INTENSIFIERS: tuple[tuple[str, ...], ...] = (
     ("really", "very", "so"),
     ("extremely", "incredibly", "truly"),
 )
-# Sentiment words by strength bucket (|y| in [0, 0.75), [0.75, 1.5), [1.5, 2.25), [2.25, 3]) and polarity.
+# Sentiment words by strength bucket (|y_l| in [0, 0.75), [0.75, 1.5), [1.5, 2.25), [2.25, inf)) and polarity.
 POSITIVE_WORDS: tuple[tuple[str, ...], ...] = (
     ("okay", "fine", "decent"),
     ("good", "nice", "pleasant", "fun"),
