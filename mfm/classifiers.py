@@ -54,11 +54,8 @@ TOP_LEVEL_KEYS = frozenset({"format", "version", "shape", "num_classes", "state_
 WIDTH = 32  # channels of the first conv block; the second has 2 * WIDTH
 HIDDEN = 128  # units of the MLP head
 MAX_CHANNELS, MIN_SIDE, MAX_SIDE, MAX_CLASSES = 4, 8, 256, 1000
-BLUR_CHECKS = (
-    1.0,
-    1.5,
-    2.0,
-)  # sigmas (pixels) at which train-classifier reports accuracy on blurred test images
+# sigmas (pixels) at which train-classifier reports accuracy on blurred test images
+BLUR_CHECKS = (1.0, 1.5, 2.0)
 
 Progress = Callable[[int, int, str], None]
 ArrayLike = np.ndarray | Tensor
@@ -191,9 +188,10 @@ def train_classifier(
 
     AdamW with a cosine learning-rate decay over all steps, cross-entropy, and as augmentation random shifts of up
     to `max_shift` pixels and random Gaussian blur of sigma up to `max_blur` pixels (`random_blur`). Deterministic
-    on CPU for a seed: initialisation and dropout draw from a forked global RNG seeded with `seed` (the caller's RNG
-    state is left as it was), shuffling from one generator, shifts and blur from another. `max_blur` defaults to 0
-    here so that older calls reproduce; `python -m mfm train-classifier` defaults to 2. `progress(done, total, stage)` is called after every step.
+    on CPU for a seed: initialisation and dropout draw from a forked global RNG seeded with `seed` (the caller's
+    RNG state is left as it was), shuffling from one generator, shifts and blur from another. `max_blur` defaults
+    to 0 here so that older calls reproduce; `python -m mfm train-classifier` defaults to 2. `progress(done, total,
+    stage)` is called after every step.
 
     Returns the model (eval mode, CPU) and metrics: train/valid accuracy of the kept epoch, its number, and the
     per-epoch history (mean loss, valid accuracy, seconds).

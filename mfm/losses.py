@@ -197,9 +197,10 @@ def swap_cycle_loss(
     that carry the label for the model but show no digit (this happened: swaps 10-13 % right by an independent
     classifier). Why detached factors: with gradients into the encoders, they bought label fidelity by emptying the
     style codes (MNIST slant r fell from 0.77 to 0.01 while every swap showed its target digit; likely because a
-    near-constant z_i makes "swap/style" small whatever the decoder draws, not measured). Even so the term is not used by the shipped demo: the
-    street-view decoder met it with marks the fixed reader takes for the class and an independent classifier does
-    not (57-63 % of its swaps read right, against 79-87 % without it; assets/README.md).
+    near-constant z_i makes "swap/style" small whatever the decoder draws, not measured). Even so the term is not
+    used by the shipped demo: the street-view decoder met it with marks the fixed reader takes for the class and an
+    independent classifier does not (57-63 % of its swaps read right, against 79-87 % without it;
+    assets/README.md).
     """
     order = torch.roll(torch.arange(len(labels), device=labels.device), 1)
     target = labels[order]

@@ -61,6 +61,7 @@ def test_a_checkpoint_trained_on_another_version_of_the_generated_data_is_refuse
 
     from mfm.checkpoint import load_checkpoint, save_checkpoint
     from mfm.cli import main as mfm_main
+    from mfm.data.registry import FIRST_RECORDED_VERSION
     from mfm.data.sentiment import GENERATOR_VERSION
     from mfm.errors import DataError
 
@@ -78,8 +79,9 @@ def test_a_checkpoint_trained_on_another_version_of_the_generated_data_is_refuse
         open_checkpoint(older)
     assert mfm_main(["evaluate", older, "--limit", "8"]) == 2  # `evaluate` checks it too
     assert f"version {GENERATOR_VERSION - 1} of the generated data set" in capsys.readouterr().err
-    # no version recorded: trained before `train` recorded it (version 3), so on an older version
-    with pytest.raises(DataError, match=r"a version before 3 of the generated data set 'sentiment'"):
+    # no version recorded: trained before `train` recorded it, so on an older version
+    first = FIRST_RECORDED_VERSION["sentiment"]
+    with pytest.raises(DataError, match=rf"a version before {first} of the generated data set 'sentiment'"):
         open_checkpoint(saved("unrecorded.pt", data_generator_version=None))
     with pytest.raises(DataError, match=r"whole number"):
         open_checkpoint(saved("odd.pt", data_generator_version="three"))

@@ -14,10 +14,10 @@ Generative process (all randomness from one `numpy.random.Generator` seeded by `
    offset (version 2): its style is the speaker's own.
 2. Speakers. Each split has its own speakers (speaker-disjoint splits, as MOSI is split by video), about 50
    segments each. Speaker j of a split has speaker type k = j mod K (K = 5 types) and a personal offset per stream.
-3. Segment. Label y ~ Uniform(-3, 3). What the language states is y_l = y + e_l and what the voice carries
-   y_a = y + e_a, with e_l ~ N(0, sigma_l^2) and e_a ~ N(0, sigma_a^2) per segment, independent of each other
-   and of y (version 3): each stream knows the label only approximately, and their errors differ, so the
-   acoustic stream carries label information the language lacks. Its speaker's type k selects the template of label-bearing steps
+3. Segment. Label y ~ Uniform(-3, 3). What the language states is y_l = y + e_l and what the voice carries y_a =
+   y + e_a, with e_l ~ N(0, sigma_l^2) and e_a ~ N(0, sigma_a^2) per segment, independent of each other and of y
+   (version 3): each stream knows the label only approximately, and their errors differ, so the acoustic stream
+   carries label information the language lacks. Its speaker's type k selects the template of label-bearing steps
    TEMPLATES[k] = {2k, 2k+1, 2k+10, 2k+11}: two two-word phrases, one in each half of the segment. The five
    templates partition the 20 steps, so over the data every step is label-bearing equally often (an untrained
    decoder, whose sensitivity decays with time, cannot pass a check against these masks). The planted steps are
@@ -47,25 +47,26 @@ Per-stream variances (the defaults of `SentimentConfig`, per element of a step; 
 (The stated label's variance is Var(y) + sigma^2 = 3.36, times the strength squared, along u or v.)
 Language is strong and easy to read: along u its label dwarfs style and word noise, and a linear model on the raw
 language stream reaches ridge R^2 about 0.88 on the test split, near the ceiling 3 / 3.36 = 0.89 that the
-language's own error e_l sets for a linear model. Acoustic is weaker and hidden in its style: along v the stated label's variance
-(3.4) is many times the style's (0.21), yet averaged over the steps (it sits at 4 of 20) it is below the style's summed over the stream, and a linear model
-that does not know the template is swamped by the per-segment offset (ridge R^2 about 0.46). Visual carries no
-label at all (ridge R^2 about 0). Per step, the ratio of stated-label energy to style energy is about 1.29
-(language), 0.66 (acoustic) and 0 (visual): the order an information-based check should recover. What the
-acoustic stream adds: reading both streams at the planted steps (their planted-step mean minus the other steps'
-mean, a ridge model) gives R^2 about 0.94 against 0.89 from the language alone, and adding visual changes
-nothing. So, as planted, a model's metrics drop the most without language, less without acoustic, and (up to
-noise) not at all without visual, on every metric including the correlation (in version 2, with exact labels
-in the language, the language alone ranked the segments almost perfectly and acoustic could not change r).
+language's own error e_l sets for a linear model. Acoustic is weaker and hidden in its style: along v the stated
+label's variance (3.4) is many times the style's (0.21), yet averaged over the steps (it sits at 4 of 20) it is
+below the style's summed over the stream, and a linear model that does not know the template is swamped by the
+per-segment offset (ridge R^2 about 0.46). Visual carries no label at all (ridge R^2 about 0). Per step, the ratio
+of stated-label energy to style energy is about 1.29 (language), 0.66 (acoustic) and 0 (visual): the order an
+information-based check should recover. What the acoustic stream adds: reading both streams at the planted steps
+(their planted-step mean minus the other steps' mean, a ridge model) gives R^2 about 0.94 against 0.89 from the
+language alone, and adding visual changes nothing. So, as planted, a model's metrics drop the most without
+language, less without acoustic, and (up to noise) not at all without visual, on every metric including the
+correlation (in version 2, with exact labels in the language, the language alone ranked the segments almost
+perfectly and acoustic could not change r).
 The acoustic stream is finally scaled by c = 10 (`acoustic_scale`), COVAREP-like magnitudes: with the
 reference reconstruction weights l / a / v = 1.0 / 0.01 / 0.5 on unstandardised inputs, the three weighted
 reconstruction losses of a mean predictor are then of one order (about 0.15, 0.38, 0.23), so the acoustic
 decoder is trained at all.
 The scale changes no ratio above; a model that standardises its inputs is unaffected.
 
-Measured in a prototype on version 2 (a small MFM-like model: LSTM encoders, LSTM-cell decoders from [F_y; F_i], 15 epochs,
-about a minute on one CPU core): the per-step gradient norm of the language reconstruction with respect to F_y
-ranks the planted steps with AUROC 0.999 (0.51 untrained; 0.50 with `placement="random"`).
+Measured in a prototype on version 2 (a small MFM-like model: LSTM encoders, LSTM-cell decoders from [F_y; F_i], 15
+epochs, about a minute on one CPU core): the per-step gradient norm of the language reconstruction with respect to
+F_y ranks the planted steps with AUROC 0.999 (0.51 untrained; 0.50 with `placement="random"`).
 
 Returned extras per split: "mask/<modality>" (N, T) bool, "words" (N, T) str, "speaker" (N,) int,
 "speaker_type" (N,) int, "style/<modality>/offset" (N, D) float32 (the per-segment style s_m),
