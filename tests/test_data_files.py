@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mfm.data import load_dataset
+from mfm.data.align import align_inputs, avg_pool_to_length
 from mfm.data.readers import read_mosi_h5, read_mosi_pickle
 from mfm.data.safe_pickle import restricted_load
 from mfm.errors import DataError
@@ -56,7 +57,12 @@ def test_h5_problems_name_the_file(mfn_dir: Path) -> None:
         read_mosi_h5(mfn_dir)
     _write_h5(mfn_dir / "y_valid.h5", np.zeros(3))
     _write_h5(mfn_dir / "X_test.h5", np.zeros((4, 20, 324)))
-    with pytest.raises(DataError, match=r"X_test\.h5.*shape \(4, 20, 324\), expected \(N, N, 325\)"):
+    with pytest.raises(
+        DataError, match=r"X_test\.h5.*shape \(4, 20, 324\).*325 = \[300 language \| 5 acoustic"
+    ):
+        read_mosi_h5(mfn_dir)
+    _write_h5(mfn_dir / "X_test.h5", np.zeros((4, 20, 377)))  # a valid layout, but not the one of X_train
+    with pytest.raises(DataError, match=r"X_test\.h5: 377 features per step, but X_train\.h5 has 325"):
         read_mosi_h5(mfn_dir)
     _write_h5(mfn_dir / "X_test.h5", np.zeros((4, 20, 325)))
     _write_h5(mfn_dir / "y_test.h5", np.array([0.0, 1.0, 9.0, 2.0]))
@@ -77,9 +83,49 @@ def test_h5_non_finite_values_are_refused_unless_asked_to_zero_them(mfn_dir: Pat
     _write_h5(mfn_dir / "X_train.h5", features)
     with pytest.raises(DataError, match=r"X_train\.h5.*2 non-finite.*\(2, 5, 301\).*refused"):
         load_dataset("mosi", data_dir=mfn_dir)
+    with pytest.raises(DataError, match=r"first at index \(2, 5, 301\) \(in the acoustic columns 300-304\)"):
+        load_dataset("mosi", data_dir=mfn_dir)
     parts = read_mosi_h5(mfn_dir, nonfinite="zero")
     assert parts["train"]["replaced"] == {"data": 2}
     assert np.isfinite(parts["train"]["inputs"]["acoustic"]).all()
+    assert (
+        parts["train"]["inputs"]["acoustic"][2, 5, 1] == 0
+        and parts["train"]["inputs"]["language"][3, 1, 0] == 0
+    )
+    data = load_dataset("mosi", data_dir=mfn_dir, nonfinite="zero")
+    assert data.info["nonfinite"] == "zero"
+    assert data.info["replaced_nonfinite"] == {"train": {"data": 2}, "valid": {}, "test": {}}
+
+
+def test_non_finite_labels_are_refused_under_either_policy(mfn_dir: Path) -> None:
+    _write_h5(mfn_dir / "y_valid.h5", np.array([0.5, np.nan, 1.0]))
+    for policy in ("refuse", "zero"):
+        with pytest.raises(DataError, match=r"y_valid\.h5: data holds 1 non-finite label.*never replaced"):
+            load_dataset("mosi", data_dir=mfn_dir, nonfinite=policy)
+
+
+def test_h5_full_feature_layout_377(tmp_path: Path) -> None:
+    """MFN's loader with feature_selection=0: [300 GloVe | 34 COVAREP | 43 FACET]."""
+    for split, n in SIZES.items():
+        column = np.broadcast_to(np.arange(377, dtype=np.float64), (n, 20, 377))
+        _write_h5(tmp_path / f"X_{split}.h5", column)
+        _write_h5(tmp_path / f"y_{split}.h5", np.zeros(n))
+    data = load_dataset("mosi", data_dir=tmp_path)
+    assert data.shapes == {"language": (20, 300), "acoustic": (20, 34), "visual": (20, 43)}
+    assert data.info["layout"] == 377 and "34-d COVAREP" in data.info["features"]
+    test = data.splits["test"].inputs
+    assert test["language"][0, 0].tolist() == list(range(300))
+    assert test["acoustic"][0, 0].tolist() == list(range(300, 334))
+    assert test["visual"][0, 0].tolist() == list(range(334, 377))
+
+
+def test_options_are_validated_for_every_data_set() -> None:
+    with pytest.raises(DataError, match=r"nonfinite must be 'refuse' or 'zero', got 'drop'"):
+        load_dataset("sentiment", nonfinite="drop")
+    with pytest.raises(DataError, match=r"align must be one of 'none', 'avg_pool', got 'ctc'"):
+        load_dataset("mosi", data_dir=".", align="ctc")
+    with pytest.raises(DataError, match=r"align='avg_pool' applies to .*mosi, mosi-pickle.*not to 'digits'"):
+        load_dataset("digits", align="avg_pool")
 
 
 # --- pickles ---------------------------------------------------------------------------------------------------
@@ -202,6 +248,8 @@ def test_pickle_problems_name_the_file(tmp_path: Path) -> None:
     path.write_bytes(pickle.dumps(contents))
     with pytest.raises(DataError, match=r"data\.pkl \[train\].*acoustic holds 1 non-finite.*\(1, 2, 3\)"):
         read_mosi_pickle(path)
+    with pytest.raises(DataError, match=r"--nonfinite zero.*replaces them by 0"):
+        read_mosi_pickle(path)
     assert read_mosi_pickle(path, nonfinite="zero")["train"]["replaced"] == {"acoustic": 1}
     path.write_bytes(b"\x80\x04not really a pickle")
     with pytest.raises(DataError, match=r"data\.pkl"):
@@ -219,3 +267,74 @@ def test_pickle_problems_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"empty: no \.pkl file"):
         load_dataset("mosi-pickle", data_dir=tmp_path / "empty")
+
+
+# --- alignment ---------------------------------------------------------------------------------------------------
+
+
+def _ramp(n: int, steps: int, dim: int) -> np.ndarray:
+    """Frame t of sample i holds 100 * i + t in every feature."""
+    values = 100.0 * np.arange(n)[:, None] + np.arange(steps)[None, :]
+    return np.repeat(values[:, :, None], dim, axis=2).astype(np.float32)
+
+
+def test_avg_pool_by_whole_windows() -> None:
+    pooled = avg_pool_to_length(_ramp(2, 6, 3), 3)  # pairs: (0+1)/2, (2+3)/2, (4+5)/2
+    assert pooled.shape == (2, 3, 3) and pooled.dtype == np.float32
+    assert pooled[0, :, 0].tolist() == [0.5, 2.5, 4.5]
+    assert pooled[1, :, 2].tolist() == [100.5, 102.5, 104.5]
+
+
+def test_avg_pool_pads_with_the_last_frame_when_the_length_is_not_a_multiple() -> None:
+    # 7 -> 3: 7 % 3 = 1, so 2 copies of frame 6 are appended and windows hold 7 // 3 + 1 = 3 frames:
+    # (0+1+2)/3, (3+4+5)/3, (6+6+6)/3
+    assert avg_pool_to_length(_ramp(1, 7, 1), 3)[0, :, 0].tolist() == [1.0, 4.0, 6.0]
+    # 8 -> 3: one copy of frame 7: (0+1+2)/3, (3+4+5)/3, (6+7+7)/3
+    assert np.allclose(avg_pool_to_length(_ramp(1, 8, 1), 3)[0, :, 0], [1.0, 4.0, 20 / 3])
+    # shorter than the target: windows of one frame, extended by repeating the last one
+    assert avg_pool_to_length(_ramp(1, 3, 1), 5)[0, :, 0].tolist() == [0.0, 1.0, 2.0, 2.0, 2.0]
+    same = _ramp(1, 4, 2)
+    assert avg_pool_to_length(same, 4) is same
+    with pytest.raises(DataError, match=r"length 0"):
+        avg_pool_to_length(np.zeros((1, 0, 2), np.float32), 3)
+
+
+def test_align_inputs_pools_to_the_language_length_and_leaves_language_alone() -> None:
+    inputs = {"language": _ramp(2, 4, 3), "acoustic": _ramp(2, 8, 2), "visual": _ramp(2, 4, 1)}
+    assert align_inputs(inputs, "none") == inputs
+    aligned = align_inputs(inputs, "avg_pool")
+    assert aligned["language"] is inputs["language"] and aligned["visual"] is inputs["visual"]
+    assert aligned["acoustic"][1, :, 0].tolist() == [100.5, 102.5, 104.5, 106.5]
+
+
+def _unaligned_contents(rng: np.random.Generator) -> dict:
+    contents = _mmsa_contents(rng)
+    for split, n in SIZES.items():
+        part = contents[split]
+        part["text"] = rng.normal(size=(n, 5, 8)).astype(np.float32)
+        part["audio"] = _ramp(n, 10, 2)  # 10 -> 5: pairs
+        part["vision"] = _ramp(n, 7, 3)  # 7 -> 5: 2 frames each after 3 copies of frame 6
+        part["audio_lengths"] = np.full(n, 10)
+        part["vision_lengths"] = np.full(n, 7)
+    return contents
+
+
+def test_unaligned_pickle_loads_as_is_or_pooled(tmp_path: Path) -> None:
+    contents = _unaligned_contents(np.random.default_rng(4))
+    contents["train"]["audio"][0, 1, 0] = -np.inf  # zeroed before pooling
+    path = tmp_path / "unaligned_50.pkl"
+    path.write_bytes(pickle.dumps(contents, protocol=4))
+    data = load_dataset("mosi-pickle", data_dir=path, nonfinite="zero")
+    assert data.shapes == {"language": (5, 8), "acoustic": (10, 2), "visual": (7, 3)}
+    assert data.info["align"] == "none"
+    assert data.info["original_lengths"] == {"language": 5, "acoustic": 10, "visual": 7}
+    pooled = load_dataset("mosi-pickle", data_dir=path, nonfinite="zero", align="avg_pool")
+    assert pooled.shapes == {"language": (5, 8), "acoustic": (5, 2), "visual": (5, 3)}
+    assert pooled.info["align"] == "avg_pool" and "acoustic 10 -> 5" in pooled.info["align_detail"]
+    assert pooled.info["original_lengths"] == {"language": 5, "acoustic": 10, "visual": 7}
+    assert pooled.info["replaced_nonfinite"]["train"] == {"acoustic": 1}
+    train = pooled.splits["train"].inputs
+    assert np.array_equal(train["language"], contents["train"]["text"])
+    assert train["acoustic"][0, :, 0].tolist() == [0.0, 2.5, 4.5, 6.5, 8.5]  # (0 + -inf->0) / 2 first
+    assert train["acoustic"][1, :, 1].tolist() == [100.5, 102.5, 104.5, 106.5, 108.5]
+    assert pooled.splits["test"].inputs["visual"][2, :, 0].tolist() == [200.5, 202.5, 204.5, 206.0, 206.0]

@@ -1,6 +1,13 @@
 """The `data` sub-command: list the data sets, describe one (--json), or write a preview image (--preview).
 
 `add_data_parser(subparsers)` registers it on an argparse sub-parsers object; the handler returns an exit code.
+`add_data_options(parser)` adds the loading policies `--nonfinite` and `--align` to any parser, and
+`data_options(args)` turns the parsed values into `load_dataset` keyword arguments, so every command that loads
+a data set offers the same options:
+
+    add_data_options(parser)
+    ...
+    load_dataset(args.dataset, data_dir=args.data_dir, seed=..., **data_options(args))
 """
 
 from __future__ import annotations
@@ -9,9 +16,39 @@ import argparse
 import json
 import sys
 
-from mfm.data.registry import list_datasets, load_dataset
+from mfm.data.align import ALIGN_MODES
+from mfm.data.readers import NONFINITE_POLICIES
+from mfm.data.registry import ALIGNABLE, list_datasets, load_dataset
 from mfm.data.types import SPLIT_NAMES
 from mfm.errors import DataError
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add `--nonfinite refuse|zero` and `--align none|avg_pool` (load_dataset's policies) to `parser`."""
+    parser.add_argument(
+        "--nonfinite",
+        choices=NONFINITE_POLICIES,
+        default="refuse",
+        help="NaN / inf in a real data file's features: 'refuse' (default) stops with an error naming the file, "
+        "the array and the count; 'zero' replaces them by 0, as MMSA's loader does with the -inf in MOSI's "
+        "audio, and counts them (info: replaced_nonfinite)",
+    )
+    parser.add_argument(
+        "--align",
+        choices=ALIGN_MODES,
+        default="none",
+        help="sequence lengths of a real sequence data set ("
+        + ", ".join(ALIGNABLE)
+        + "): 'none' (default) keeps "
+        "each modality's length; 'avg_pool' average-pools every modality to the language length, as MMSA's "
+        "AlignSubNet does for its unaligned pickles (info: align, original_lengths)",
+    )
+    return parser
+
+
+def data_options(args: argparse.Namespace) -> dict[str, str]:
+    """The `load_dataset` keyword arguments (nonfinite, align) from a namespace parsed with add_data_options."""
+    return {"nonfinite": getattr(args, "nonfinite", "refuse"), "align": getattr(args, "align", "none")}
 
 
 def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,6 +72,7 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument(
         "--index", type=int, default=0, help="segment to preview for sequence data (default 0)"
     )
+    add_data_options(parser)
     parser.set_defaults(func=run_data_command)
     return parser
 
@@ -46,7 +84,10 @@ def _progress(done: int, total: int, stage: str) -> None:
 
 
 def run_data_command(args: argparse.Namespace) -> int:
-    """Handle `data [NAME] [--json] [--preview FILE] [--data-dir DIR] [--seed N]`; return the exit code."""
+    """Handle `data [NAME] [--json] [--preview FILE] [--data-dir DIR] [--seed N] [--nonfinite P] [--align A]`.
+
+    Returns the exit code: 0, or 1 after printing the DataError to stderr.
+    """
     if args.name is None:
         specs = list_datasets()
         if args.json:
@@ -68,7 +109,9 @@ def run_data_command(args: argparse.Namespace) -> int:
                 print(f"{s.name:<{width}}  {s.task:<14}  {where:<16}  {s.description}")
         return 0
     try:
-        dataset = load_dataset(args.name, data_dir=args.data_dir, seed=args.seed, progress=_progress)
+        dataset = load_dataset(
+            args.name, data_dir=args.data_dir, seed=args.seed, progress=_progress, **data_options(args)
+        )
         if args.preview:
             from mfm.data.preview import write_preview
 
@@ -90,6 +133,19 @@ def run_data_command(args: argparse.Namespace) -> int:
         for split in SPLIT_NAMES:
             print(f"  {split:<5} {len(dataset.splits[split]):>6} samples")
         print(f"  extras: {', '.join(dataset.splits['train'].extras)}")
+        _print_policies(dataset.info)
     if args.preview:
         print(f"wrote {args.preview}", file=sys.stderr)
     return 0
+
+
+def _print_policies(info: dict) -> None:
+    """The lines of the text description that say what the loading policies did (real sequence files only)."""
+    if "nonfinite" in info:
+        counts = info.get("replaced_nonfinite", {})
+        done = [f"{split} {what} {n}" for split, per in counts.items() for what, n in per.items()]
+        replaced = f"; replaced by 0: {', '.join(done)}" if done else ""
+        print(f"  nonfinite: {info['nonfinite']}{replaced}")
+    if "align" in info:
+        lengths = ", ".join(f"{m} {t}" for m, t in info.get("original_lengths", {}).items())
+        print(f"  align: {info['align']} (lengths in the file: {lengths})")

@@ -1,9 +1,11 @@
 """Readers for the real data files users have: MNIST idx, SVHN .mat, and CMU-MOSI (MFN h5, MMSA pickle).
 
 Every reader checks what it reads and raises `mfm.errors.DataError` naming the file and the problem: a missing
-file, a wrong shape or dtype, labels out of range, or non-finite values. Non-finite values (NaN, inf) are
-refused by default (`nonfinite="refuse"`); the sequence readers can replace them by 0 instead
-(`nonfinite="zero"`, what MultiBench does with the -inf in MOSI's acoustic features), and then say how many.
+file, a wrong shape or dtype, labels out of range, or non-finite values. Non-finite values (NaN, inf) in the
+sequence features are refused by default (`nonfinite="refuse"`, `--nonfinite refuse`); the sequence readers can
+replace them by 0 instead (`nonfinite="zero"`, `--nonfinite zero`: what MMSA's and MultiBench's own loaders do
+with the -inf in MOSI's audio features), and then count them per array. Non-finite labels are refused under
+either policy: a label replaced by 0 would be an invented neutral sentiment.
 """
 
 from __future__ import annotations
@@ -16,7 +18,18 @@ import numpy as np
 from mfm.data.types import require_finite, require_numeric, require_shape
 from mfm.errors import DataError
 
-MOSI_FEATURES = {"language": (0, 300), "acoustic": (300, 305), "visual": (305, 325)}
+NONFINITE_POLICIES: tuple[str, ...] = ("refuse", "zero")
+# The two feature layouts MFN's loader writes into X_{split}.h5 (see `read_mosi_h5`): feature count -> columns.
+MOSI_LAYOUTS: dict[int, dict[str, tuple[int, int]]] = {
+    325: {"language": (0, 300), "acoustic": (300, 305), "visual": (305, 325)},
+    377: {"language": (0, 300), "acoustic": (300, 334), "visual": (334, 377)},
+}
+MOSI_LAYOUT_FEATURES = {
+    325: "language 300-d GloVe, acoustic 5-d COVAREP and visual 20-d FACET (MFN's feature selection)",
+    377: "language 300-d GloVe, acoustic 34-d COVAREP (its columns 1-34) and visual 43-d FACET "
+    "(MFN's loader with feature_selection=0: no feature selection)",
+}
+MOSI_FEATURES = MOSI_LAYOUTS[325]
 SEQUENCE_MODALITIES: tuple[str, ...] = ("language", "acoustic", "visual")
 # MMSA and MultiBench keys for each modality, in order of preference.
 PICKLE_KEYS = {
@@ -161,24 +174,66 @@ def find_svhn_files(data_dir: str | Path) -> dict[str, Path]:
     return found
 
 
-def _clean(array: np.ndarray, source: str, what: str, nonfinite: str, replaced: dict[str, int]) -> np.ndarray:
-    """Cast to float32 after the non-finite policy: refuse (DataError) or replace by 0 (counted in `replaced`)."""
+def _nonfinite_breakdown(values: np.ndarray) -> str:
+    """'2 -inf, 1 NaN' for the non-finite entries of `values`."""
+    kinds = (
+        ("NaN", int(np.isnan(values).sum())),
+        ("+inf", int(np.isposinf(values).sum())),
+        ("-inf", int(np.isneginf(values).sum())),
+    )
+    return ", ".join(f"{count} {name}" for name, count in kinds if count)
+
+
+def _clean(
+    array: np.ndarray,
+    source: str,
+    what: str,
+    nonfinite: str,
+    replaced: dict[str, int],
+    *,
+    columns: dict[str, tuple[int, int]] | None = None,
+    labels: bool = False,
+) -> np.ndarray:
+    """Cast to float32 after the non-finite policy: refuse (DataError) or replace by 0 (counted in `replaced`).
+
+    columns (modality -> last-axis column range) lets the refusal say which modality the first bad value is in.
+    Labels (labels=True) are refused under either policy.
+    """
     require_numeric(array, source, what)
-    if nonfinite == "refuse":
-        require_finite(array, source, what)
-    elif array.dtype.kind in "fc":
+    if array.dtype.kind in "fc":
         bad = ~np.isfinite(array)
-        if bad.any():
-            replaced[what] = int(bad.sum())
+        count = int(np.count_nonzero(bad))
+        if count:
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = ""
+            if columns:
+                for modality, (a, b) in columns.items():
+                    if a <= first[-1] < b:
+                        where = f" (in the {modality} columns {a}-{b - 1})"
+            kinds = _nonfinite_breakdown(array[bad])
+            if labels:
+                raise DataError(
+                    f"{source}: {what} holds {count} non-finite label(s) ({kinds}), the first at index {first}; "
+                    "labels are never replaced (0 would be an invented neutral sentiment): fix the file"
+                )
+            if nonfinite == "refuse":
+                raise DataError(
+                    f"{source}: {what} holds {count} non-finite value(s) ({kinds}), the first at index "
+                    f"{first}{where}; they are refused by default: --nonfinite zero (nonfinite='zero' in "
+                    "load_dataset) replaces them by 0, as MMSA's own loader does with the -inf in MOSI's audio"
+                )
+            replaced[what] = replaced.get(what, 0) + count
             array = np.where(bad, 0, array)
     array = array.astype(np.float32)
     require_finite(array, source, f"{what} after conversion to float32")  # overflow in the cast
     return array
 
 
-def _check_policy(nonfinite: str) -> None:
-    if nonfinite not in ("refuse", "zero"):
+def check_nonfinite(nonfinite: object) -> str:
+    """Return `nonfinite` if it names a policy ("refuse" or "zero"); raise DataError otherwise."""
+    if not isinstance(nonfinite, str) or nonfinite not in NONFINITE_POLICIES:
         raise DataError(f"nonfinite must be 'refuse' or 'zero', got {nonfinite!r}")
+    return nonfinite
 
 
 def _check_sentiment(labels: np.ndarray, source: str, what: str) -> None:
@@ -188,15 +243,35 @@ def _check_sentiment(labels: np.ndarray, source: str, what: str) -> None:
         )
 
 
+def _layout_message() -> str:
+    return " or ".join(
+        f"{n} = [" + " | ".join(f"{b - a} {m}" for m, (a, b) in layout.items()) + "]"
+        for n, layout in MOSI_LAYOUTS.items()
+    )
+
+
 def read_mosi_h5(data_dir: str | Path, *, nonfinite: str = "refuse") -> dict[str, dict]:
     """Read CMU-MOSI in the MFN / MFM layout: X_{train,valid,test}.h5 and y_{split}.h5, dataset "data".
 
-    X is (N, T, 325) = [300 language | 5 acoustic | 20 visual]; y is (N,) or (N, 1) sentiment in [-3, 3].
-    Returns split -> {"inputs": {modality: (N, T, D) float32}, "labels": (N,) float32, "replaced": {...}}.
+    X is (N, T, F), word-aligned and zero pre-padded; y is (N,) or (N, 1) sentiment in [-3, 3]. MFN's loader
+    (pliang279/MFN, `get_data` in test_mosi.py, which concatenates [GloVe text | COVAREP | FACET] on the last
+    axis) writes one of two feature layouts, and the file's feature count F says which:
+
+    - F = 325, its default (`--feature_selection 1`): columns 0-299 language (300-d GloVe), 300-304 acoustic
+      (5 COVAREP columns picked by the mask in its fs_mask.pkl), 305-324 visual (20 FACET columns, same mask).
+      This is the layout of the X_*.h5 files released in pliang279/MFN data/.
+    - F = 377, `feature_selection=0`: columns 0-299 language (300-d GloVe), 300-333 acoustic (34-d: COVAREP
+      columns 1-34, the loader's `covarep[:, :, 1:35]`), 334-376 visual (43-d: every FACET column, its shape
+      comments read "n x seq x 5/34" for COVAREP and "n x seq x 20/43" for FACET; 300 + 34 + 43 = 377).
+
+    In both, the FACET block is divided by the training split's per-column max |value| and COVAREP is not
+    scaled. Any other F is refused with a message naming both layouts, and so is a file set whose splits use
+    different layouts. Returns split -> {"inputs": {modality: (N, T, D) float32}, "labels": (N,) float32,
+    "replaced": {...}, "files": [...], "layout": F}.
     """
     import h5py
 
-    _check_policy(nonfinite)
+    check_nonfinite(nonfinite)
     root = Path(data_dir)
     out = {}
     for split in ("train", "valid", "test"):
@@ -217,22 +292,35 @@ def read_mosi_h5(data_dir: str | Path, *, nonfinite: str = "refuse") -> dict[str
         x_path, y_path = root / f"X_{split}.h5", root / f"y_{split}.h5"
         features, labels = arrays["X"], arrays["y"]
         require_numeric(features, str(x_path), "data")
-        require_shape(features, (None, None, 325), str(x_path), "data")
+        if features.ndim != 3 or features.shape[2] not in MOSI_LAYOUTS:
+            raise DataError(
+                f"{x_path}: data has shape {features.shape}, expected (N, T, F) with F one of MFN's two layouts: "
+                f"{_layout_message()} (325: MFN's feature selection, the released files; 377: its loader "
+                "with feature_selection=0)"
+            )
+        layout = int(features.shape[2])
+        if out and layout != out["train"]["layout"]:
+            raise DataError(
+                f"{x_path}: {layout} features per step, but X_train.h5 has {out['train']['layout']}: "
+                "all three splits must use the same MFN layout"
+            )
+        columns = MOSI_LAYOUTS[layout]
         require_numeric(labels, str(y_path), "data")
         if labels.size != features.shape[0] or labels.ndim > 2:
             raise DataError(
                 f"{y_path}: data has shape {labels.shape}, expected ({features.shape[0]},) labels"
             )
         replaced: dict[str, int] = {}
-        labels = _clean(labels.reshape(-1), str(y_path), "data", nonfinite, replaced)
+        labels = _clean(labels.reshape(-1), str(y_path), "data", nonfinite, replaced, labels=True)
         _check_sentiment(labels, str(y_path), "labels")
-        features = _clean(features, str(x_path), "data", nonfinite, replaced)
-        inputs = {m: np.ascontiguousarray(features[:, :, a:b]) for m, (a, b) in MOSI_FEATURES.items()}
+        features = _clean(features, str(x_path), "data", nonfinite, replaced, columns=columns)
+        inputs = {m: np.ascontiguousarray(features[:, :, a:b]) for m, (a, b) in columns.items()}
         out[split] = {
             "inputs": inputs,
             "labels": labels,
             "replaced": replaced,
             "files": [str(x_path), str(y_path)],
+            "layout": layout,
         }
     return out
 
@@ -268,13 +356,14 @@ def read_mosi_pickle(path: str | Path, *, nonfinite: str = "refuse") -> dict[str
     """Read an MMSA / MultiBench sentiment pickle with the restricted unpickler (no code runs).
 
     Layout: {train, valid, test} -> {text, audio, vision, regression_labels or labels, ...}, batch-first
-    arrays (N, T, D); T may differ between modalities. Per-sample strings "id" and "raw_text" are kept as extras.
+    arrays (N, T, D). T may differ between modalities: MMSA's aligned_50.pkl has T = 50 for all three, its
+    unaligned_50.pkl text 50 and audio / vision several hundred frames (see `mfm.data.align` to pool them). Per-sample strings "id" and "raw_text" are kept as extras.
     Returns split -> {"inputs": {modality: (N, T, D) float32}, "labels": (N,) float32, "extras": {...},
     "replaced": {...}}.
     """
     from mfm.data.safe_pickle import restricted_load
 
-    _check_policy(nonfinite)
+    check_nonfinite(nonfinite)
     path = Path(path)
     contents = restricted_load(path)
     if not isinstance(contents, dict):
@@ -289,7 +378,7 @@ def read_mosi_pickle(path: str | Path, *, nonfinite: str = "refuse") -> dict[str
         if not isinstance(raw_labels, np.ndarray):
             raise DataError(f"{source}: no label array (looked for {', '.join(PICKLE_LABEL_KEYS)})")
         replaced: dict[str, int] = {}
-        labels = _clean(raw_labels, source, "labels", nonfinite, replaced)
+        labels = _clean(raw_labels, source, "labels", nonfinite, replaced, labels=True)
         n = labels.shape[0] if labels.ndim else 0
         if labels.size != n:
             raise DataError(

@@ -37,14 +37,15 @@ _SPECS: tuple[DatasetSpec, ...] = (
     ),
     DatasetSpec(
         "mosi",
-        "CMU-MOSI in the MFN/MFM layout: X_{train,valid,test}.h5 + y_*.h5 (N x 20 x 325) in data_dir",
+        "CMU-MOSI in the MFN/MFM layout: X_{train,valid,test}.h5 + y_*.h5 (N x T x 325 or 377) in data_dir",
         True,
         "regression",
         _SEQUENCES,
     ),
     DatasetSpec(
         "mosi-pickle",
-        "an MMSA / MultiBench sentiment pickle (data_dir: the .pkl or its folder), read without running code",
+        "an MMSA / MultiBench sentiment pickle, aligned or unaligned (data_dir: the .pkl or its folder), "
+        "read without running code",
         True,
         "regression",
         _SEQUENCES,
@@ -92,22 +93,48 @@ def list_datasets() -> list[DatasetSpec]:
     return list(_SPECS)
 
 
+# The data sets `align` applies to: real sequence files whose modalities may differ in length.
+ALIGNABLE: tuple[str, ...] = ("mosi", "mosi-pickle")
+
+
 def load_dataset(
     name: str,
     *,
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
+    nonfinite: str = "refuse",
+    align: str = "none",
 ) -> MultimodalDataset:
     """Load (or generate) the data set `name`; see `list_datasets()` for the names.
 
     data_dir: the folder (or, for "mosi-pickle", the file) holding a real data set's files; ignored by the
     generated ones. seed: fixes the split (and, for generated data, the data). progress(done, total, stage) is
-    called during slow steps. Raises DataError for an unknown name, a missing data_dir or bad files.
+    called during slow steps.
+
+    nonfinite: "refuse" (default) raises DataError on NaN / inf in a file's features, naming the file, the array
+    and the count; "zero" replaces them by 0 (what MMSA's loader does) and counts them in
+    info["replaced_nonfinite"]. It applies to "mosi" and "mosi-pickle"; "digits-real" reads uint8 pixels, which
+    cannot be non-finite, and the generated data sets hold none, so for those the value is only validated.
+    align: "none" (default) keeps each modality's length; "avg_pool" average-pools every modality to the
+    language length as MMSA's AlignSubNet does (`mfm.data.align`). Only "mosi" and "mosi-pickle" accept
+    "avg_pool"; what was done is in info["align"] and info["original_lengths"].
+
+    Raises DataError for an unknown name, a missing data_dir, a bad option or bad files.
     """
+    from mfm.data.align import check_align
+    from mfm.data.readers import check_nonfinite
+
     specs = {spec.name: spec for spec in _SPECS}
     if name not in specs:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(specs)}")
+    check_nonfinite(nonfinite)
+    check_align(align)
+    if align != "none" and name not in ALIGNABLE:
+        raise DataError(
+            f"align={align!r} applies to the real sequence data sets ({', '.join(ALIGNABLE)}), not to {name!r}: "
+            "use align='none' (--align none)"
+        )
     if specs[name].needs_data_dir and data_dir is None:
         raise DataError(
             f"data set {name!r} reads files: pass data_dir (--data-dir on the command line): "
@@ -130,7 +157,7 @@ def load_dataset(
     if name == "mosi":
         from mfm.data.mosi import load_mosi_h5
 
-        return load_mosi_h5(data_dir, progress=progress)
+        return load_mosi_h5(data_dir, nonfinite=nonfinite, align=align, progress=progress)
     from mfm.data.mosi import load_mosi_pickle
 
-    return load_mosi_pickle(data_dir, progress=progress)
+    return load_mosi_pickle(data_dir, nonfinite=nonfinite, align=align, progress=progress)
