@@ -269,7 +269,9 @@ def display_limits(x: np.ndarray, features: np.ndarray | None = None) -> tuple[f
 # Tables for the pages
 # ---------------------------------------------------------------------------------------------------------------
 def modality_rows(checkpoint: LoadedCheckpoint) -> list[dict[str, Any]]:
-    """One row per modality: kind, shape, code and factor sizes, hidden width, reconstruction weight λ_i."""
+    """One row per modality: kind, shape, code and factor sizes, widths, reconstruction weight λ_i (when the
+    checkpoint records its objective)."""
+    objective = checkpoint.objective
     return [
         {
             "modality": m.name,
@@ -278,7 +280,8 @@ def modality_rows(checkpoint: LoadedCheckpoint) -> list[dict[str, Any]]:
             "code z_i": m.code_dim,
             "factor F_i": m.factor_dim,
             "hidden": m.hidden_dim,
-            "λ_i (recon weight)": m.recon_weight,
+            "encoder width": m.encoder_width,
+            "λ_i (recon weight)": None if objective is None else objective.recon_weight(m.name),
         }
         for m in checkpoint.config.modalities
     ]

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mfm.data.cli import add_data_options
 from mfm.errors import MFMError
 
 
@@ -44,7 +45,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        context = open_checkpoint(args.checkpoint, config_json=args.config_json, data_dir=args.data_dir)
+        context = open_checkpoint(
+            args.checkpoint,
+            config_json=args.config_json,
+            data_dir=args.data_dir,
+            nonfinite=args.nonfinite,
+            align=args.align,
+        )
         page, summary = build_report(context, settings, progress)
     finally:
         bar.close()
@@ -79,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gradient-samples", type=int, default=128)
     p.add_argument("--no-faithfulness", action="store_true", help="skip the planted-truth checks")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_report)
+    add_data_options(p)
+    p.set_defaults(func=cmd_report, nonfinite=None, align=None)  # None: what the checkpoint recorded
     return parser
 
 

@@ -27,10 +27,15 @@ def dataset_for(
     checkpoint: LoadedCheckpoint,
     *,
     data_dir: str | None = None,
+    nonfinite: str | None = None,
+    align: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> MultimodalDataset:
     """Load the data set named in the checkpoint's metadata and check it matches the model's modalities and shapes
     (and, for generated data, the generator version it was trained on).
+
+    `nonfinite` and `align` (see `load_dataset`) default to what the checkpoint recorded ("data_options"), else
+    "refuse" and "none".
 
     Raises DataError saying what is expected where: which data set, whether it needs a folder, what shapes.
     """
@@ -47,7 +52,11 @@ def dataset_for(
         raise DataError(
             f"data set {name!r} reads real files: name the folder that holds them ({known[name].description})"
         )
-    dataset = load_dataset(name, data_dir=directory, seed=int(meta.get("data_seed", 0)), progress=progress)
+    options = recorded_data_options(meta)
+    options.update({k: v for k, v in (("nonfinite", nonfinite), ("align", align)) if v is not None})
+    dataset = load_dataset(
+        name, data_dir=directory, seed=int(meta.get("data_seed", 0)), progress=progress, **options
+    )
     check_data_version(meta, dataset)
     config = checkpoint.config
     for m in config.modalities:
@@ -63,13 +72,26 @@ def dataset_for(
     return dataset
 
 
+def recorded_data_options(metadata: dict) -> dict[str, str]:
+    """The data-loading options a checkpoint recorded (`python -m mfm train` / `import`), with the defaults."""
+    recorded = metadata.get("data_options")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    return {
+        key: recorded[key] if isinstance(recorded.get(key), str) else default
+        for key, default in (("nonfinite", "refuse"), ("align", "none"))
+    }
+
+
 def open_checkpoint(
     source: Source,
     *,
     config_json: Source | None = None,
     data_dir: str | None = None,
+    nonfinite: str | None = None,
+    align: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Context:
     """Load a checkpoint (weights only, validated) and its data set."""
     checkpoint = load_checkpoint(source, config_json=config_json)
-    return Context(checkpoint, dataset_for(checkpoint, data_dir=data_dir, progress=progress))
+    dataset = dataset_for(checkpoint, data_dir=data_dir, nonfinite=nonfinite, align=align, progress=progress)
+    return Context(checkpoint, dataset)

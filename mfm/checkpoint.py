@@ -1,11 +1,15 @@
 """Checkpoints as plain data: save, and load without ever executing anything from the file.
 
-Format (version 1), a `torch.save`d dict of builtins and tensors only:
+Format (version 2), a `torch.save`d dict of builtins and tensors only:
 
-    {"format": "mfm-checkpoint", "version": 1,
-     "config": MFMConfig.to_dict(),          # plain builtins
+    {"format": "mfm-checkpoint", "version": 2,
+     "config": MFMConfig.to_dict(),          # plain builtins: the architecture
      "state_dict": {name: tensor, ...},      # floating-point tensors
-     "metadata": {...}}                      # builtins: dataset, split sizes, seed, command, metrics, versions, ...
+     "metadata": {...}}                      # builtins: "objective" (ObjectiveConfig.to_dict()), dataset, split
+                                             # sizes, seed, command, metrics, versions, provenance of imports, ...
+
+Version 1 (the first demos) kept the objective's weights inside "config"; it still loads, read as version 2 by
+`mfm.config.split_v1_config` (same model, same weights, the weights of its objective moved to the metadata).
 
 or safetensors weights (`model.safetensors`) with a JSON file beside it (`model.json`) holding the same dict minus
 "state_dict".
@@ -24,6 +28,7 @@ import io
 import json
 import os
 import platform
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,12 +39,13 @@ from typing import Any, BinaryIO
 import torch
 from torch import Tensor
 
-from mfm.config import MAX_PARAMETERS, MFMConfig
+from mfm.config import MAX_PARAMETERS, MFMConfig, ObjectiveConfig, split_v1_config
 from mfm.errors import CheckpointError, ConfigError
 from mfm.model import MFM
 
 FORMAT = "mfm-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 TOP_LEVEL_KEYS = frozenset({"format", "version", "config", "state_dict", "metadata"})
 # A checkpoint's expanded archive may not exceed this many bytes: MAX_PARAMETERS float32 plus room for the rest.
 MAX_ARCHIVE_BYTES = 4 * MAX_PARAMETERS + 64 * 2**20
@@ -50,13 +56,24 @@ Source = str | os.PathLike | bytes | bytearray | BinaryIO
 
 @dataclass(frozen=True)
 class LoadedCheckpoint:
-    """A validated checkpoint: the model (eval mode, on the requested device), its config and metadata."""
+    """A validated checkpoint: the model (eval mode, on the requested device), its config and metadata.
+
+    `version` is the file's format version (1 or 2); `objective` the training objective its metadata records
+    (None when it records none, e.g. an import whose producer's weights were not given).
+    """
 
     model: MFM
     config: MFMConfig
     metadata: dict[str, Any]
     sha256: str
     source: str  # a file name, or "<bytes>"
+    version: int = VERSION
+
+    @property
+    def objective(self) -> ObjectiveConfig | None:
+        """The objective the model was trained with, from metadata["objective"] (validated at load)."""
+        data = self.metadata.get("objective")
+        return None if data is None else ObjectiveConfig.from_dict(data)
 
 
 def library_versions() -> dict[str, str]:
@@ -104,8 +121,14 @@ def cpu_state_dict(model: torch.nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
 
 
-def checkpoint_payload(model: MFM, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The dict that `save_checkpoint` writes (weights cloned to CPU)."""
+def checkpoint_payload(
+    model: MFM, metadata: Mapping[str, Any] | None = None, objective: ObjectiveConfig | None = None
+) -> dict[str, Any]:
+    """The dict that `save_checkpoint` writes (weights cloned to CPU); `objective` goes to metadata["objective"]."""
+    metadata = dict(metadata or {})
+    if objective is not None:
+        objective.check_model(model.config)
+        metadata["objective"] = objective.to_dict()
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -115,11 +138,17 @@ def checkpoint_payload(model: MFM, metadata: Mapping[str, Any] | None = None) ->
     }
 
 
-def save_checkpoint(path: str | os.PathLike, model: MFM, metadata: Mapping[str, Any] | None = None) -> Path:
-    """Write `model` and `metadata` as a version-1 checkpoint (`.pt`, or `.safetensors` plus a `.json` beside it)."""
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: MFM,
+    metadata: Mapping[str, Any] | None = None,
+    objective: ObjectiveConfig | None = None,
+) -> Path:
+    """Write `model`, `metadata` and the training `objective` as a version-2 checkpoint (`.pt`, or `.safetensors`
+    plus a `.json` beside it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = checkpoint_payload(model, metadata)
+    payload = checkpoint_payload(model, metadata, objective)
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
@@ -134,7 +163,8 @@ def save_checkpoint(path: str | os.PathLike, model: MFM, metadata: Mapping[str, 
 # ---------------------------------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------------------------------
-def _read_source(source: Source) -> tuple[bytes, str]:
+def read_source(source: Source) -> tuple[bytes, str]:
+    """(bytes, name) of a path, bytes or binary stream, refusing anything over the size limit."""
     if isinstance(source, (bytes, bytearray)) or hasattr(source, "read"):
         data = source if isinstance(source, (bytes, bytearray)) else source.read(MAX_ARCHIVE_BYTES + 1)
         if not isinstance(data, (bytes, bytearray)):
@@ -207,15 +237,80 @@ def _check_archive(data: bytes, name: str) -> None:
         ) from None
 
 
+# torch.save's legacy (non-zip) format, what PyTorch before 1.6 wrote (the authors' code ran on 0.4), begins with
+# the pickled magic number 0x1950a86a20f9469cfc6c under pickle protocol 2.
+LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")
+
+
 def _torch_load(data: bytes, name: str) -> Any:
     _check_archive(data, name)
+    return _weights_only_load(data, name)
+
+
+def read_weights(data: bytes, name: str) -> Any:
+    """A weights-only read of a torch file in the zip format (checked as `load_checkpoint` checks it) or the
+    legacy format, for the state_dicts other programs save. Nothing in the file is executed."""
+    if data.startswith(LEGACY_MAGIC):
+        if len(data) > MAX_ARCHIVE_BYTES:
+            raise CheckpointError(f"{name} is larger than the {MAX_ARCHIVE_BYTES / 2**20:.0f} MiB limit")
+        return _weights_only_load(data, name)
+    return _torch_load(data, name)
+
+
+def _weights_only_load(data: bytes, name: str) -> Any:
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ... for hostile or broken files
+        reason = _torch_reason(exc)
+        module = _pickled_class(reason)
+        if module is not None:
+            raise CheckpointError(pickled_module_advice(name, module)) from None
         raise CheckpointError(
-            f"{name} could not be read as weights-only data ({_torch_reason(exc)}). "
+            f"{name} could not be read as weights-only data ({reason}). "
             "Only tensors and plain Python values are accepted; nothing in the file is executed."
         ) from None
+
+
+def _pickled_class(reason: str) -> str | None:
+    """The class a weights-only load refused, when it looks like a pickled model (not torch's own or a builtin)."""
+    found = re.search(r"GLOBAL ([A-Za-z_][\w.]*)\.(\w+)", reason)
+    if found is None:
+        return None
+    module, cls = found.groups()
+    if module.split(".")[0] in {"torch", "builtins", "collections", "numpy", "os", "posix", "nt", "subprocess",
+                                "sys", "eval", "exec", "shutil", "socket", "pty", "runpy", "importlib"}:  # fmt: skip
+        return None
+    if not (cls[:1].isupper() or module in ("__main__", "mfm_model")):
+        return None  # a function, not a model class
+    return f"{module}.{cls}"
+
+
+def pickled_module_advice(name: str, qualified: str) -> str:
+    """What to tell a person whose file is a whole pickled model (`torch.save(model)`), not its weights."""
+    module = qualified.rsplit(".", 1)[0]
+    short = Path(name).name
+    out = Path(short).stem + "_state_dict.pt"
+    if module.startswith("MMSA"):
+        where = "in the Python environment where MMSA is installed"
+        load = f"torch.load('{short}', weights_only=False)"
+        prelude = "import torch"
+    else:
+        where = "in the folder of the code that trained it (for the authors' code: the one with mfm_model.py)"
+        load = (
+            f"torch.load('{short}')"
+            if module in ("__main__", "mfm_model")
+            else f"torch.load('{short}', weights_only=False)"
+        )
+        prelude = (
+            "from mfm_model import *; import torch"
+            if module in ("__main__", "mfm_model")
+            else f"import torch, {module}"
+        )
+    return (
+        f"{name} is a whole pickled model ({qualified}), not a state_dict: loading it would run that code, so "
+        f"it is refused. Re-save its weights {where}, then import the new file:\n"
+        f"  python -c \"{prelude}; torch.save({load}.state_dict(), '{out}')\""
+    )
 
 
 def _torch_reason(exc: Exception) -> str:
@@ -231,7 +326,8 @@ def _torch_reason(exc: Exception) -> str:
 
 def _validate_payload(
     payload: Any, name: str, with_state_dict: bool = True
-) -> tuple[MFMConfig, dict[str, Any]]:
+) -> tuple[MFMConfig, dict[str, Any], int]:
+    """(config, metadata, format version) of a checkpoint dict; version 1 is read as version 2."""
     if not isinstance(payload, dict):
         raise CheckpointError(f"{name} holds a {type(payload).__name__}, not a checkpoint dict")
     if payload.get("format") != FORMAT:
@@ -239,20 +335,33 @@ def _validate_payload(
             f"{name} is not an MFM checkpoint: 'format' is {payload.get('format')!r}, expected {FORMAT!r}"
         )
     version = payload.get("version")
-    if version != VERSION:
-        raise CheckpointError(f"{name} has format version {version!r}; this program reads version {VERSION}")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        raise CheckpointError(
+            f"{name} has format version {version!r}; this program reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
     expected = TOP_LEVEL_KEYS if with_state_dict else TOP_LEVEL_KEYS - {"state_dict"}
     missing, unknown = sorted(expected - set(payload)), sorted(set(payload) - expected)
     if missing or unknown:
         raise CheckpointError(f"{name}: missing keys {missing}, unexpected keys {unknown}")
-    try:
-        config = MFMConfig.from_dict(payload["config"])
-    except ConfigError as exc:
-        raise CheckpointError(f"{name} has an invalid config: {exc}") from None
     metadata = payload["metadata"]
     if not isinstance(metadata, dict):
         raise CheckpointError(f"{name}: metadata must be a dict, got {type(metadata).__name__}")
-    return config, _to_builtins(metadata, "metadata")
+    metadata = _to_builtins(metadata, "metadata")
+    config_data = payload["config"]
+    if version == 1:
+        config_data, objective = split_v1_config(config_data)
+        metadata.setdefault("objective", objective)
+    try:
+        config = MFMConfig.from_dict(config_data)
+    except ConfigError as exc:
+        raise CheckpointError(f"{name} has an invalid config: {exc}") from None
+    if metadata.get("objective") is not None:
+        try:
+            ObjectiveConfig.from_dict(metadata["objective"]).check_model(config)
+        except ConfigError as exc:
+            raise CheckpointError(f"{name} has an invalid objective in its metadata: {exc}") from None
+    return config, metadata, version
 
 
 def expected_shapes(config: MFMConfig) -> dict[str, tuple[int, ...]]:
@@ -323,7 +432,7 @@ def load_checkpoint(
     `.safetensors` weights need their JSON config: beside the file (same name, `.json`) or given as `config_json`
     (a path, bytes or stream, e.g. a second upload). Raises `CheckpointError` with a message for a person.
     """
-    data, name = _read_source(source)
+    data, name = read_source(source)
     is_safetensors = name.endswith(".safetensors") or config_json is not None
     if is_safetensors:
         if config_json is None:
@@ -333,7 +442,7 @@ def load_checkpoint(
             config_json = beside
         return _load_safetensors(data, name, config_json, device)
     payload = _torch_load(data, name)
-    config, metadata = _validate_payload(payload, name)
+    config, metadata, version = _validate_payload(payload, name)
     state = _validate_state_dict(payload["state_dict"], config, name)
     return LoadedCheckpoint(
         model=_build_model(config, state, device),
@@ -341,6 +450,7 @@ def load_checkpoint(
         metadata=metadata,
         sha256=hashlib.sha256(data).hexdigest(),
         source=name,
+        version=version,
     )
 
 
@@ -350,12 +460,12 @@ def _load_safetensors(
     from safetensors import SafetensorError
     from safetensors.torch import load as load_safetensors_bytes
 
-    text, json_name = _read_source(config_json)
+    text, json_name = read_source(config_json)
     try:
         payload = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{json_name} is not valid JSON: {exc}") from None
-    config, metadata = _validate_payload(payload, json_name, with_state_dict=False)
+    config, metadata, version = _validate_payload(payload, json_name, with_state_dict=False)
     # safetensors' header states every tensor's dtype and shape; check them against the config before reading data.
     header = _safetensors_header(data, name)
     shapes = expected_shapes(config)
@@ -376,6 +486,7 @@ def _load_safetensors(
         metadata=metadata,
         sha256=hashlib.sha256(data).hexdigest(),
         source=name,
+        version=version,
     )
 
 

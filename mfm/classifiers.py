@@ -38,10 +38,10 @@ from torch import Tensor, nn
 from mfm.augment import gaussian_blur, random_blur, random_shift
 from mfm.checkpoint import (
     Source,
-    _read_source,
     _to_builtins,
     _torch_load,
     cpu_state_dict,
+    read_source,
     stamped_metadata,
     validate_state_dict,
 )
@@ -330,7 +330,7 @@ def load_classifier(
     bounds; every weight's name, shape, dtype and finiteness against a model built on the meta device. The
     metadata gains "sha256" (of the file's bytes) and "source". Every failure raises `CheckpointError`.
     """
-    data, name = _read_source(source)
+    data, name = read_source(source)
     payload = _torch_load(data, name)
     shape, num_classes, metadata = _validate_classifier_payload(payload, name)
     state = _validate_classifier_state(payload["state_dict"], shape, num_classes, name)

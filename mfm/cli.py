@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from mfm.data.cli import add_data_options
 from mfm.errors import MFMError
 
 
@@ -41,14 +42,23 @@ def _subset(split: Any, limit: int | None) -> tuple[dict, Any]:
     return {n: x[:limit] for n, x in split.inputs.items()}, split.labels[:limit]
 
 
-def _load_data(name: str, data_dir: str | None, seed: int):
+def _load_data(name: str, data_dir: str | None, seed: int, options: dict[str, str] | None = None):
     from mfm.data import load_dataset
 
     update, close = _progress_bar(f"loading {name}")
     try:
-        return load_dataset(name, data_dir=data_dir, seed=seed, progress=update)
+        return load_dataset(name, data_dir=data_dir, seed=seed, progress=update, **(options or {}))
     finally:
         close()
+
+
+def _recorded_options(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, str]:
+    """The data-loading options: those given on the command line, else those the checkpoint recorded."""
+    recorded = meta.get("data_options") if isinstance(meta.get("data_options"), dict) else {}
+    return {
+        key: getattr(args, key) or recorded.get(key) or default
+        for key, default in (("nonfinite", "refuse"), ("align", "none"))
+    }
 
 
 def _format_metrics(results: dict[str, dict[str, float]]) -> str:
@@ -86,15 +96,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from mfm.checkpoint import save_checkpoint
-    from mfm.presets import config_for_dataset
+    from mfm.presets import fusion_note, setup_for_dataset
     from mfm.train import TrainConfig, evaluate_model, train_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     rank = _init_distributed(args.device)
-    data = _load_data(args.dataset, args.data_dir, args.data_seed)
+    from mfm.data.cli import data_options
+
+    options = data_options(args)
+    data = _load_data(args.dataset, args.data_dir, args.data_seed, options)
     overrides = json.loads(args.config) if args.config else {}
-    config = config_for_dataset(
+    config, objective = setup_for_dataset(
         data.modalities,
         data.shapes,
         data.task,
@@ -102,6 +115,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         surrogate=not args.no_surrogate,
         **overrides,
     )
+    note = fusion_note(config)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     train_config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -128,7 +144,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         result = train_model(
-            config, train_x, train_y, valid_x, valid_y, train_config, progress=update, on_epoch=report
+            config,
+            train_x,
+            train_y,
+            valid_x,
+            valid_y,
+            train_config,
+            objective=objective,
+            progress=update,
+            on_epoch=report,
         )
     finally:
         close()
@@ -143,6 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "data_dir": args.data_dir,
         "data_seed": args.data_seed,
         "data_generator_version": data.info.get("generator_version"),  # None for real data
+        "data_options": options,
         "limit": args.limit,
         "split_sizes": {"train": len(train_y), "valid": len(valid_y), "test": len(test_y)},
         "seed": args.seed,
@@ -153,7 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "metrics": {"valid": result.best_valid, "test": test},
         "history": [{"epoch": r.epoch, "train": r.train, "valid": r.valid} for r in result.history],
     }
-    path = save_checkpoint(args.out, result.model.cpu(), metadata)
+    path = save_checkpoint(args.out, result.model.cpu(), metadata, objective)
     print(f"best epoch {result.best_epoch}; test metrics:\n{_format_metrics(test)}")
     print(f"saved {path} ({path.stat().st_size / 2**20:.2f} MiB, {wall:.0f} s)")
     return 0
@@ -170,7 +195,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     name = args.dataset or meta.get("dataset")
     if not name:
         raise MFMError("the checkpoint's metadata names no data set; pass --dataset NAME")
-    data = _load_data(name, args.data_dir or meta.get("data_dir"), meta.get("data_seed", 0))
+    data = _load_data(
+        name, args.data_dir or meta.get("data_dir"), meta.get("data_seed", 0), _recorded_options(args, meta)
+    )
     check_data_version(meta, data)
     limit = args.limit if args.limit is not None else meta.get("limit")
     test_x, test_y = _subset(data.splits["test"], limit)
@@ -200,26 +227,44 @@ def cmd_check(args: argparse.Namespace) -> int:
     except MFMError as exc:
         print(f"INVALID: {exc}")
         return 1
-    cfg, meta = loaded.config, loaded.metadata
+    cfg, meta, objective = loaded.config, loaded.metadata, loaded.objective
     print(f"valid MFM checkpoint: {loaded.source}")
+    print(f"  format      version {loaded.version}" + (" (read as version 2)" if loaded.version == 1 else ""))
     print(f"  sha256      {loaded.sha256}")
+    source = meta.get("imported_from")
+    if isinstance(source, dict):
+        print(
+            f"  imported    from {source.get('producer')} weights {source.get('file')} (sha256 {source.get('sha256')})"
+        )
     print(
         f"  kind        {cfg.kind} model, task {cfg.task}"
         + (f" ({cfg.num_classes} classes)" if cfg.task == "classification" else "")
     )
     print(f"  fusion      {cfg.fusion}; surrogate inference {'on' if cfg.surrogate else 'off'}")
     print(f"  shared      z_y {cfg.shared_code_dim}, F_y {cfg.shared_factor_dim}")
-    extras = {
-        "inputs standardised": cfg.standardize_inputs,
-        f"style adversary {cfg.style_adversary_weight:g}": cfg.style_adversary_weight > 0,
-        f"swap cycle {cfg.swap_weight:g}": cfg.swap_weight > 0,
-        f"foreground weight {cfg.foreground_weight:g}": cfg.foreground_weight > 0,
-    }
+    extras = {"inputs standardised": cfg.standardize_inputs}
+    if objective is not None:
+        extras.update(
+            {
+                f"style adversary {objective.style_adversary_weight:g}": objective.style_adversary_weight > 0,
+                f"swap cycle {objective.swap_weight:g}": objective.swap_weight > 0,
+                f"foreground weight {objective.foreground_weight:g}": objective.foreground_weight > 0,
+            }
+        )
     if any(extras.values()):
         print(f"  extras      {'; '.join(k for k, on in extras.items() if on)}")
-    for m in cfg.modalities:
+    if objective is None:
+        print("  objective   not recorded")
+    else:
         print(
-            f"  {m.name:<11} {m.kind} {tuple(m.shape)}: z {m.code_dim}, F {m.factor_dim}, hidden {m.hidden_dim}, λ {m.recon_weight}"
+            f"  objective   λ_mmd {objective.mmd_weight:g}"
+            + (f", surrogate {objective.surrogate_weight:g}" if cfg.surrogate else "")
+        )
+    for m in cfg.modalities:
+        weight = f", λ {objective.recon_weight(m.name):g}" if objective is not None else ""
+        encoder = f", encoder {m.encoder_width}" if m.encoder_width != m.hidden_dim else ""
+        print(
+            f"  {m.name:<11} {m.kind} {tuple(m.shape)}: z {m.code_dim}, F {m.factor_dim}, hidden {m.hidden_dim}{encoder}{weight}"
         )
     print(f"  parameters  {parameter_counts(loaded.model)['total']:,}")
     for key in ("dataset", "seed", "best_epoch", "wall_seconds", "created", "command"):
@@ -230,6 +275,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     test = meta.get("metrics", {}).get("test", {}).get("all")
     if test:
         print("  test        " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a state_dict saved by the authors' code or MMSA as a version-2 checkpoint."""
+    from mfm.checkpoint import save_checkpoint
+    from mfm.importers import PRODUCER_NAMES, import_model, parse_config_json
+    from mfm.model import parameter_counts
+
+    config = parse_config_json(args.config) if args.config else None
+    result = import_model(
+        args.producer, args.weights, config, steps=args.steps, dataset=args.dataset, data_dir=args.data_dir
+    )
+    metadata = dict(result.metadata)
+    metadata["data_options"] = {"nonfinite": args.nonfinite or "refuse", "align": args.align or "none"}
+    metadata["command"] = "python -m mfm " + shlex.join(args.argv)
+    path = save_checkpoint(args.out, result.model, metadata, result.objective)
+    cfg = result.model.config
+    print(f"imported {args.weights} ({PRODUCER_NAMES[args.producer]}) -> {path}")
+    print(
+        f"  sizes from {metadata['imported_from']['sizes_from']}; T {cfg.modalities[0].shape[0]}; "
+        f"z_y {cfg.shared_code_dim}, F_y {cfg.shared_factor_dim}; {parameter_counts(result.model)['total']:,} parameters"
+    )
+    for m in cfg.modalities:
+        print(f"  {m.name:<9} D {m.shape[1]}: z {m.code_dim}, F {m.factor_dim}, MFN cell {m.hidden_dim}")
+    if result.dropped:
+        print(f"  dropped (unused by MFM's forward): {', '.join(result.dropped)}")
+    print("  no input standardisation, no surrogate inference (the producers' MFM has none)")
+    if result.objective is None:
+        print("  the producer's loss weights are not recorded (no config given)")
     return 0
 
 
@@ -264,11 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-surrogate", action="store_true", help="build the model without surrogate inference")
     p.add_argument(
         "--config",
-        help="JSON object of MFMConfig fields to override, e.g. '{\"mmd_weight\": 0.5}'; per modality by name: "
-        '\'{"modalities": {"svhn": {"hidden_dim": 32}}}\'',
+        help="JSON object of MFMConfig or ObjectiveConfig fields to override, e.g. '{\"mmd_weight\": 0.5}'; "
+        'per modality by name: \'{"modalities": {"svhn": {"hidden_dim": 32, "recon_weight": 2}}}\'',
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--out", required=True, help="checkpoint file to write (.pt or .safetensors)")
+    add_data_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="test-split metrics of a checkpoint")
@@ -281,7 +357,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--classifiers", help="folder of independent digit classifiers (default: the shipped ones)"
     )
-    p.set_defaults(func=cmd_evaluate)
+    add_data_options(p)
+    p.set_defaults(func=cmd_evaluate, nonfinite=None, align=None)  # None: what the checkpoint recorded
+
+    from mfm.importers import PRODUCERS
+
+    p = sub.add_parser(
+        "import",
+        help="import an MFM trained with the authors' code or MMSA (a state_dict) as a checkpoint",
+        description="Read a state_dict saved by pliang279/factorized or MMSA (.pt/.pth/.bin, zip or legacy "
+        "format, with or without MMSA's 'Model.' prefix) without running anything from it, map it onto this "
+        "project's MFM and write a version-2 checkpoint.",
+    )
+    p.add_argument("weights", help="the state_dict file")
+    p.add_argument("--from", dest="producer", required=True, choices=PRODUCERS, help="who trained it")
+    p.add_argument(
+        "--config",
+        help="the producer's config as JSON: official, the list [config, NN1Config, NN2Config, gamma1Config, "
+        "gamma2Config, outConfig]; mmsa, its argument dict (get_config_regression('mfm', DATASET)). Without it "
+        "every size is inferred from the weights' shapes and --steps is needed",
+    )
+    p.add_argument("--steps", type=int, help="sequence length T (when the config does not say)")
+    p.add_argument(
+        "--dataset", help="the data set it reads, recorded for the interpretations (mosi, mosi-pickle)"
+    )
+    p.add_argument("--data-dir", help="folder (or pickle) of that data set, recorded too")
+    p.add_argument("--out", required=True, help="checkpoint file to write (.pt or .safetensors)")
+    add_data_options(p)
+    p.set_defaults(func=cmd_import, nonfinite=None, align=None)
 
     p = sub.add_parser("check", help="validate a checkpoint and summarise it")
     p.add_argument("checkpoint")

@@ -2,14 +2,21 @@
 
 `MFMConfig` says everything needed to rebuild an MFM: which modalities it has (each a `ModalityConfig` naming its
 kind, per-sample shape and code/factor sizes), the sizes of the shared (discriminative) code and factor, the fusion
-encoder, the prediction task and the weights of the objective. It validates itself on construction, with upper
-bounds on every size, so a checkpoint that declares absurd sizes is refused before anything is allocated.
+encoder and the prediction task. It describes the architecture only, with every width the producers of MFMs (the
+authors' code and MMSA) set on their own; the weights of the training objective are an `ObjectiveConfig`, which a
+checkpoint keeps in its metadata. Both validate themselves on construction, with upper bounds on every size, so a
+checkpoint that declares absurd sizes is refused before anything is allocated.
+
+Optional widths and dropouts (`None`) fall back to a shared default, which is what version-1 checkpoints meant:
+a modality's `encoder_hidden_dim` to its `hidden_dim`, its `factor_hidden_dim` to the config's, every dropout to
+the config's `dropout`, and the MFN's candidate and gate widths to `mfn_attention_hidden_dim`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -28,6 +35,14 @@ MAX_IMAGE_SIDE = 256
 MAX_CHANNELS = 4
 MAX_CLASSES = 10_000
 MAX_PARAMETERS = 200_000_000
+DROPOUT_FIELDS = (
+    "shared_factor_dropout",
+    "head_dropout",
+    "mfn_attention_dropout",
+    "mfn_candidate_dropout",
+    "mfn_gamma1_dropout",
+    "mfn_gamma2_dropout",
+)
 
 
 def _check_int(owner: str, name: str, value: Any, low: int, high: int) -> None:
@@ -48,9 +63,12 @@ def _check_float(owner: str, name: str, value: Any, low: float, high: float) -> 
 class ModalityConfig:
     """One modality X_i: its kind, per-sample shape, and the sizes of its generative code z_i and factor F_i.
 
-    `shape` is (T, D) for a sequence and (C, H, W) for an image. `hidden_dim` is the LSTM size of the sequence
-    encoder (and of this modality's LSTM inside the Memory Fusion Network) or the base width of the convolutional
-    encoder. `recon_weight` is λ_i, the weight of this modality's reconstruction error in the objective.
+    `shape` is (T, D) for a sequence and (C, H, W) for an image. `hidden_dim` is this modality's width inside the
+    shared encoder (its LSTM cell in the Memory Fusion Network, or its feature encoder's base width in concat
+    fusion), inside the surrogate networks, and the base width of an image decoder. `encoder_hidden_dim` is the
+    width of the modality encoder that gives z_i (its LSTM for a sequence, its base width for an image; default
+    `hidden_dim`); the authors' code and MMSA set it to the code size z_i. `factor_hidden_dim` and
+    `factor_dropout` shape the factor map z_i -> F_i (defaults: the MFMConfig's); both producers use F_i's size.
     """
 
     name: str
@@ -59,7 +77,9 @@ class ModalityConfig:
     code_dim: int
     factor_dim: int
     hidden_dim: int
-    recon_weight: float = 1.0
+    encoder_hidden_dim: int | None = None
+    factor_hidden_dim: int | None = None
+    factor_dropout: float | None = None
 
     def __post_init__(self) -> None:
         owner = f"modality {self.name!r}"
@@ -84,7 +104,16 @@ class ModalityConfig:
             _check_int(owner, "shape[2] (width)", shape[2], 8, MAX_IMAGE_SIDE)
         for name in ("code_dim", "factor_dim", "hidden_dim"):
             _check_int(owner, name, getattr(self, name), 1, MAX_WIDTH)
-        _check_float(owner, "recon_weight", self.recon_weight, 0.0, 1e6)
+        for name in ("encoder_hidden_dim", "factor_hidden_dim"):
+            if getattr(self, name) is not None:
+                _check_int(owner, name, getattr(self, name), 1, MAX_WIDTH)
+        if self.factor_dropout is not None:
+            _check_float(owner, "factor_dropout", self.factor_dropout, 0.0, 0.95)
+
+    @property
+    def encoder_width(self) -> int:
+        """The modality encoder's width: `encoder_hidden_dim`, or `hidden_dim` when that is not set."""
+        return self.hidden_dim if self.encoder_hidden_dim is None else self.encoder_hidden_dim
 
     @property
     def steps(self) -> int:
@@ -96,29 +125,26 @@ class ModalityConfig:
 
 @dataclass(frozen=True)
 class MFMConfig:
-    """Everything that defines a Multimodal Factorization Model.
+    """The architecture of a Multimodal Factorization Model (what builds it; the objective is `ObjectiveConfig`).
 
     Codes: the shared discriminative code z_y (size `shared_code_dim`) and one generative code z_i per modality.
-    Factors: F = ReLU(fc2(Dropout(ReLU(fc1(z))))) with hidden width `factor_hidden_dim`.
+    Factors: F = ReLU(fc2(Dropout(ReLU(fc1(z))))); the shared map's hidden width is `shared_factor_hidden_dim`
+    (default `factor_hidden_dim`, which is also each modality map's default). Label head:
+    Ŷ = fc2(Dropout(ReLU(fc1(F_y)))) with hidden width `head_hidden_dim`.
     Fusion: "mfn" (Memory Fusion Network, sequences of equal length) or "concat" (one feature encoder per modality,
-    concatenated, then a linear layer), which encodes z_y from all modalities.
-    Objective weights: `mmd_weight` (λ_mmd on every code block) and each modality's `recon_weight`.
+    concatenated, then a linear layer), which encodes z_y from all modalities. The MFN's memory has
+    `mfn_memory_dim` units; its four inner networks (attention NN1, candidate NN2, gates Γ1, Γ2) have their own
+    hidden widths and dropouts; `mfn_window` is the number of steps of cell states the attention reads (2, the
+    only value the MFN defines).
     Surrogate inference (paper Eq. 5): with `surrogate=True` the model holds, for each modality m, a network that
-    infers z_y and z_m from the other modalities, trained jointly with weight `surrogate_weight`.
-    Extra terms beyond the paper, off by default: `style_adversary_weight` (a label classifier on each z_i, which
-    each modality encoder learns to leave uncertain, so the style codes carry no label), `swap_weight` (swap-cycle
-    consistency: decode with F_y of another sample, read the images back with the model held fixed, ask for that
-    sample's label and the original style code), both ramped in linearly over the first `ramp_epochs` epochs;
-    `foreground_weight` (image reconstruction errors weighted toward pixels far from the image's mean colour, so
-    that the strokes of a digit count, not just its background; `losses.foreground_weights`).
+    infers z_y and z_m from the other modalities. `style_adversaries` adds a label classifier on each z_i (used by
+    the objective's style adversary term; not part of inference).
     `standardize_inputs`: every encoder (modality, fusion, surrogate) reads each feature of a sequence, or each
     channel of an image, shifted and scaled by its training-split mean and standard deviation, held in the model
     as buffers (`MFM.set_input_statistics`); decoders still generate, and are scored on, the raw inputs. The
     official code feeds raw features; with features of very different scales (COVAREP audio against word vectors)
     the large ones can saturate the LSTM gates.
-    `surrogate_detach_targets` stops gradients into the full-data codes the surrogate imitates (the official code
-    does not; we do by default so that the surrogate learns to imitate the model rather than pull its codes toward
-    what a subset of modalities can predict).
+    `dropout` is the default of every dropout left `None`.
     """
 
     modalities: tuple[ModalityConfig, ...]
@@ -127,23 +153,27 @@ class MFMConfig:
     shared_code_dim: int = 32
     shared_factor_dim: int = 16
     factor_hidden_dim: int = 64
+    shared_factor_hidden_dim: int | None = None
     head_hidden_dim: int = 64
     fusion: Fusion = "mfn"
     fusion_hidden_dim: int = 128
     mfn_memory_dim: int = 64
+    mfn_window: int = 2
     mfn_attention_hidden_dim: int = 64
+    mfn_candidate_hidden_dim: int | None = None
+    mfn_gamma1_hidden_dim: int | None = None
+    mfn_gamma2_hidden_dim: int | None = None
     dropout: float = 0.1
-    mmd_weight: float = 1.0
+    shared_factor_dropout: float | None = None
+    head_dropout: float | None = None
+    mfn_attention_dropout: float | None = None
+    mfn_candidate_dropout: float | None = None
+    mfn_gamma1_dropout: float | None = None
+    mfn_gamma2_dropout: float | None = None
     surrogate: bool = False
     surrogate_hidden_dim: int = 64
-    surrogate_weight: float = 1.0
-    surrogate_detach_targets: bool = True
+    style_adversaries: bool = False
     standardize_inputs: bool = False
-    # Beyond the paper (all off by default; see mfm/losses.py for what each adds and why):
-    style_adversary_weight: float = 0.0
-    swap_weight: float = 0.0
-    foreground_weight: float = 0.0
-    ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
         mods = self.modalities
@@ -177,6 +207,19 @@ class MFMConfig:
             "surrogate_hidden_dim",
         ):
             _check_int("config", name, getattr(self, name), 1, MAX_WIDTH)
+        for name in (
+            "shared_factor_hidden_dim",
+            "mfn_candidate_hidden_dim",
+            "mfn_gamma1_hidden_dim",
+            "mfn_gamma2_hidden_dim",
+        ):
+            if getattr(self, name) is not None:
+                _check_int("config", name, getattr(self, name), 1, MAX_WIDTH)
+        _check_int("config", "mfn_window", self.mfn_window, 1, 64)
+        if self.mfn_window != 2:
+            # The MFN's attention reads [c_{t-1} ; c_t]: the published model (and both producers' code) only
+            # define a window of two steps; the producers' configs carry the field, so it is kept and checked.
+            raise ConfigError(f"config.mfn_window must be 2 (the MFN reads two steps), got {self.mfn_window}")
         if self.fusion not in ("mfn", "concat"):
             raise ConfigError(f"fusion must be 'mfn' or 'concat', got {self.fusion!r}")
         if self.fusion == "mfn":
@@ -187,21 +230,38 @@ class MFMConfig:
             if len({m.shape[0] for m in mods}) != 1:
                 raise ConfigError("the Memory Fusion Network needs every sequence to have the same length T")
         _check_float("config", "dropout", self.dropout, 0.0, 0.95)
-        _check_float("config", "mmd_weight", self.mmd_weight, 0.0, 1e6)
-        _check_float("config", "surrogate_weight", self.surrogate_weight, 0.0, 1e6)
-        _check_float("config", "style_adversary_weight", self.style_adversary_weight, 0.0, 1e6)
-        _check_float("config", "swap_weight", self.swap_weight, 0.0, 1e6)
-        _check_float("config", "foreground_weight", self.foreground_weight, 0.0, 1e6)
-        _check_int("config", "ramp_epochs", self.ramp_epochs, 0, 10_000)
-        if self.style_adversary_weight > 0 and self.task != "classification":
-            raise ConfigError(
-                "style_adversary_weight needs a classification task (it predicts the class from z_i)"
-            )
-        for flag in ("surrogate", "surrogate_detach_targets", "standardize_inputs"):
+        for name in DROPOUT_FIELDS:
+            if getattr(self, name) is not None:
+                _check_float("config", name, getattr(self, name), 0.0, 0.95)
+        for flag in ("surrogate", "style_adversaries", "standardize_inputs"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"config.{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.surrogate and len(mods) < 2:
             raise ConfigError("surrogate inference needs at least two modalities")
+        if self.style_adversaries and self.task != "classification":
+            raise ConfigError(
+                "style_adversaries need a classification task (they predict the class from z_i)"
+            )
+
+    # -- resolved widths and dropouts (None falls back to the shared default) ---------------------------------
+    def dropout_of(self, part: str) -> float:
+        """The dropout of a part: "shared_factor", "head", "mfn_attention", "mfn_candidate", "mfn_gamma1",
+        "mfn_gamma2", or "factor:<modality>"."""
+        if part.startswith("factor:"):
+            value = self.modality(part.split(":", 1)[1]).factor_dropout
+        else:
+            value = getattr(self, f"{part}_dropout")
+        return self.dropout if value is None else value
+
+    def factor_width(self, name: str | None = None) -> int:
+        """Hidden width of a factor map: the shared one (`name` None) or modality `name`'s."""
+        value = self.shared_factor_hidden_dim if name is None else self.modality(name).factor_hidden_dim
+        return self.factor_hidden_dim if value is None else value
+
+    def mfn_width(self, part: str) -> int:
+        """Hidden width of one of the MFN's inner networks: "attention", "candidate", "gamma1" or "gamma2"."""
+        value = getattr(self, f"mfn_{part}_hidden_dim")
+        return self.mfn_attention_hidden_dim if value is None else value
 
     # -- convenience -------------------------------------------------------------------------------------------
     @property
@@ -248,6 +308,124 @@ class MFMConfig:
         return dataclasses.replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """The weights of the training objective (mfm/losses.py); kept in a checkpoint's metadata, not in the model.
+
+    `recon_weights`: λ_i per modality name (a name left out weighs 1). `mmd_weight`: λ_mmd on every code block.
+    `surrogate_weight` and `surrogate_detach_targets`: the surrogate inference term (paper Eq. 5; the official code
+    does not detach its targets; we do by default so that the surrogate learns to imitate the model rather than
+    pull its codes toward what a subset of modalities can predict).
+    Beyond the paper, all off by default: `style_adversary_weight` (each modality encoder learns to leave a label
+    classifier on its z_i uncertain; needs a model built with `style_adversaries`), `swap_weight` (swap-cycle
+    consistency), both ramped in linearly over the first `ramp_epochs` epochs; `foreground_weight` (image
+    reconstruction errors weighted toward the strokes of a digit; `losses.foreground_weights`).
+    """
+
+    recon_weights: tuple[tuple[str, float], ...] = ()
+    mmd_weight: float = 1.0
+    surrogate_weight: float = 1.0
+    surrogate_detach_targets: bool = True
+    style_adversary_weight: float = 0.0
+    swap_weight: float = 0.0
+    foreground_weight: float = 0.0
+    ramp_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        weights = self.recon_weights
+        if isinstance(weights, Mapping):
+            weights = tuple(weights.items())
+        if not isinstance(weights, (list, tuple)) or not all(
+            isinstance(w, (list, tuple)) and len(w) == 2 and isinstance(w[0], str) for w in weights
+        ):
+            raise ConfigError("objective.recon_weights must map modality names to numbers")
+        weights = tuple((str(n), w) for n, w in weights)
+        if len({n for n, _ in weights}) != len(weights) or len(weights) > MAX_MODALITIES:
+            raise ConfigError(f"objective.recon_weights names a modality twice or too many: {weights}")
+        for name, weight in weights:
+            _check_float("objective", f"recon_weights[{name!r}]", weight, 0.0, 1e6)
+        object.__setattr__(self, "recon_weights", tuple((n, float(w)) for n, w in weights))
+        for name in (
+            "mmd_weight",
+            "surrogate_weight",
+            "style_adversary_weight",
+            "swap_weight",
+            "foreground_weight",
+        ):
+            _check_float("objective", name, getattr(self, name), 0.0, 1e6)
+        _check_int("objective", "ramp_epochs", self.ramp_epochs, 0, 10_000)
+        if not isinstance(self.surrogate_detach_targets, bool):
+            raise ConfigError(
+                f"objective.surrogate_detach_targets must be true or false, got {self.surrogate_detach_targets!r}"
+            )
+
+    def recon_weight(self, name: str) -> float:
+        """λ_i of modality `name` (1 when the objective does not name it)."""
+        return dict(self.recon_weights).get(name, 1.0)
+
+    def check_model(self, config: MFMConfig) -> None:
+        """Refuse (ConfigError) an objective that the model `config` cannot train."""
+        unknown = sorted(set(dict(self.recon_weights)) - set(config.modality_names))
+        if unknown:
+            raise ConfigError(
+                f"objective.recon_weights names {unknown}, which the model does not have {list(config.modality_names)}"
+            )
+        if self.style_adversary_weight > 0 and not config.style_adversaries:
+            raise ConfigError(
+                "style_adversary_weight needs a model built with style_adversaries (a classification model)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain builtins, with `recon_weights` as a name -> weight dict."""
+        out = dataclasses.asdict(self)
+        out["recon_weights"] = dict(self.recon_weights)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ObjectiveConfig:
+        """Rebuild from `to_dict` output, refusing unknown fields."""
+        return _build(cls, data, "objective")
+
+    def replace(self, **changes: Any) -> ObjectiveConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+# Fields of a version-1 config that version 2 moved to the objective (and the per-modality λ_i).
+V1_OBJECTIVE_FIELDS = (
+    "mmd_weight",
+    "surrogate_weight",
+    "surrogate_detach_targets",
+    "style_adversary_weight",
+    "swap_weight",
+    "foreground_weight",
+    "ramp_epochs",
+)
+
+
+def split_v1_config(data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A version-1 config dict as (version-2 model config dict, objective dict); the model is the same.
+
+    Version 1 kept the objective's weights in the model config and each modality's λ_i as `recon_weight`; a
+    positive `style_adversary_weight` also built the style adversaries, which version 2 says with
+    `style_adversaries`. Malformed input is passed through for `MFMConfig.from_dict` to refuse.
+    """
+    if not isinstance(data, dict):
+        return data, {}
+    config = dict(data)
+    objective = {k: config.pop(k) for k in V1_OBJECTIVE_FIELDS if k in config}
+    mods = config.get("modalities")
+    if isinstance(mods, (list, tuple)) and all(isinstance(m, dict) for m in mods):
+        config["modalities"] = [{k: v for k, v in m.items() if k != "recon_weight"} for m in mods]
+        objective["recon_weights"] = {
+            str(m.get("name")): m["recon_weight"] for m in mods if "recon_weight" in m
+        }
+    weight = objective.get("style_adversary_weight", 0)
+    if isinstance(weight, (int, float)) and not isinstance(weight, bool):
+        config["style_adversaries"] = weight > 0
+    return config, objective
+
+
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a dict, got {type(data).__name__}")
@@ -269,3 +447,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise
     except (TypeError, ValueError) as exc:  # e.g. an unhashable value where a string was expected
         raise ConfigError(f"{where} is invalid: {exc}") from None
+
+
+# The paper's objective with every λ_i = 1: the default wherever no objective is given.
+PAPER_OBJECTIVE = ObjectiveConfig()

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mfm.config import MFMConfig
+from mfm.config import PAPER_OBJECTIVE, ObjectiveConfig
 from mfm.model import MFM, MFMOutput
 from mfm.modes import frozen
 
@@ -105,29 +105,37 @@ def mfm_objective(
     inputs: Mapping[str, Tensor],
     labels: Tensor,
     generator: torch.Generator | None = None,
+    *,
+    objective: ObjectiveConfig = PAPER_OBJECTIVE,
 ) -> dict[str, Tensor]:
     """The full-data MFM objective. Returns every term by name plus "total" (the weighted sum).
 
     Terms: "recon/<modality>" (MSE), "prediction", "mmd/shared", "mmd/<modality>".
     """
-    config: MFMConfig = model.config
     terms: dict[str, Tensor] = {}
-    total = prediction = prediction_loss(output.prediction, labels, config.task)
+    total = prediction = prediction_loss(output.prediction, labels, model.config.task)
     terms["prediction"] = prediction
-    for name, loss in reconstruction_losses(output.reconstructions, inputs, config.foreground_weight).items():
+    for name, loss in reconstruction_losses(
+        output.reconstructions, inputs, objective.foreground_weight
+    ).items():
         terms[f"recon/{name}"] = loss
-        total = total + config.modality(name).recon_weight * loss
-    if config.mmd_weight > 0:
+        total = total + objective.recon_weight(name) * loss
+    if objective.mmd_weight > 0:
         blocks = {"shared": output.shared_code, **output.modality_codes}
         for name, code in blocks.items():
             terms[f"mmd/{name}"] = mmd_to_prior(code, generator)
-            total = total + config.mmd_weight * terms[f"mmd/{name}"]
+            total = total + objective.mmd_weight * terms[f"mmd/{name}"]
     terms["total"] = total
     return terms
 
 
 def surrogate_objective(
-    model: MFM, full: MFMOutput, inputs: Mapping[str, Tensor], labels: Tensor
+    model: MFM,
+    full: MFMOutput,
+    inputs: Mapping[str, Tensor],
+    labels: Tensor,
+    *,
+    objective: ObjectiveConfig = PAPER_OBJECTIVE,
 ) -> dict[str, Tensor]:
     """Surrogate inference loss (paper Eq. 5) summed over each modality m taken as missing.
 
@@ -142,12 +150,12 @@ def surrogate_objective(
     for missing in config.modality_names:
         observed = {n: x for n, x in inputs.items() if n != missing}
         inferred = model(observed, missing=missing)
-        loss = surrogate_code_loss(inferred, full, missing, config.surrogate_detach_targets)
+        loss = surrogate_code_loss(inferred, full, missing, objective.surrogate_detach_targets)
         loss = loss + prediction_loss(inferred.prediction, labels, config.task)
         for name, recon in reconstruction_losses(
-            inferred.reconstructions, inputs, config.foreground_weight
+            inferred.reconstructions, inputs, objective.foreground_weight
         ).items():
-            loss = loss + config.modality(name).recon_weight * recon
+            loss = loss + objective.recon_weight(name) * recon
         terms[f"surrogate/{missing}"] = loss
         total = total + loss
     terms["total"] = total
@@ -227,27 +235,30 @@ def total_loss(
     labels: Tensor,
     generator: torch.Generator | None = None,
     ramp: float = 1.0,
+    *,
+    objective: ObjectiveConfig = PAPER_OBJECTIVE,
 ) -> tuple[dict[str, Tensor], MFMOutput]:
-    """Everything one training step minimises: the MFM objective, the surrogate objective when enabled, and the
-    extra terms beyond the paper when their weights are positive (scaled by `ramp` in [0, 1]).
+    """Everything one training step minimises: the MFM objective weighted by `objective`, the surrogate
+    objective when the model has surrogate networks, and the extra terms beyond the paper when their weights are
+    positive (scaled by `ramp` in [0, 1]).
 
     Returns (terms by name with "total", the full-data output).
     """
-    config = model.config
+    objective.check_model(model.config)
     output = model(inputs)
-    terms = mfm_objective(model, output, inputs, labels, generator)
+    terms = mfm_objective(model, output, inputs, labels, generator, objective=objective)
     total = terms.pop("total")
-    if config.surrogate:
-        surrogate = surrogate_objective(model, output, inputs, labels)
-        total = total + config.surrogate_weight * surrogate.pop("total")
+    if model.config.surrogate:
+        surrogate = surrogate_objective(model, output, inputs, labels, objective=objective)
+        total = total + objective.surrogate_weight * surrogate.pop("total")
         terms.update(surrogate)
-    if config.style_adversary_weight > 0:
+    if objective.style_adversary_weight > 0:
         adversary = style_adversary_loss(model, output, labels)
-        total = total + ramp * config.style_adversary_weight * sum(adversary.values())
+        total = total + ramp * objective.style_adversary_weight * sum(adversary.values())
         terms.update(adversary)
-    if config.swap_weight > 0:
+    if objective.swap_weight > 0:
         swap = swap_cycle_loss(model, output, inputs, labels)
-        total = total + ramp * config.swap_weight * sum(swap.values())
+        total = total + ramp * objective.swap_weight * sum(swap.values())
         terms.update(swap)
     terms["total"] = total
     return terms, output

@@ -213,10 +213,12 @@ class SequenceDecoder(nn.Module):
         return self.out(torch.stack(hidden, dim=1))  # (B, T, D)
 
 
-def _feature_encoder(modality: ModalityConfig, out_dim: int) -> nn.Module:
+def _feature_encoder(modality: ModalityConfig, out_dim: int, width: int | None = None) -> nn.Module:
+    # width: the LSTM size or convolutional base width (default: the modality's hidden_dim).
+    width = modality.hidden_dim if width is None else width
     if modality.kind == "sequence":
-        return SequenceEncoder(modality.shape[1], modality.hidden_dim, out_dim)
-    return ImageEncoder(modality.shape, modality.hidden_dim, out_dim)
+        return SequenceEncoder(modality.shape[1], width, out_dim)
+    return ImageEncoder(modality.shape, width, out_dim)
 
 
 def _decoder(modality: ModalityConfig, shared_factor_dim: int) -> nn.Module:
@@ -227,6 +229,7 @@ def _decoder(modality: ModalityConfig, shared_factor_dim: int) -> nn.Module:
 
 
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
+    # Linear-ReLU-Dropout-Linear; the MFN's NN1, NN2, Γ1 and Γ2 (indices 0 and 3 hold the weights).
     return nn.Sequential(
         nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, out_dim)
     )
@@ -241,26 +244,24 @@ class MemoryFusionNetwork(nn.Module):
     multi-view gated memory mem <- g1 ⊙ mem + g2 ⊙ u. Output: [h_1 ; ... ; h_M ; mem] at the last step -> Linear.
     """
 
-    def __init__(
-        self,
-        modalities: Iterable[ModalityConfig],
-        memory_dim: int,
-        attention_hidden: int,
-        out_dim: int,
-        dropout: float,
-    ) -> None:
+    def __init__(self, config: MFMConfig) -> None:
         super().__init__()
-        modalities = tuple(modalities)
+        modalities = config.modalities
         self.names = tuple(m.name for m in modalities)
         self.hidden_dims = tuple(m.hidden_dim for m in modalities)
-        self.memory_dim = memory_dim
+        memory_dim = self.memory_dim = config.mfn_memory_dim
         self.cells = nn.ModuleDict({m.name: nn.LSTMCell(m.shape[1], m.hidden_dim) for m in modalities})
         total = sum(self.hidden_dims)
-        self.attention = _mlp(2 * total, attention_hidden, 2 * total, dropout)  # NN1
-        self.candidate = _mlp(2 * total, attention_hidden, memory_dim, dropout)  # NN2
-        self.gamma1 = _mlp(2 * total + memory_dim, attention_hidden, memory_dim, dropout)
-        self.gamma2 = _mlp(2 * total + memory_dim, attention_hidden, memory_dim, dropout)
-        self.proj = nn.Linear(total + memory_dim, out_dim)
+        window = config.mfn_window * total  # c* = [c_{t-1} ; c_t]
+
+        def inner(part: str, in_dim: int, out_dim: int) -> nn.Sequential:
+            return _mlp(in_dim, config.mfn_width(part), out_dim, config.dropout_of(f"mfn_{part}"))
+
+        self.attention = inner("attention", window, window)  # NN1
+        self.candidate = inner("candidate", window, memory_dim)  # NN2
+        self.gamma1 = inner("gamma1", window + memory_dim, memory_dim)
+        self.gamma2 = inner("gamma2", window + memory_dim, memory_dim)
+        self.proj = nn.Linear(total + memory_dim, config.shared_code_dim)
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
         first = inputs[self.names[0]]
@@ -341,31 +342,35 @@ class MFM(nn.Module):
         mods = config.modalities
         if config.standardize_inputs:
             self.standardizers = nn.ModuleDict({m.name: Standardize(m) for m in mods})
-        self.modality_encoders = nn.ModuleDict({m.name: _feature_encoder(m, m.code_dim) for m in mods})
+        self.modality_encoders = nn.ModuleDict(
+            {m.name: _feature_encoder(m, m.code_dim, m.encoder_width) for m in mods}
+        )
         if config.fusion == "mfn":
-            self.shared_encoder: nn.Module = MemoryFusionNetwork(
-                mods,
-                config.mfn_memory_dim,
-                config.mfn_attention_hidden_dim,
-                config.shared_code_dim,
-                config.dropout,
-            )
+            self.shared_encoder: nn.Module = MemoryFusionNetwork(config)
         else:
             self.shared_encoder = ConcatFusion(mods, config.fusion_hidden_dim, config.shared_code_dim)
         self.shared_factor_map = FactorMap(
-            config.shared_code_dim, config.factor_hidden_dim, config.shared_factor_dim, config.dropout
+            config.shared_code_dim,
+            config.factor_width(),
+            config.shared_factor_dim,
+            config.dropout_of("shared_factor"),
         )
         self.modality_factor_maps = nn.ModuleDict(
             {
-                m.name: FactorMap(m.code_dim, config.factor_hidden_dim, m.factor_dim, config.dropout)
+                m.name: FactorMap(
+                    m.code_dim,
+                    config.factor_width(m.name),
+                    m.factor_dim,
+                    config.dropout_of(f"factor:{m.name}"),
+                )
                 for m in mods
             }
         )
         self.decoders = nn.ModuleDict({m.name: _decoder(m, config.shared_factor_dim) for m in mods})
         self.head = LabelHead(
-            config.shared_factor_dim, config.head_hidden_dim, config.num_classes, config.dropout
+            config.shared_factor_dim, config.head_hidden_dim, config.num_classes, config.dropout_of("head")
         )
-        if config.style_adversary_weight > 0:
+        if config.style_adversaries:
             # Label classifiers on each style code: the adversaries of losses.style_adversary_loss.
             self.style_adversaries = nn.ModuleDict(
                 {m.name: _mlp(m.code_dim, config.head_hidden_dim, config.num_classes, 0.0) for m in mods}

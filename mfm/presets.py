@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from mfm.config import MFMConfig, ModalityConfig
+from mfm.config import V1_OBJECTIVE_FIELDS, MFMConfig, ModalityConfig, ObjectiveConfig
 from mfm.errors import ConfigError
 
 # name -> (hidden_dim, code_dim, factor_dim, recon_weight), the official MOSI setting.
@@ -23,15 +23,65 @@ MOSI_MODALITIES = {
     "acoustic": (64, 8, 8, 0.01),
     "visual": (48, 80, 8, 0.5),
 }
-IMAGE_DEFAULTS = {"hidden_dim": 16, "code_dim": 16, "factor_dim": 16, "recon_weight": 1.0}
+IMAGE_DEFAULTS = {"hidden_dim": 16, "code_dim": 16, "factor_dim": 16}
+OBJECTIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(ObjectiveConfig)) - {"recon_weights"}
 
 
 def modality_config(name: str, kind: str, shape: tuple[int, ...]) -> ModalityConfig:
     """The default config of one modality: the official MOSI sizes for its named streams, else generic sizes."""
     if kind == "sequence":
-        hidden, code, factor, weight = MOSI_MODALITIES.get(name, (64, 32, 16, 1.0))
-        return ModalityConfig(name, "sequence", tuple(shape), code, factor, hidden, weight)
+        hidden, code, factor, _ = MOSI_MODALITIES.get(name, (64, 32, 16, 1.0))
+        return ModalityConfig(name, "sequence", tuple(shape), code, factor, hidden)
     return ModalityConfig(name, "image", tuple(shape), **IMAGE_DEFAULTS)
+
+
+def default_recon_weight(name: str, kind: str) -> float:
+    """λ_i of a modality by default: the official MOSI weights for its named streams, else 1."""
+    return MOSI_MODALITIES.get(name, (0, 0, 0, 1.0))[3] if kind == "sequence" else 1.0
+
+
+def setup_for_dataset(
+    names: tuple[str, ...],
+    shapes: dict[str, tuple[int, ...]],
+    task: str,
+    num_classes: int | None,
+    *,
+    surrogate: bool = True,
+    **overrides: Any,
+) -> tuple[MFMConfig, ObjectiveConfig]:
+    """A default model config and objective for data with the modalities `names` and shapes (T, D) or (C, H, W).
+
+    `overrides` may name fields of either (`MFMConfig` or `ObjectiveConfig`); `modalities` may map modality names
+    to field overrides, `recon_weight` among them (λ_i, an objective weight), e.g.
+    {"modalities": {"svhn": {"hidden_dim": 32}}, "mmd_weight": 0.5} (what `python -m mfm train --config` passes).
+    A positive `style_adversary_weight` builds the model with its style adversaries.
+    """
+    overrides = dict(overrides)
+    per_modality = overrides.get("modalities", {})
+    if not isinstance(per_modality, dict) or not all(isinstance(v, dict) for v in per_modality.values()):
+        raise ConfigError('"modalities" overrides must map modality names to field overrides, e.g. '
+                          '{"svhn": {"hidden_dim": 32}}')  # fmt: skip
+    recon = {}
+    model_per_modality = {}
+    for n, changes in per_modality.items():
+        changes = dict(changes)
+        if "recon_weight" in changes:
+            recon[n] = changes.pop("recon_weight")
+        model_per_modality[n] = changes
+    objective_changes = {k: overrides.pop(k) for k in OBJECTIVE_FIELDS & set(overrides)}
+    overrides["modalities"] = model_per_modality
+    weight = objective_changes.get("style_adversary_weight", 0)
+    if isinstance(weight, (int, float)) and weight > 0:
+        overrides.setdefault("style_adversaries", True)
+    config = config_for_dataset(names, shapes, task, num_classes, surrogate=surrogate, **overrides)
+    weights = {m.name: default_recon_weight(m.name, m.kind) for m in config.modalities}
+    unknown = sorted(set(recon) - set(weights))
+    if unknown:
+        raise ConfigError(f"no modality {unknown} to override; the data has {list(names)}")
+    weights.update(recon)
+    objective = ObjectiveConfig(recon_weights=weights, **objective_changes)
+    objective.check_model(config)
+    return config, objective
 
 
 def config_for_dataset(
@@ -43,11 +93,18 @@ def config_for_dataset(
     surrogate: bool = True,
     **overrides: Any,
 ) -> MFMConfig:
-    """A default `MFMConfig` for data with the modalities `names` and per-sample shapes (T, D) or (C, H, W).
+    """A default `MFMConfig` (the architecture) for data with the modalities `names` and per-sample shapes.
 
     `overrides` replace config fields; `modalities` may be a dict of modality name -> field overrides, e.g.
-    {"modalities": {"svhn": {"hidden_dim": 32}}} (what `python -m mfm train --config` passes through).
+    {"modalities": {"svhn": {"hidden_dim": 32}}}. Objective weights are `setup_for_dataset`'s.
+    Sequences of different lengths cannot share a Memory Fusion Network: asking for fusion "mfn" on them is
+    refused, and by default they are fused by concatenation ("concat"), which `fusion_note` says in words.
     """
+    objective_fields = sorted((OBJECTIVE_FIELDS | set(V1_OBJECTIVE_FIELDS)) & set(overrides))
+    if objective_fields:
+        raise ConfigError(
+            f"{objective_fields} are objective weights, not model fields (use setup_for_dataset)"
+        )
     per_modality = overrides.pop("modalities", {})
     if not isinstance(per_modality, dict) or not all(isinstance(v, dict) for v in per_modality.values()):
         raise ConfigError('"modalities" overrides must map modality names to field overrides, e.g. '
@@ -67,7 +124,14 @@ def config_for_dataset(
         except TypeError as error:  # an unknown field name
             raise ConfigError(f"modality {n!r}: {error}") from None
     mods = tuple(mods)
-    all_sequences = all(m.kind == "sequence" for m in mods) and len({m.shape[0] for m in mods}) == 1
+    sequences = all(m.kind == "sequence" for m in mods)
+    all_sequences = sequences and len({m.shape[0] for m in mods}) == 1
+    if sequences and not all_sequences and overrides.get("fusion") == "mfn":
+        lengths = {m.name: m.shape[0] for m in mods}
+        raise ConfigError(
+            f"the Memory Fusion Network steps all modalities together and needs one length T; these sequences "
+            f"have {lengths}: align them (e.g. --align avg_pool) or use fusion 'concat'"
+        )
     base: dict[str, Any] = {
         "modalities": mods,
         "task": task,
@@ -83,3 +147,15 @@ def config_for_dataset(
         base.update(shared_code_dim=16, shared_factor_dim=16, fusion_hidden_dim=64, dropout=0.1)
     base.update(overrides)
     return MFMConfig(**base)
+
+
+def fusion_note(config: MFMConfig) -> str | None:
+    """A sentence for a person when the fusion encoder is not the paper's MFN for sequence data, else None."""
+    sequences = [m for m in config.modalities if m.kind == "sequence"]
+    if config.fusion == "concat" and len(sequences) == len(config.modalities):
+        lengths = ", ".join(f"{m.name} {m.shape[0]}" for m in sequences)
+        return (
+            f"z_y is encoded by concatenated per-modality LSTM encoders, not the Memory Fusion Network: the "
+            f"sequences differ in length ({lengths}); align them (--align avg_pool) to use the MFN"
+        )
+    return None

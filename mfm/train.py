@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from mfm.augment import random_shift
-from mfm.config import MFMConfig
+from mfm.config import PAPER_OBJECTIVE, MFMConfig, ObjectiveConfig
 from mfm.losses import total_loss
 from mfm.metrics import SELECTION_METRIC, task_metrics
 from mfm.model import MFM
@@ -132,13 +132,15 @@ def train_model(
     valid_labels: np.ndarray,
     train_config: TrainConfig = TrainConfig(),
     *,
+    objective: ObjectiveConfig = PAPER_OBJECTIVE,
     progress: Progress | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
-    """Train an MFM from scratch and return the weights of its best validation epoch.
+    """Train an MFM from scratch under `objective` and return the weights of its best validation epoch.
 
     `progress(done, total, stage)` is called after every optimisation step; `on_epoch(record)` after every epoch.
     """
+    objective.check_model(config)
     rank, world = _distributed()
     torch.manual_seed(train_config.seed)  # dropout and initialisation; explicit, at call time
     device = torch.device(train_config.device)
@@ -178,8 +180,8 @@ def train_model(
             batch = {n: x[index] for n, x in inputs.items()}
             for n in images:  # the shifted image is both the input and the reconstruction target
                 batch[n] = random_shift(batch[n].cpu(), train_config.max_shift, augment).to(device)
-            ramp = min(1.0, epoch / config.ramp_epochs) if config.ramp_epochs else 1.0
-            terms, _ = total_loss(model, batch, labels[index], prior, ramp)
+            ramp = min(1.0, epoch / objective.ramp_epochs) if objective.ramp_epochs else 1.0
+            terms, _ = total_loss(model, batch, labels[index], prior, ramp, objective=objective)
             optimiser.zero_grad(set_to_none=True)
             terms["total"].backward()
             if world > 1:

@@ -13,9 +13,7 @@ def tiny_sequence_config(**overrides) -> MFMConfig:
     base = dict(
         modalities=(
             ModalityConfig("language", "sequence", (6, 12), code_dim=6, factor_dim=5, hidden_dim=8),
-            ModalityConfig(
-                "acoustic", "sequence", (6, 3), code_dim=3, factor_dim=2, hidden_dim=4, recon_weight=0.5
-            ),
+            ModalityConfig("acoustic", "sequence", (6, 3), code_dim=3, factor_dim=2, hidden_dim=4),
             ModalityConfig("visual", "sequence", (6, 4), code_dim=4, factor_dim=3, hidden_dim=5),
         ),
         task="regression",

@@ -34,7 +34,6 @@ def test_config_is_frozen():
         ({"shared_code_dim": 0}, "shared_code_dim must be between"),
         ({"shared_factor_dim": 10**9}, "shared_factor_dim must be between"),
         ({"dropout": 1.5}, "dropout must be between"),
-        ({"mmd_weight": float("nan")}, "mmd_weight must be a finite number"),
         ({"fusion": "attention"}, "fusion must be"),
         ({"surrogate": "yes"}, "surrogate must be true or false"),
     ],
@@ -42,6 +41,15 @@ def test_config_is_frozen():
 def test_invalid_fields_are_named(change, message):
     with pytest.raises(ConfigError, match=message):
         tiny_sequence_config(**change)
+
+
+def test_invalid_objective_fields_are_named():
+    from mfm.config import ObjectiveConfig
+
+    with pytest.raises(ConfigError, match="mmd_weight must be a finite number"):
+        ObjectiveConfig(mmd_weight=float("nan"))
+    with pytest.raises(ConfigError, match="recon_weights"):
+        ObjectiveConfig(recon_weights={"language": -1.0})
 
 
 def test_modality_errors():
@@ -76,11 +84,14 @@ def test_from_dict_refuses_unknown_and_missing_fields():
 
 
 def test_preset_overrides_per_modality_fields_by_name():
-    from mfm.presets import config_for_dataset
+    from mfm.presets import config_for_dataset, setup_for_dataset
 
     args = (("svhn", "mnist"), {"svhn": (3, 32, 32), "mnist": (1, 28, 28)}, "classification", 10)
-    config = config_for_dataset(*args, modalities={"svhn": {"hidden_dim": 32}}, style_adversary_weight=1.0)
-    assert config.modality("svhn").hidden_dim == 32 and config.style_adversary_weight == 1.0
+    config, objective = setup_for_dataset(
+        *args, modalities={"svhn": {"hidden_dim": 32}}, style_adversary_weight=1.0
+    )
+    assert config.modality("svhn").hidden_dim == 32 and objective.style_adversary_weight == 1.0
+    assert config.style_adversaries  # a positive adversary weight builds the adversaries
     assert config.modality("mnist") == config_for_dataset(*args).modality("mnist")  # the other one untouched
     cases = [
         ({"x": {}}, r"no modality \['x'\]"),

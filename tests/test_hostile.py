@@ -117,7 +117,8 @@ def corpus(tmp: Path) -> dict[str, tuple[bytes, str]]:
             saved({**good, "config": {k: v for k, v in config.items() if k != "task"}}),
             "task",
         ),
-        "wrong version": (saved({**good, "version": 2}), "format version 2"),
+        "wrong version": (saved({**good, "version": 3}), "format version 3"),
+        "version as a bool": (saved({**good, "version": True}), "format version True"),
         "no format tag": (saved({k: v for k, v in good.items() if k != "format"}), "not an MFM checkpoint"),
         "a list": (saved([1, 2, 3]), "not a checkpoint dict"),
     }

@@ -57,7 +57,7 @@ def test_style_adversary_trains_the_adversary_to_read_and_the_encoder_to_hide_th
     from mfm.model import MFM
 
     torch.manual_seed(0)
-    model = MFM(tiny_image_config(style_adversary_weight=1.0)).eval()
+    model = MFM(tiny_image_config(style_adversaries=True)).eval()
     inputs, labels = random_batch(model.config, batch=8)
     output = model(inputs)
     code = output.modality_codes["svhn"]
@@ -83,6 +83,7 @@ def test_style_adversary_trains_the_adversary_to_read_and_the_encoder_to_hide_th
 def test_extra_terms_appear_only_when_enabled_and_swap_targets_the_next_label():
     from conftest import random_batch, tiny_image_config
 
+    from mfm.config import ObjectiveConfig
     from mfm.errors import ConfigError
     from mfm.losses import swap_cycle_loss, total_loss
     from mfm.model import MFM
@@ -92,8 +93,9 @@ def test_extra_terms_appear_only_when_enabled_and_swap_targets_the_next_label():
     inputs, labels = random_batch(plain.config, batch=6)
     terms, _ = total_loss(plain, inputs, labels)
     assert not any(k.startswith(("adversary/", "swap/")) for k in terms)
-    model = MFM(tiny_image_config(style_adversary_weight=1.0, swap_weight=1.0)).eval()
-    terms, output = total_loss(model, inputs, labels)
+    model = MFM(tiny_image_config(style_adversaries=True)).eval()
+    extras = ObjectiveConfig(style_adversary_weight=1.0, swap_weight=1.0)
+    terms, output = total_loss(model, inputs, labels, objective=extras)
     assert {"adversary/svhn", "adversary/mnist", "swap/label", "swap/style"} <= set(terms)
     # The swap's label term: each generated modality read alone (surrogate path without the other one), against
     # the rolled labels. Recompute it by hand.
@@ -109,10 +111,12 @@ def test_extra_terms_appear_only_when_enabled_and_swap_targets_the_next_label():
     assert swap_cycle_loss(model, output, inputs, labels)["swap/label"].item() == pytest.approx(
         expected.item(), rel=1e-5
     )
-    with pytest.raises(ConfigError, match="needs a classification task"):
+    with pytest.raises(ConfigError, match="need a classification task"):
         from conftest import tiny_sequence_config
 
-        tiny_sequence_config(style_adversary_weight=1.0)
+        tiny_sequence_config(style_adversaries=True)
+    with pytest.raises(ConfigError, match="needs a model built with style_adversaries"):
+        total_loss(plain, inputs, labels, objective=extras)
 
 
 def test_swap_terms_train_the_decoders_only():
@@ -124,7 +128,7 @@ def test_swap_terms_train_the_decoders_only():
     from mfm.model import MFM
 
     torch.manual_seed(0)
-    model = MFM(tiny_image_config(swap_weight=1.0)).train()
+    model = MFM(tiny_image_config()).train()
     inputs, labels = random_batch(model.config, batch=6)
     output = model(inputs)
     # The decoders generate in train mode (their statistics may move); the reader's statistics must not.

@@ -6,6 +6,7 @@ import pytest
 import torch
 from conftest import random_batch, tiny_image_config, tiny_sequence_config
 
+from mfm.config import ObjectiveConfig
 from mfm.errors import MFMError
 from mfm.losses import total_loss
 from mfm.model import MFM, MFMOutput
@@ -142,14 +143,14 @@ def test_small_model_overfits_a_small_batch(kind):
     # The MMD term compares 8 codes with 8 fresh prior draws, so it has a noisy floor; it is switched off here so
     # that the fit terms alone must fall by an order of magnitude.
     make = tiny_sequence_config if kind == "sequence" else tiny_image_config
-    config = make(dropout=0.0, mmd_weight=0.0, surrogate=False)
+    config = make(dropout=0.0, surrogate=False)
     torch.manual_seed(0)
     model = MFM(config).train()
     inputs, labels = structured_batch(config)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(150):
-        terms, _ = total_loss(model, inputs, labels)
+        terms, _ = total_loss(model, inputs, labels, objective=ObjectiveConfig(mmd_weight=0.0))
         optimiser.zero_grad()
         terms["total"].backward()
         optimiser.step()
@@ -158,14 +159,14 @@ def test_small_model_overfits_a_small_batch(kind):
 
 
 def test_surrogate_learns_to_imitate_the_full_codes():
-    config = tiny_sequence_config(dropout=0.0, mmd_weight=0.0)
+    config = tiny_sequence_config(dropout=0.0)
     torch.manual_seed(0)
     model = MFM(config).train()
     inputs, labels = structured_batch(config)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(60):
-        terms, _ = total_loss(model, inputs, labels)
+        terms, _ = total_loss(model, inputs, labels, objective=ObjectiveConfig(mmd_weight=0.0))
         optimiser.zero_grad()
         terms["total"].backward()
         optimiser.step()

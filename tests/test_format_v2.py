@@ -1,0 +1,162 @@
+"""Checkpoint format version 2: the shipped version-1 demos load unchanged, and a version-2 round trip is exact.
+
+`tests/data/v1_demo_outputs.npz` holds the outputs of the three shipped demos on fixed inputs, computed with the
+code as it was before version 2 (`tests/data/make_v1_demo_outputs.py`, run at that commit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import random_batch, tiny_image_config, tiny_sequence_config
+
+from mfm.checkpoint import VERSION, checkpoint_payload, load_checkpoint, save_checkpoint
+from mfm.config import MFMConfig, ModalityConfig, ObjectiveConfig, split_v1_config
+from mfm.model import MFM
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMOS = ("sentiment_mfm", "digits_mfm_paper", "digits_mfm_improved")
+
+
+def _outputs(model: MFM, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    runs = [("all", model(inputs))]
+    if model.config.surrogate:
+        runs += [
+            (m, model({k: v for k, v in inputs.items() if k != m}, missing=m)) for m in model.modality_names
+        ]
+    out = {}
+    for tag, o in runs:
+        out[f"{tag}/prediction"] = o.prediction
+        out[f"{tag}/shared_factor"] = o.shared_factor
+        out.update({f"{tag}/recon/{k}": v for k, v in o.reconstructions.items()})
+        out.update({f"{tag}/factor/{k}": v for k, v in o.modality_factors.items()})
+    return {k: v.detach().numpy() for k, v in out.items()}
+
+
+@pytest.mark.parametrize("name", DEMOS)
+def test_shipped_version_1_demos_load_and_give_bit_identical_outputs(name):
+    reference = np.load(ROOT / "tests" / "data" / "v1_demo_outputs.npz")
+    loaded = load_checkpoint(ROOT / "assets" / "checkpoints" / f"{name}.pt")
+    assert loaded.version == 1
+    model = loaded.model
+    inputs = {m.name: torch.from_numpy(reference[f"{name}/input/{m.name}"]) for m in model.config.modalities}
+    with torch.no_grad():
+        outputs = _outputs(model, inputs)
+    expected = {
+        k[len(name) + 1 :]: reference[k]
+        for k in reference.files
+        if k.startswith(f"{name}/") and "/input/" not in k
+    }
+    assert set(outputs) == set(expected)
+    for key, value in outputs.items():
+        assert np.array_equal(value, expected[key]), key
+    # The objective's weights moved from the config to the metadata.
+    assert loaded.objective is not None
+    if name == "sentiment_mfm":
+        assert dict(loaded.objective.recon_weights) == {"language": 1.0, "acoustic": 0.01, "visual": 0.5}
+    if name == "digits_mfm_improved":
+        assert loaded.objective.style_adversary_weight > 0 and loaded.config.style_adversaries
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_version_2_round_trip_is_bit_identical(tmp_path, suffix):
+    config = tiny_sequence_config(
+        modalities=(
+            ModalityConfig(
+                "language", "sequence", (6, 12), 6, 5, 8, encoder_hidden_dim=6, factor_hidden_dim=5
+            ),
+            ModalityConfig("acoustic", "sequence", (6, 3), 3, 2, 4, factor_dropout=0.3),
+            ModalityConfig("visual", "sequence", (6, 4), 4, 3, 5),
+        ),
+        mfn_candidate_hidden_dim=7,
+        mfn_gamma2_hidden_dim=9,
+        mfn_gamma1_dropout=0.2,
+        shared_factor_hidden_dim=3,
+    )
+    torch.manual_seed(0)
+    model = MFM(config).eval()
+    objective = ObjectiveConfig(recon_weights={"acoustic": 0.01}, mmd_weight=10.0)
+    path = save_checkpoint(tmp_path / f"m{suffix}", model, {"dataset": "toy"}, objective)
+    loaded = load_checkpoint(path)
+    assert loaded.version == VERSION == 2
+    assert loaded.config == config and loaded.objective == objective
+    inputs, _ = random_batch(config)
+    with torch.no_grad():
+        before, after = _outputs(model, inputs), _outputs(loaded.model, inputs)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.model.state_dict()[key]), key
+
+
+def test_the_distinct_widths_shape_the_model():
+    """Each new width reaches the module it names (and the defaults reproduce version 1)."""
+    config = tiny_sequence_config(
+        modalities=(
+            ModalityConfig(
+                "language", "sequence", (6, 12), 6, 5, 8, encoder_hidden_dim=11, factor_hidden_dim=13
+            ),
+            ModalityConfig("acoustic", "sequence", (6, 3), 3, 2, 4),
+            ModalityConfig("visual", "sequence", (6, 4), 4, 3, 5),
+        ),
+        mfn_candidate_hidden_dim=7,
+        mfn_gamma1_hidden_dim=17,
+        mfn_gamma2_hidden_dim=9,
+        shared_factor_hidden_dim=3,
+        head_hidden_dim=19,
+    )
+    model = MFM(config)
+    assert model.modality_encoders["language"].lstm.hidden_size == 11  # not the MFN cell's 8
+    assert model.shared_encoder.cells["language"].hidden_size == 8
+    assert model.modality_factor_maps["language"].fc1.out_features == 13
+    assert model.modality_factor_maps["acoustic"].fc1.out_features == config.factor_hidden_dim == 8
+    assert model.shared_factor_map.fc1.out_features == 3
+    assert [model.shared_encoder.candidate[0].out_features, model.shared_encoder.gamma1[0].out_features] == [
+        7,
+        17,
+    ]
+    assert [model.shared_encoder.attention[0].out_features, model.shared_encoder.gamma2[0].out_features] == [
+        8,
+        9,
+    ]
+    assert model.head.fc1.out_features == 19
+    defaults = MFM(tiny_sequence_config())
+    assert (
+        defaults.modality_encoders["language"].lstm.hidden_size == 8
+    )  # encoder width defaults to hidden_dim
+
+
+def test_version_1_config_splits_into_the_same_model_and_its_objective():
+    v2 = tiny_image_config(style_adversaries=True)
+    v1 = v2.to_dict()
+    v1.pop("style_adversaries")
+    for key in ("encoder_hidden_dim", "factor_hidden_dim", "factor_dropout"):
+        for m in v1["modalities"]:
+            m.pop(key)
+    for m in v1["modalities"]:
+        m["recon_weight"] = 2.0 if m["name"] == "svhn" else 1.0
+    v1.update(mmd_weight=0.5, style_adversary_weight=1.0, foreground_weight=4.0, ramp_epochs=5)
+    for key in [k for k in v1 if k.startswith(("mfn_", "shared_factor_", "head_dropout")) and v1[k] is None]:
+        v1.pop(key)
+    v1.pop("mfn_window")
+    config, objective = split_v1_config(v1)
+    assert MFMConfig.from_dict(config) == v2
+    objective = ObjectiveConfig.from_dict(objective)
+    assert objective.recon_weight("svhn") == 2.0 and objective.mmd_weight == 0.5
+    assert (objective.style_adversary_weight, objective.foreground_weight, objective.ramp_epochs) == (
+        1.0,
+        4.0,
+        5,
+    )
+    # And a version-1 file with that config loads as version 2 with that objective.
+    payload = checkpoint_payload(MFM(v2))
+    payload.update(version=1, config=v1)
+    payload["metadata"].pop("objective", None)
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    loaded = load_checkpoint(buffer.getvalue())
+    assert loaded.version == 1 and loaded.config == v2 and loaded.objective == objective
