@@ -243,6 +243,17 @@ LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")
 
 
 def _torch_load(data: bytes, name: str) -> Any:
+    if data.startswith(LEGACY_MAGIC):
+        # torch.save's pre-1.6 format, what the authors' code wrote: never an MFM checkpoint. Read weights-only
+        # (nothing is executed) to say what it is.
+        from mfm.importers import import_advice
+
+        advice = import_advice(_weights_only_load(data, name), name)
+        raise CheckpointError(
+            advice
+            or f"{name} is not a PyTorch checkpoint of this program: it is in torch's legacy (pre-1.6) format, "
+            "which MFM checkpoints never use"
+        )
     _check_archive(data, name)
     return _weights_only_load(data, name)
 
@@ -331,6 +342,11 @@ def _validate_payload(
     if not isinstance(payload, dict):
         raise CheckpointError(f"{name} holds a {type(payload).__name__}, not a checkpoint dict")
     if payload.get("format") != FORMAT:
+        from mfm.importers import import_advice
+
+        advice = import_advice(payload, name)
+        if advice:
+            raise CheckpointError(advice)
         raise CheckpointError(
             f"{name} is not an MFM checkpoint: 'format' is {payload.get('format')!r}, expected {FORMAT!r}"
         )

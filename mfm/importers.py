@@ -107,6 +107,22 @@ def recognise(state: Mapping[str, Any]) -> str | None:
     return "mmsa" if prefixed else "official"
 
 
+def import_advice(payload: Any, name: str) -> str | None:
+    """For a file that is a producer's bare state_dict rather than a checkpoint: what it is and the command that
+    converts it. None when it is not one."""
+    producer = recognise(payload)
+    if producer is None:
+        return None
+    file = name.rsplit("/", 1)[-1]
+    config = "mfm-mosi.json" if producer == "mmsa" else "config.json"
+    return (
+        f"{name} is not an MFM checkpoint but a bare state_dict in the layout of {PRODUCER_NAMES[producer]}"
+        + (" (keys behind MMSA's 'Model.' prefix)" if producer == "mmsa" else "")
+        + f". Convert it: python -m mfm import --from {producer} {file} --config {config} --out imported.pt "
+        "(or --steps T instead of --config to infer the sizes from the weights)"
+    )
+
+
 def read_producer_weights(source: Source) -> ProducerWeights:
     """Read a producer's state_dict (zip or legacy torch format, `.pt`/`.pth`/`.bin`) without running its code."""
     data, name = read_source(source)
