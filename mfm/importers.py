@@ -344,6 +344,10 @@ def map_state_dict(
         tensor = state[theirs]
         if not isinstance(tensor, Tensor):
             raise CheckpointError(f"{name}: {theirs} is a {type(tensor).__name__}, not a tensor")
+        if not tensor.dtype.is_floating_point:
+            raise CheckpointError(
+                f"{name}: {theirs} has dtype {tensor.dtype}; weights must be floating point"
+            )
         if tuple(tensor.shape) != shapes[ours]:
             raise CheckpointError(
                 f"{name}: {theirs} has shape {tuple(tensor.shape)}, the config needs {shapes[ours]}"

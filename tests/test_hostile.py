@@ -253,3 +253,70 @@ def test_standardizer_needs_a_positive_standard_deviation(value):
     model.standardizers["acoustic"].std[1] = value
     with pytest.raises(CheckpointError, match=r"standardizers\.acoustic\.std must be positive"):
         load_checkpoint(saved(checkpoint_payload(model)))
+
+
+def legacy_saved(payload) -> bytes:
+    """torch.save's legacy (pre-1.6) format, what the authors' code wrote under PyTorch 0.4."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer, _use_new_zipfile_serialization=False)
+    return buffer.getvalue()
+
+
+def import_corpus(tmp: Path) -> dict[str, tuple[bytes, str]]:
+    """Hostile and broken files given to the importer (`python -m mfm import`, the app's producer upload)."""
+    from test_import import official_state
+
+    sentinel = tmp / "sentinel"
+    state = official_state()
+    mmsa = {f"Model.{k}": v for k, v in state.items()}
+    return {
+        "legacy state_dict with os.system": (
+            legacy_saved({**state, "x": SystemCall(sentinel)}),
+            "weights-only|whole pickled model",
+        ),
+        "legacy state_dict with eval": (legacy_saved({**state, "x": Eval(sentinel)}), "weights-only"),
+        "zip state_dict with subprocess": (saved({**mmsa, "x": Subprocess(sentinel)}), "weights-only"),
+        "bare pickle payload": (pickle.dumps(SystemCall(sentinel)), "not a PyTorch checkpoint"),
+        "random bytes": (os.urandom(10_000), "not a PyTorch checkpoint"),
+        "zip bomb": (zip_bomb(), "compressed entry|expand"),
+        "truncated legacy file": (legacy_saved(state)[:5000], "could not be read as weights-only"),
+        "not a dict": (saved([torch.zeros(2)]), "does not hold a state_dict"),
+        "NaN weight": (
+            saved(
+                {**state, "fy_to_y_fc2.weight": torch.full_like(state["fy_to_y_fc2.weight"], float("nan"))}
+            ),
+            "NaN or infinite",
+        ),
+        "integer weight": (
+            saved({**state, "fy_to_y_fc2.bias": torch.zeros(1, dtype=torch.int64)}),
+            "floating point",
+        ),
+        "wrong shape": (saved({**state, "last_to_zy_fc1.weight": torch.zeros(32, 3)}), "has shape"),
+        "missing key": (saved({k: v for k, v in mmsa.items() if "decoder_a" not in k}), "missing weights"),
+        "unknown key": (
+            saved({**state, "extra.weight": torch.zeros(1)}),
+            r"unexpected weights extra\.weight",
+        ),
+    }
+
+
+def test_every_import_case_is_refused_clearly_and_runs_nothing(tmp_path, monkeypatch):
+    from test_import import OFFICIAL_CONFIG
+
+    from mfm.importers import import_model
+
+    cases = import_corpus(tmp_path)  # built before the patches below, which the payloads would pickle
+    calls = []
+    monkeypatch.setattr(os, "system", lambda *a: calls.append(a))
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: calls.append(a))
+    for name, (data, message) in cases.items():
+        for producer in ("official", "mmsa"):
+            config = OFFICIAL_CONFIG if producer == "official" else None
+            with pytest.raises(CheckpointError, match=message):
+                import_model(producer, data, config, steps=20)
+                pytest.fail(f"{name} ({producer}) was imported")
+        # Given to the checkpoint loader instead, each is refused as well.
+        with pytest.raises(CheckpointError):
+            load_checkpoint(data)
+    assert not (tmp_path / "sentinel").exists()
+    assert calls == []
