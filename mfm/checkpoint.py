@@ -268,17 +268,47 @@ def read_weights(data: bytes, name: str) -> Any:
     return _torch_load(data, name)
 
 
+# Types people put in metadata that weights-only loading refuses, and the plain value to write instead.
+PLAIN_VALUE_ADVICE = {
+    "numpy._core.multiarray.scalar": "a numpy number: write float(x) or int(x)",
+    "numpy.core.multiarray.scalar": "a numpy number: write float(x) or int(x)",
+    "numpy._core.multiarray._reconstruct": "a numpy array: write x.tolist() (or store a tensor)",
+    "numpy.core.multiarray._reconstruct": "a numpy array: write x.tolist() (or store a tensor)",
+    "numpy.dtype": "a numpy dtype: write str(x)",
+    "pathlib.PosixPath": "a path: write str(path)",
+    "pathlib.WindowsPath": "a path: write str(path)",
+    "pathlib.Path": "a path: write str(path)",
+    "datetime.datetime": "a datetime: write x.isoformat()",
+    "datetime.date": "a date: write x.isoformat()",
+    "decimal.Decimal": "a Decimal: write float(x) or str(x)",
+}
+
+
 def _weights_only_load(data: bytes, name: str) -> Any:
+    from torch.torch_version import TorchVersion
+
+    # torch.__version__ is a TorchVersion, a str subclass people naturally write into metadata: admit it
+    # (rebuilding a string runs no code; _to_builtins then makes it a plain str). Added to torch's allowlist
+    # rather than through its safe_globals context, whose exit would race with loads in other app threads.
+    torch.serialization.add_safe_globals([TorchVersion])
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ... for hostile or broken files
         reason = _torch_reason(exc)
+        found = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", reason)
+        advice = PLAIN_VALUE_ADVICE.get(found.group(1)) if found else None
+        if advice:
+            raise CheckpointError(
+                f"{name} holds a {found.group(1)} ({advice}): checkpoints hold only tensors and plain Python "
+                "values (str, int, float, bool, None, lists, dicts), so that loading runs no code"
+            ) from None
         module = _pickled_class(reason)
         if module is not None:
             raise CheckpointError(pickled_module_advice(name, module)) from None
         raise CheckpointError(
             f"{name} could not be read as weights-only data ({reason}). "
-            "Only tensors and plain Python values are accepted; nothing in the file is executed."
+            "Only tensors and plain Python values (str, int, float, bool, None, lists, dicts) are accepted; "
+            "nothing in the file is executed."
         ) from None
 
 
@@ -289,7 +319,9 @@ def _pickled_class(reason: str) -> str | None:
         return None
     module, cls = found.groups()
     if module.split(".")[0] in {"torch", "builtins", "collections", "numpy", "os", "posix", "nt", "subprocess",
-                                "sys", "eval", "exec", "shutil", "socket", "pty", "runpy", "importlib"}:  # fmt: skip
+                                "sys", "eval", "exec", "shutil", "socket", "pty", "runpy", "importlib", "pathlib",
+                                "datetime", "decimal", "fractions", "uuid", "enum", "re", "functools", "typing",
+                                "copyreg", "operator", "codecs", "io", "pickle", "types"}:  # fmt: skip
         return None
     if not (cls[:1].isupper() or module in ("__main__", "mfm_model")):
         return None  # a function, not a model class

@@ -188,3 +188,24 @@ def test_absurd_sizes_are_refused_before_building_the_model(monkeypatch):
 
 def test_a_valid_file_reports_its_format_tag():
     assert checkpoint_payload(make_model())["format"] == FORMAT
+
+
+def test_torch_version_in_metadata_loads_as_a_string_and_other_values_are_named(tmp_path):
+    """A hand-built checkpoint recording torch.__version__ (a TorchVersion) loads; other non-plain values are
+    refused naming their type and the plain value to write instead."""
+    import numpy as np
+
+    payload = checkpoint_payload(make_model())
+    payload["metadata"]["versions"] = {"torch": torch.__version__}
+    assert type(torch.__version__) is not str  # the case that used to be refused
+    loaded = load_checkpoint(to_bytes(payload))
+    assert loaded.metadata["versions"]["torch"] == str(torch.__version__)
+    assert type(loaded.metadata["versions"]["torch"]) is str
+    for value, advice in (
+        (np.float64(0.5), r"numpy number: write float\(x\) or int\(x\)"),
+        (np.arange(3), r"numpy array: write x\.tolist\(\)"),
+        (tmp_path, r"a path: write str\(path\)"),
+    ):
+        payload["metadata"]["note"] = value
+        with pytest.raises(CheckpointError, match=advice):
+            load_checkpoint(to_bytes(payload))
