@@ -2,7 +2,11 @@
 
 - `collect`: one eval-mode pass over a split, keeping every factor, reconstruction and prediction.
 - `information_by_modality`: the paper's information-based interpretation, I(F_y; X̂_i), I(F_i; X̂_i) and r_i
-  per modality, with intervals and the shuffled-pairs null (interpret.information does the math).
+  per modality, with intervals and the shuffled-pairs null (interpret.information does the math); with
+  `intervention="shuffle_shared"` the same measured on X̂_i decoded from F_y permuted across samples, so that F_y
+  is independent of F_i: what the decoder *uses*, where the paper's observational version measures dependence.
+- `factor_dependence`: I(F_y; F_i) per modality, which is why the two versions can differ.
+- `cut_shared_factor`: a copy of the model whose decoder for one modality cannot see F_y (a planted control).
 - `gradient_flow_by_modality`: the paper's gradient-based interpretation for every modality.
 - `faithfulness`: the checks against planted truth (does r_i rank the modalities as planted; does the F_y gradient
   flow find the planted steps), for the model and for a copy with randomised weights (Adebayo et al., 2018).
@@ -20,7 +24,13 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from interpret.gradients import GradientFlow, gradient_flow
-from interpret.information import ModalityInformation, modality_information
+from interpret.information import (
+    MIEstimate,
+    ModalityInformation,
+    estimate_mi,
+    modality_information,
+    reduce_dimensions,
+)
 from mfm.model import MFM
 from mfm.modes import inference
 
@@ -70,6 +80,30 @@ def collect(model: MFM, inputs: Mapping[str, np.ndarray], *, batch_size: int = 2
     )
 
 
+INTERVENTIONS = ("none", "shuffle_shared")
+"""`intervention=` of `information_by_modality`: "none" is the paper's observational measure; "shuffle_shared"
+decodes each X̂_i from [F_y of another sample ; F_i], so F_y and F_i are independent by construction."""
+
+
+def shuffled_shared_decoding(
+    model: MFM, collected: Collected, seed: int, *, batch_size: int = 256
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(F_y permuted across samples, {X̂_i decoded from [permuted F_y ; F_i]}): the intervention that makes F_y
+    independent of F_i while keeping both marginals, so that any information X̂_i then holds about F_y went
+    through the decoder. The permutation is seeded (the same for every modality)."""
+    order = np.random.default_rng(np.random.SeedSequence([seed, 3])).permutation(len(collected.shared))
+    shuffled = collected.shared[order]  # (N, fy)
+    device = next(model.parameters()).device
+    decoded: dict[str, list[np.ndarray]] = {m: [] for m in model.modality_names}
+    with inference(model):
+        for start in range(0, len(shuffled), batch_size):
+            f_y = torch.as_tensor(shuffled[start : start + batch_size], device=device)
+            for m in model.modality_names:
+                f_i = torch.as_tensor(collected.modality[m][start : start + batch_size], device=device)
+                decoded[m].append(model.decode_modality(m, f_y, f_i).cpu().numpy())
+    return shuffled, {m: np.concatenate(parts) for m, parts in decoded.items()}
+
+
 def information_by_modality(
     model: MFM,
     inputs: Mapping[str, np.ndarray],
@@ -81,11 +115,26 @@ def information_by_modality(
     n_bootstrap: int = 50,
     n_null: int = 20,
     seed: int = 0,
+    intervention: str = "none",
+    collected: Collected | None = None,
     progress: Progress | None = None,
 ) -> dict[str, ModalityInformation]:
-    """I(F_y; X̂_i), I(F_i; X̂_i) and r_i for every modality on (a seeded subsample of) a split."""
-    index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
-    collected = collect(model, take(inputs, index))
+    """I(F_y; X̂_i), I(F_i; X̂_i) and r_i for every modality on (a seeded subsample of) a split.
+
+    `intervention="none"`: the paper's measure on the model's own X̂_i = G_i([F_y ; F_i]); it is high whenever
+    F_y predicts X̂_i, also through F_i when the two factors are dependent (see `factor_dependence`).
+    `intervention="shuffle_shared"`: the same estimates on X̂_i decoded from F_y permuted across samples
+    (`shuffled_shared_decoding`), against that permuted F_y: F_y is then independent of F_i, so I(F_y; X̂_i)
+    measures what the decoder takes from F_y. `collected`: a `collect` of exactly these samples, to reuse.
+    """
+    if intervention not in INTERVENTIONS:
+        raise ValueError(f"unknown intervention {intervention!r}; choose one of {', '.join(INTERVENTIONS)}")
+    if collected is None:
+        index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
+        collected = collect(model, take(inputs, index))
+    shared, reconstructions = collected.shared, collected.reconstructions
+    if intervention == "shuffle_shared":
+        shared, reconstructions = shuffled_shared_decoding(model, collected, seed)
     names = model.modality_names
     results = {}
     for i, name in enumerate(names):
@@ -95,9 +144,9 @@ def information_by_modality(
                 progress(i * total + done, len(names) * total, f"{name}: {what}")
 
         results[name] = modality_information(
-            collected.shared,
+            shared,
             collected.modality[name],
-            collected.reconstructions[name],
+            reconstructions[name],
             estimator=estimator,
             n_components=n_components,
             k=k,
@@ -109,15 +158,83 @@ def information_by_modality(
     return results
 
 
+def factor_dependence(
+    model: MFM,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    estimator: str = "ksg",
+    max_samples: int | None = 1000,
+    n_components: int = 3,
+    k: int = 3,
+    n_bootstrap: int = 50,
+    n_null: int = 20,
+    seed: int = 0,
+    collected: Collected | None = None,
+    progress: Progress | None = None,
+) -> dict[str, MIEstimate]:
+    """I(F_y; F_i) per modality, under the same estimator and reduction as `information_by_modality`.
+
+    F_y and F_i are both computed from the inputs, so they are dependent; when they are, the paper's I(F_y; X̂_i)
+    stays high even for a decoder that ignores F_y (it reaches X̂_i through F_i), which is why the interventional
+    version exists.
+    """
+    if collected is None:
+        index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
+        collected = collect(model, take(inputs, index))
+    f_y = reduce_dimensions(collected.shared, n_components, seed)
+    names = model.modality_names
+    out = {}
+    for i, name in enumerate(names):
+
+        def stage(done: int, total: int, what: str, i: int = i, name: str = name) -> None:
+            if progress is not None:
+                progress(i * total + done, len(names) * total, f"{name}: dependence {what}")
+
+        out[name] = estimate_mi(
+            f_y,
+            reduce_dimensions(collected.modality[name], n_components, seed),
+            estimator=estimator,
+            k=k,
+            n_bootstrap=n_bootstrap,
+            n_null=n_null,
+            seed=seed,
+            progress=stage,
+        )
+    return out
+
+
+def cut_shared_factor(model: MFM, modality: str) -> MFM:
+    """A copy of `model` whose decoder for `modality` cannot see F_y: the weights by which its first layer reads
+    F_y are zeroed (the LSTM cell's input weights for a sequence, the input projection for an image).
+
+    A planted control for the interpretations: on the copy, the exact F_y gradient flow of `modality` is 0 and its
+    interventional I(F_y; X̂) lies within the null, whatever the data; a measure that still reports use of F_y
+    there measures something else. (For a sequence decoder the zeroed columns also carry the hidden state back
+    in at later steps, so the copy generates differently; what matters is that F_y has no path to X̂.)
+    """
+    clone = copy.deepcopy(model).eval()
+    decoder = clone.decoders[modality]
+    first = (
+        decoder.cell.weight_ih if clone.config.modality(modality).kind == "sequence" else decoder.proj.weight
+    )
+    with torch.no_grad():
+        first[:, : clone.config.shared_factor_dim] = 0.0
+    return clone
+
+
 def gradient_flow_by_modality(
     model: MFM,
     inputs: Mapping[str, np.ndarray],
     *,
     max_samples: int | None = 256,
     seed: int = 0,
+    scale: str = "std",
     progress: Progress | None = None,
 ) -> dict[str, GradientFlow]:
-    """The exact gradient flow of every modality at the factors of (a seeded subsample of) a split."""
+    """The exact gradient flow of every modality at the factors of (a seeded subsample of) a split.
+
+    `scale="std"` (default): per one-standard-deviation change of each factor dimension, the spread taken over
+    these samples; `scale="raw"`: the paper's unweighted norms (see `interpret.gradients`)."""
     index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
     collected = collect(model, take(inputs, index))
     names = model.modality_names
@@ -128,7 +245,9 @@ def gradient_flow_by_modality(
             if progress is not None:
                 progress(i * total + done, len(names) * total, what)
 
-        flows[name] = gradient_flow(model, name, collected.shared, collected.modality[name], progress=stage)
+        flows[name] = gradient_flow(
+            model, name, collected.shared, collected.modality[name], scale=scale, progress=stage
+        )
     return flows
 
 

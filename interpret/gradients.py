@@ -4,6 +4,13 @@ The paper's measure, for modality i and time step t:
 
     shared flow   ‖∂X̂_i^(t) / ∂F_y‖²_F        modality flow   ‖∂X̂_i^(t) / ∂F_{a_i}‖²_F
 
+Raw, these are not comparable across factors: a factor whose dimensions spread widely over the data moves X̂_i
+more per unit of gradient than one that barely varies (on the sequence demo the per-dimension variance of F_y is
+0.39, of F_acoustic 11.9). So by default (`scale="std"`) each input dimension's squared derivative is weighted by
+that dimension's variance over the analysed samples, Σ_j σ_j² (∂X̂_i^(t)/∂u_j)²: the squared effect on step t of
+moving every factor dimension by one standard deviation (a first-order, per-step sensitivity, not an importance
+or a share of the prediction). `scale="raw"` gives the paper's unweighted norms.
+
 Both come from one Jacobian of decoder G_i with respect to its input u = [F_y ; F_i]. We compute it exactly with
 forward-mode differentiation: one Jacobian-vector product per input dimension (F_y + F_i of them, e.g. 104 for the
 MOSI language decoder), vectorised with `torch.func.vmap` over those directions and batched over samples, instead of
@@ -29,6 +36,8 @@ from mfm.model import MFM
 from mfm.modes import eval_mode
 
 CAPTUM_METHODS = ("saliency", "input_x_gradient", "integrated_gradients")
+FLOW_SCALES = ("std", "raw")
+"""`scale=` of the gradient flow: "std" weights each factor dimension by its spread (default), "raw" does not."""
 
 # torch's forward-mode AD levels are process-global, not per thread: two threads (e.g. two app sessions) running
 # torch.func.jvp at once fail with "Trying to access a forward AD level with an invalid index". Take turns.
@@ -73,6 +82,7 @@ class GradientFlow:
     modality: str
     shared: np.ndarray
     modality_flow: np.ndarray
+    scale: str = "raw"  # "std": per one-standard-deviation change of each factor dimension; "raw"; or "input"
 
     @property
     def mean_shared(self) -> np.ndarray:
@@ -91,24 +101,67 @@ class GradientFlow:
         return np.divide(self.shared, total, out=np.full_like(total, 0.5), where=total > 0)
 
 
+def factor_spread(
+    shared_factor: np.ndarray | Tensor, modality_factor: np.ndarray | Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """The standard deviation of every dimension of F_y (N, a) and F_i (N, b) over the samples: (a,), (b,).
+
+    These weight the scale-free gradient flow; a dimension that never varies (a dead ReLU unit) weighs 0.
+    """
+    as_numpy = lambda x: np.asarray(x.detach().cpu() if isinstance(x, Tensor) else x, dtype=np.float64)  # noqa: E731
+    return as_numpy(shared_factor).std(axis=0), as_numpy(modality_factor).std(axis=0)
+
+
+def _input_weights(
+    scale: str,
+    spread: tuple[np.ndarray, np.ndarray] | None,
+    shared_factor: Tensor,
+    modality_factor: Tensor,
+) -> Tensor | None:
+    """Per-input-dimension weights of the squared Jacobian: σ_j² for "std", None for "raw"."""
+    if scale not in FLOW_SCALES:
+        raise ValueError(f"unknown gradient-flow scale {scale!r}; choose one of {', '.join(FLOW_SCALES)}")
+    if scale == "raw":
+        return None
+    if spread is None:
+        if len(shared_factor) < 2:
+            raise ValueError(
+                "the scale-free flow needs the factors' spread: pass spread=factor_spread(...) of the analysed "
+                "samples when computing it for fewer than two samples"
+            )
+        spread = factor_spread(shared_factor, modality_factor)
+    sigma = np.concatenate([np.asarray(spread[0], dtype=np.float64), np.asarray(spread[1], dtype=np.float64)])
+    if sigma.shape != (shared_factor.shape[-1] + modality_factor.shape[-1],):
+        raise ValueError(
+            f"spread has {sigma.shape[0]} dimensions, the factors {shared_factor.shape[-1]} + {modality_factor.shape[-1]}"
+        )
+    return torch.as_tensor(sigma**2, dtype=shared_factor.dtype, device=shared_factor.device)
+
+
 def gradient_flow(
     model: MFM,
     modality: str,
     shared_factor: np.ndarray | Tensor,
     modality_factor: np.ndarray | Tensor,
     *,
+    scale: str = "std",
+    spread: tuple[np.ndarray, np.ndarray] | None = None,
     batch_size: int = 64,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> GradientFlow:
-    """The paper's gradient flow of modality `modality` at the given factors F_y (N, a) and F_i (N, b).
+    """The gradient flow of modality `modality` at the given factors F_y (N, a) and F_i (N, b).
 
     Exact (no sampling): each sample's decoder Jacobian is computed by forward-mode differentiation; squares are
-    summed over the generated features of each step (sequences) or over channels (images).
+    summed over the generated features of each step (sequences) or over channels (images). `scale="std"` (the
+    default) weights each factor dimension's squared derivative by its variance, from `spread` (per-dimension
+    standard deviations of F_y and F_i, see `factor_spread`) or else over the given samples; `scale="raw"` is the
+    paper's unweighted ‖∂X̂_i^(t)/∂F‖².
     """
     config = model.config.modality(modality)
     decoder = model.decoders[modality]
     shared_factor = _as_tensor(shared_factor, model)
     modality_factor = _as_tensor(modality_factor, model)
+    weights = _input_weights(scale, spread, shared_factor, modality_factor)  # (n,) or None
     n_shared = shared_factor.shape[-1]
     n = len(shared_factor)
     shared_out, modality_out = [], []
@@ -118,13 +171,15 @@ def gradient_flow(
                 shared_factor[start : start + batch_size], modality_factor[start : start + batch_size]
             )
             squared = decoder_jacobian(decoder, u).pow(2)  # (B, *out, n)
+            if weights is not None:
+                squared = squared * weights  # σ_j² (∂X̂/∂u_j)²
             # Sum over what is not a position: the features of a step, or the channels of a pixel.
             reduce = (2,) if config.kind == "sequence" else (1,)
             shared_out.append(squared[..., :n_shared].sum(dim=(*reduce, -1)).cpu().numpy())
             modality_out.append(squared[..., n_shared:].sum(dim=(*reduce, -1)).cpu().numpy())
             if progress is not None:
                 progress(min(start + batch_size, n), n, f"gradient flow: {modality}")
-    return GradientFlow(modality, np.concatenate(shared_out), np.concatenate(modality_out))
+    return GradientFlow(modality, np.concatenate(shared_out), np.concatenate(modality_out), scale)
 
 
 def gradient_flow_by_loop(
@@ -243,6 +298,8 @@ def captum_time_profile(
     modality_factor: np.ndarray | Tensor,
     *,
     method: str = "saliency",
+    scale: str = "std",
+    spread: tuple[np.ndarray, np.ndarray] | None = None,
     n_steps: int = 20,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> GradientFlow:
@@ -251,18 +308,32 @@ def captum_time_profile(
     For step t: the attributions (a_y, a_i) of Σ_d X̂_i[t, d] to (F_y, F_i), reported as ‖a_y‖² and ‖a_i‖², so a
     heatmap can show it beside the exact gradient flow. (With Saliency this is the squared gradient of the frame
     sum, not the paper's Frobenius norm, which `gradient_flow` computes.) Sequence modalities only.
+    Scale: Saliency's gradients are weighted per factor dimension by its standard deviation (`scale="std"`, from
+    `spread` or the given samples) or left raw (`scale="raw"`), as in `gradient_flow`. InputXGradient and
+    IntegratedGradients multiply by the factor's own value (relative to the zero baseline), so their attributions
+    are already in the generated quantity's units: their result says scale "input" and `scale` does not apply.
     """
     config = model.config.modality(modality)
     if config.kind != "sequence":
         raise ValueError(f"modality {modality!r} is an image; use gradient_flow for per-pixel maps")
     steps = config.shape[0]
+    if method == "saliency":
+        weights = _input_weights(
+            scale, spread, _as_tensor(shared_factor, model), _as_tensor(modality_factor, model)
+        )
+        sigma = None if weights is None else weights.sqrt().cpu().numpy()  # (a + b,)
+        n_shared = np.shape(shared_factor)[-1]
+    else:
+        sigma, scale = None, "input"
     shared, modal = [], []
     for t in range(steps):
         a_y, a_i = attribute_generated(
             model, modality, shared_factor, modality_factor, method=method, step=t, n_steps=n_steps
         )
+        if sigma is not None:
+            a_y, a_i = a_y * sigma[:n_shared], a_i * sigma[n_shared:]
         shared.append((a_y**2).sum(-1))
         modal.append((a_i**2).sum(-1))
         if progress is not None:
             progress(t + 1, steps, f"{method}: {modality}")
-    return GradientFlow(modality, np.stack(shared, axis=1), np.stack(modal, axis=1))
+    return GradientFlow(modality, np.stack(shared, axis=1), np.stack(modal, axis=1), scale)

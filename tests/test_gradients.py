@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from interpret.gradients import (
     attribute_prediction,
     captum_time_profile,
     decoder_jacobian,
+    factor_spread,
     gradient_flow,
     gradient_flow_by_loop,
 )
@@ -60,7 +63,7 @@ def test_gradient_flow_matches_autograd_jacobian_and_the_slow_loop(kind):
     model = MFM(tiny_sequence_config() if kind == "sequence" else tiny_image_config()).eval()
     shared, factors = factors_of(model, batch=3)
     name = model.modality_names[0]
-    flow = gradient_flow(model, name, shared, factors[name], batch_size=2)
+    flow = gradient_flow(model, name, shared, factors[name], scale="raw", batch_size=2)
     loop = gradient_flow_by_loop(model, name, shared, factors[name])
     np.testing.assert_allclose(flow.shared, loop.shared, rtol=1e-4, atol=1e-8)
     np.testing.assert_allclose(flow.modality_flow, loop.modality_flow, rtol=1e-4, atol=1e-8)
@@ -129,7 +132,9 @@ def test_captum_time_profile_with_saliency_is_the_squared_frame_gradient():
     torch.manual_seed(5)
     model = MFM(tiny_sequence_config()).eval()
     shared, factors = factors_of(model)
-    profile = captum_time_profile(model, "language", shared, factors["language"], method="saliency")
+    profile = captum_time_profile(
+        model, "language", shared, factors["language"], method="saliency", scale="raw"
+    )
     jac = decoder_jacobian(model.decoders["language"], model.decoder_input(shared, factors["language"]))
     frame_grad = jac.detach().sum(dim=2)  # ∂(Σ_d X̂[t, d]) / ∂u: (B, T, n)
     k = shared.shape[1]
@@ -175,3 +180,63 @@ def test_attribution_leaves_the_model_as_it_found_it(training):
         attribute_prediction(model, shared, method=method)
     captum_time_profile(model, "visual", shared, factors["visual"])
     assert model_state(model) == before
+
+
+def test_scale_free_flow_weights_each_dimension_by_its_spread_and_ignores_units():
+    """The default flow is Σ_j σ_j² (∂X̂/∂u_j)²; re-expressing a factor dimension in other units (F_y[:, j] times c,
+    the decoder's weights on it divided by c: the same generated data) leaves it unchanged, while the raw flow
+    of that dimension changes by 1/c²."""
+    torch.manual_seed(6)
+    model = MFM(tiny_image_config()).eval()
+    shared, factors = factors_of(model, batch=6)
+    name = "mnist"
+    u = model.decoder_input(shared, factors[name])
+    jac = decoder_jacobian(model.decoders[name], u).detach()  # (B, C, H, W, n)
+    sigma = u.detach().numpy().std(axis=0)  # (n,)
+    k = shared.shape[1]
+    flow = gradient_flow(model, name, shared, factors[name])
+    assert flow.scale == "std"
+    expected = (jac.pow(2) * torch.as_tensor(sigma**2))[..., :k].sum(dim=(1, -1))
+    np.testing.assert_allclose(flow.shared, expected.numpy(), rtol=1e-4, atol=1e-9)
+    # A given spread (the analysed samples') is used as is, e.g. for one sample.
+    spread = factor_spread(shared, factors[name])
+    one = gradient_flow(model, name, shared[:1], factors[name][:1], spread=spread)
+    np.testing.assert_allclose(one.shared, flow.shared[:1], rtol=1e-5, atol=1e-9)
+    with pytest.raises(ValueError, match="spread"):
+        gradient_flow(model, name, shared[:1], factors[name][:1])
+    # Units: dimension j of F_y times c, the decoder's input weights on it divided by c.
+    j = int(np.argmax(sigma[:k]))
+    c = 10.0
+    rescaled = copy.deepcopy(model)
+    with torch.no_grad():
+        rescaled.decoders[name].proj.weight[:, j] /= c
+    shared_c = shared.clone()
+    shared_c[:, j] *= c
+    with torch.no_grad():
+        torch.testing.assert_close(
+            rescaled.decode_modality(name, shared_c, factors[name]),
+            model.decode_modality(name, shared, factors[name]),
+        )
+    scaled = gradient_flow(rescaled, name, shared_c, factors[name])
+    np.testing.assert_allclose(scaled.shared, flow.shared, rtol=1e-4, atol=1e-9)
+    raw, raw_c = (
+        gradient_flow(m, name, f, factors[name], scale="raw")
+        for m, f in ((model, shared), (rescaled, shared_c))
+    )
+    assert not np.allclose(raw.shared, raw_c.shared, rtol=1e-3)
+    with pytest.raises(ValueError, match="unknown gradient-flow scale"):
+        gradient_flow(model, name, shared, factors[name], scale="sd")
+
+
+def test_captum_scale_applies_to_saliency_and_input_scaled_methods_say_so():
+    torch.manual_seed(7)
+    model = MFM(tiny_sequence_config()).eval()
+    shared, factors = factors_of(model)
+    raw = captum_time_profile(model, "visual", shared, factors["visual"], method="saliency", scale="raw")
+    std = captum_time_profile(model, "visual", shared, factors["visual"], method="saliency")
+    sigma_y, _ = factor_spread(shared, factors["visual"])
+    a_y, _ = attribute_generated(model, "visual", shared, factors["visual"], method="saliency", step=2)
+    np.testing.assert_allclose(std.shared[:, 2], ((a_y * sigma_y) ** 2).sum(-1), rtol=1e-4, atol=1e-10)
+    assert (raw.scale, std.scale) == ("raw", "std")
+    ixg = captum_time_profile(model, "visual", shared, factors["visual"], method="input_x_gradient")
+    assert ixg.scale == "input"
