@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from mfm.data.cli import add_data_options
 from mfm.errors import MFMError
+from mfm.files import atomic_write_text
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -55,10 +55,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         page, summary = build_report(context, settings, progress)
     finally:
         bar.close()
-    Path(args.out).write_text(page, encoding="utf-8")
+    atomic_write_text(args.out, page)
     print(f"wrote {args.out} ({len(page) / 2**20:.1f} MiB)")
     if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(summary, indent=2))
         print(f"wrote {args.json}")
     for name, v in summary["information"].items():
         print(

@@ -41,6 +41,7 @@ from torch import Tensor
 
 from mfm.config import MAX_PARAMETERS, MFMConfig, ObjectiveConfig, split_v1_config
 from mfm.errors import CheckpointError, ConfigError
+from mfm.files import atomic_writer
 from mfm.model import MFM
 
 FORMAT = "mfm-checkpoint"
@@ -147,16 +148,19 @@ def save_checkpoint(
     """Write `model`, `metadata` and the training `objective` as a version-2 checkpoint (`.pt`, or `.safetensors`
     plus a `.json` beside it)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = checkpoint_payload(model, metadata, objective)
     if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        state = payload.pop("state_dict")
-        save_file(state, str(path))
-        path.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+        # Both files are written in full to temporary names first; the two renames follow each other, so an
+        # interruption leaves the previous pair (or, between the renames, a pair the loader refuses as mismatched).
+        weights = save(payload.pop("state_dict"))
+        with atomic_writer(path.with_suffix(".json")) as config, atomic_writer(path) as file:
+            file.write(weights)
+            config.write(json.dumps(payload, indent=2).encode("utf-8"))
     else:
-        torch.save(payload, path)
+        with atomic_writer(path) as file:
+            torch.save(payload, file)
     return path
 
 
@@ -419,14 +423,45 @@ def expected_shapes(config: MFMConfig) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def _validate_state_dict(state: Any, config: MFMConfig, name: str) -> dict[str, Tensor]:
+DEFAULT_MAX_PARAMETERS = 20_000_000
+"""Largest model a checkpoint may describe by default (values in its state_dict): MFMs are far smaller (the demos
+1-2 million, MMSA's MOSEI setting about 5 million). `MFM_MAX_PARAMETERS` (environment) or `max_parameters=`
+changes it, up to `mfm.config.MAX_PARAMETERS`."""
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def max_parameters(value: int | None = None) -> int:
+    """The parameter cap in force: `value`, else $MFM_MAX_PARAMETERS, else DEFAULT_MAX_PARAMETERS."""
+    if value is None:
+        text = os.environ.get("MFM_MAX_PARAMETERS", "").strip()
+        if not text:
+            return DEFAULT_MAX_PARAMETERS
+        if not text.isdigit():
+            raise CheckpointError(f"MFM_MAX_PARAMETERS must be a whole number, got {text!r}")
+        value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARAMETERS:
+        raise CheckpointError(f"the parameter cap must be between 1 and {MAX_PARAMETERS:,}, got {value!r}")
+    return value
+
+
+def check_parameter_count(config: MFMConfig, name: str, cap: int | None = None) -> dict[str, tuple[int, ...]]:
+    """The expected shapes of `config`'s weights, refused (before anything is allocated) above the cap."""
     shapes = expected_shapes(config)
     total = sum(int(torch.Size(s).numel()) for s in shapes.values())
-    if total > MAX_PARAMETERS:
+    limit = max_parameters(cap)
+    if total > limit:
         raise CheckpointError(
-            f"{name}: the config describes {total:,} values, more than the {MAX_PARAMETERS:,} limit"
+            f"{name}: the config describes {total:,} values, more than the {limit:,} limit "
+            "(set MFM_MAX_PARAMETERS to allow larger models)"
         )
-    return validate_state_dict(state, shapes, name)
+    return shapes
+
+
+def _validate_state_dict(
+    state: Any, config: MFMConfig, name: str, cap: int | None = None
+) -> dict[str, Tensor]:
+    return validate_state_dict(state, check_parameter_count(config, name, cap), name)
 
 
 def validate_state_dict(state: Any, shapes: Mapping[str, tuple[int, ...]], name: str) -> dict[str, Tensor]:
@@ -444,12 +479,15 @@ def validate_state_dict(state: Any, shapes: Mapping[str, tuple[int, ...]], name:
             raise CheckpointError(f"{name}: {key} is a {type(tensor).__name__}, not a tensor")
         if tuple(tensor.shape) != shape:
             raise CheckpointError(f"{name}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
+        _check_dense(tensor, key, name)
         if key.endswith("num_batches_tracked"):
             if tensor.dtype != torch.long:
                 raise CheckpointError(f"{name}: {key} must be an int64 tensor, got {tensor.dtype}")
             continue
-        if not tensor.dtype.is_floating_point:
-            raise CheckpointError(f"{name}: {key} has dtype {tensor.dtype}; weights must be floating point")
+        if tensor.dtype not in FLOAT_DTYPES:
+            raise CheckpointError(
+                f"{name}: {key} has dtype {tensor.dtype}; weights must be floating point (float16, bfloat16, float32 or float64)"
+            )
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"{name}: {key} holds NaN or infinite values")
         if key.startswith("standardizers.") and key.endswith(".std") and not (tensor > 1e-6).all():
@@ -457,6 +495,27 @@ def validate_state_dict(state: Any, shapes: Mapping[str, tuple[int, ...]], name:
                 f"{name}: {key} must be positive (a standard deviation), got {tensor.min():g}"
             )
     return state
+
+
+def _check_dense(tensor: Tensor, key: str, name: str) -> None:
+    """A weight must be what it claims: a dense CPU tensor whose own storage holds exactly its values.
+
+    Checked before any value is read: a zero-stride or overlapping view can declare a huge shape over a few bytes
+    (and would be expanded to its full size when copied into the model), a view into a larger storage carries
+    bytes nobody asked for, and meta, sparse or quantised tensors are not weights.
+    """
+    if tensor.layout != torch.strided or tensor.is_quantized or tensor.device.type != "cpu":
+        raise CheckpointError(f"{name}: {key} is not a dense CPU tensor ({tensor.layout}, {tensor.device})")
+    if not tensor.is_contiguous() or tensor.storage_offset() != 0:
+        raise CheckpointError(
+            f"{name}: {key} is a strided view (strides {tensor.stride()}), not a contiguous tensor of its own; "
+            "save contiguous copies: {k: v.contiguous().clone() for k, v in state_dict.items()}"
+        )
+    if tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
+        raise CheckpointError(
+            f"{name}: {key} shares or overruns its storage ({tensor.untyped_storage().nbytes()} bytes for "
+            f"{tensor.numel()} values); save contiguous copies of each weight"
+        )
 
 
 def _listing(keys: list[str], limit: int = 5) -> str:
@@ -473,12 +532,17 @@ def _build_model(config: MFMConfig, state: Mapping[str, Tensor], device: str | t
 
 
 def load_checkpoint(
-    source: Source, *, device: str | torch.device = "cpu", config_json: Source | None = None
+    source: Source,
+    *,
+    device: str | torch.device = "cpu",
+    config_json: Source | None = None,
+    max_parameters: int | None = None,
 ) -> LoadedCheckpoint:
     """Load and validate a checkpoint from a path, bytes or a binary stream.
 
     `.safetensors` weights need their JSON config: beside the file (same name, `.json`) or given as `config_json`
-    (a path, bytes or stream, e.g. a second upload). Raises `CheckpointError` with a message for a person.
+    (a path, bytes or stream, e.g. a second upload). `max_parameters` caps the model's size (default
+    $MFM_MAX_PARAMETERS or 20 million). Raises `CheckpointError` with a message for a person.
     """
     data, name = read_source(source)
     is_safetensors = name.endswith(".safetensors") or config_json is not None
@@ -488,10 +552,10 @@ def load_checkpoint(
             if not beside.exists():
                 raise CheckpointError(f"{name} holds safetensors weights; its config {beside} is missing")
             config_json = beside
-        return _load_safetensors(data, name, config_json, device)
+        return _load_safetensors(data, name, config_json, device, max_parameters)
     payload = _torch_load(data, name)
     config, metadata, version = _validate_payload(payload, name)
-    state = _validate_state_dict(payload["state_dict"], config, name)
+    state = _validate_state_dict(payload["state_dict"], config, name, max_parameters)
     return LoadedCheckpoint(
         model=_build_model(config, state, device),
         config=config,
@@ -503,7 +567,7 @@ def load_checkpoint(
 
 
 def _load_safetensors(
-    data: bytes, name: str, config_json: Source, device: str | torch.device
+    data: bytes, name: str, config_json: Source, device: str | torch.device, cap: int | None
 ) -> LoadedCheckpoint:
     from safetensors import SafetensorError
     from safetensors.torch import load as load_safetensors_bytes
@@ -516,7 +580,7 @@ def _load_safetensors(
     config, metadata, version = _validate_payload(payload, json_name, with_state_dict=False)
     # safetensors' header states every tensor's dtype and shape; check them against the config before reading data.
     header = _safetensors_header(data, name)
-    shapes = expected_shapes(config)
+    shapes = check_parameter_count(config, name, cap)
     declared = {k: tuple(v.get("shape", ())) for k, v in header.items() if k != "__metadata__"}
     missing, unexpected = sorted(set(shapes) - set(declared)), sorted(set(declared) - set(shapes))
     if missing or unexpected:
@@ -527,7 +591,7 @@ def _load_safetensors(
         state = load_safetensors_bytes(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{name} is not a valid safetensors file: {exc}") from None
-    state = _validate_state_dict(state, config, name)
+    state = validate_state_dict(state, shapes, name)
     return LoadedCheckpoint(
         model=_build_model(config, state, device),
         config=config,

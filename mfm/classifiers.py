@@ -46,6 +46,7 @@ from mfm.checkpoint import (
     validate_state_dict,
 )
 from mfm.errors import CheckpointError, MFMError
+from mfm.files import atomic_writer
 from mfm.modes import inference
 
 FORMAT = "mfm-digit-classifier"
@@ -279,7 +280,8 @@ def save_classifier(
     """Write `model` and `metadata` (builtins only) as a version-1 classifier file; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(classifier_payload(model, metadata), path)
+    with atomic_writer(path) as file:
+        torch.save(classifier_payload(model, metadata), file)
     return path
 
 

@@ -34,9 +34,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from mfm.checkpoint import Source, expected_shapes, read_source, read_weights, validate_state_dict
+from mfm.checkpoint import Source, check_parameter_count, read_source, read_weights, validate_state_dict
 from mfm.config import MFMConfig, ModalityConfig, ObjectiveConfig
 from mfm.errors import CheckpointError, ConfigError
 from mfm.model import MFM
@@ -338,7 +339,7 @@ def map_state_dict(
     missing = sorted(k for k in mapping if k not in state)
     if missing:
         raise CheckpointError(f"{name}: missing weights {_listing(missing)}")
-    shapes = expected_shapes(config)
+    shapes = check_parameter_count(config, name)
     renamed = {}
     for theirs, ours in mapping.items():
         tensor = state[theirs]
@@ -348,6 +349,8 @@ def map_state_dict(
             raise CheckpointError(
                 f"{name}: {theirs} has dtype {tensor.dtype}; weights must be floating point"
             )
+        if tensor.layout != torch.strided or tensor.device.type != "cpu" or not tensor.is_contiguous():
+            raise CheckpointError(f"{name}: {theirs} is not a dense contiguous CPU tensor")
         if tuple(tensor.shape) != shapes[ours]:
             raise CheckpointError(
                 f"{name}: {theirs} has shape {tuple(tensor.shape)}, the config needs {shapes[ours]}"

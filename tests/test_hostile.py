@@ -320,3 +320,77 @@ def test_every_import_case_is_refused_clearly_and_runs_nothing(tmp_path, monkeyp
             load_checkpoint(data)
     assert not (tmp_path / "sentinel").exists()
     assert calls == []
+
+
+def test_tensors_must_be_what_they_claim_and_the_model_size_is_capped(monkeypatch):
+    """A zero-stride view declares any shape over one float (a 68 KB upload once became a 198-million-value
+    model); views into larger storages, meta and non-float tensors are refused before any value is read."""
+    good = valid_payload()
+    state = good["state_dict"]
+    key = "decoders.language.out.weight"
+    shape = state[key].shape
+    cases = {
+        "zero stride": (torch.zeros(1).expand(*shape), "strided view"),
+        "view into a larger storage": (
+            torch.zeros(shape[0] * shape[1] + 7)[7:].view(shape),
+            "strided view|storage",
+        ),
+        "overlapping transpose": (torch.zeros(shape[1], shape[0]).t(), "strided view"),
+        "float8": (torch.zeros(shape).to(torch.float8_e4m3fn), "floating point"),
+    }
+    for label, (tensor, message) in cases.items():
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(saved({**good, "state_dict": {**state, key: tensor}}))
+            pytest.fail(label)
+    # The cap: the tiny model has a few thousand values; a cap below that refuses it, from the config alone.
+    data = saved(good)
+    with pytest.raises(CheckpointError, match="more than the 1,000 limit"):
+        load_checkpoint(data, max_parameters=1000)
+    monkeypatch.setenv("MFM_MAX_PARAMETERS", "1000")
+    with pytest.raises(CheckpointError, match="MFM_MAX_PARAMETERS"):
+        load_checkpoint(data)
+    monkeypatch.setenv("MFM_MAX_PARAMETERS", "20000000")
+    assert load_checkpoint(data).model is not None
+
+
+SLOW_SAVE = """
+import io, sys, time, torch
+import mfm.checkpoint as checkpoint
+from mfm.model import MFM
+sys.path.insert(0, {tests!r})
+from conftest import tiny_sequence_config
+
+real_save = torch.save
+
+def slow_save(obj, target, *args, **kwargs):
+    # Write half the bytes, say so, then hang: the parent kills this process mid-write.
+    buffer = io.BytesIO()
+    real_save(obj, buffer, *args, **kwargs)
+    data = buffer.getvalue()
+    handle = open(target, "wb") if isinstance(target, (str, bytes)) or hasattr(target, "__fspath__") else target
+    handle.write(data[: len(data) // 2])
+    handle.flush()
+    print("half written", flush=True)
+    time.sleep(60)
+
+torch.save = slow_save
+torch.manual_seed(1)
+checkpoint.save_checkpoint({path!r}, MFM(tiny_sequence_config()), {{"note": "second"}})
+"""
+
+
+def test_a_save_killed_mid_write_leaves_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.manual_seed(0)
+    save_checkpoint(path, MFM(tiny_sequence_config()), {"note": "first"})
+    script = SLOW_SAVE.format(tests=str(Path(__file__).parent), path=str(path))
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1]
+    )
+    try:
+        assert child.stdout.readline().strip() == "half written"
+    finally:
+        child.kill()
+        child.wait()
+    loaded = load_checkpoint(path)  # intact: the half-written bytes never took its name
+    assert loaded.metadata["note"] == "first"
