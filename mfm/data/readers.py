@@ -10,7 +10,11 @@ either policy: a label replaced by 0 would be an invented neutral sentiment.
 
 from __future__ import annotations
 
-import gzip
+import math
+import stat
+import struct
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,26 +47,87 @@ PICKLE_SPLIT_KEYS = {"train": ("train",), "valid": ("valid", "val", "dev", "vali
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _open_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed when it is gzip (by magic number, whatever its name)."""
+# Bounds on what a data file may make the readers allocate, checked before (or while) reading: far above the real
+# files (MNIST's training images are 47 MB, SVHN's test_32x32.mat 79 MB expanded, MOSI's X_train.h5 33 MB and
+# MOSEI-sized data about 1 GB as float32), and low enough that a small hostile file cannot exhaust memory.
+MAX_IDX_BYTES = 256 * 2**20
+MAX_SVHN_IMAGES = 200_000  # train 73,257, test 26,032
+MAX_ARRAY_BYTES = 2 * 2**30  # one h5 dataset as float32
+MAX_EXPANSION = 1000  # declared bytes per stored byte beyond which an h5 dataset is refused (above 64 MiB)
+
+
+def require_regular_file(path: Path) -> None:
+    """Refuse (DataError) anything that is not a regular file: a FIFO or device would block or never end."""
     try:
-        raw = path.read_bytes()
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise DataError(f"{path}: corrupt gzip data ({error})") from None
-    return raw
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file")
+
+
+def _open_bytes(
+    path: Path, limit: int = MAX_IDX_BYTES, declared_size: Callable[[bytes], int | None] | None = None
+) -> bytes | bytearray:
+    """The file's bytes, decompressed when it is gzip (by magic number, whatever its name), at most `limit` bytes.
+
+    gzip is inflated in bounded steps. `declared_size(prefix)` may read the size the data announces from its first
+    bytes (e.g. an idx header); the data is then refused at once when it announces more than `limit`, and never
+    inflated beyond what it announced, so a small bomb costs no memory.
+    """
+    require_regular_file(path)
+    try:
+        with path.open("rb") as file:
+            raw = file.read(limit + 1)
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from None
+    if raw[:2] != b"\x1f\x8b":
+        if len(raw) > limit:
+            raise DataError(f"{path}: larger than the {limit // 2**20} MiB this reader accepts")
+        return raw
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+    out, pending, bound = bytearray(), raw, limit
+    try:
+        while pending and len(out) <= bound and not inflate.eof:
+            out += inflate.decompress(pending, min(2**22, bound + 1 - len(out)))
+            pending = inflate.unconsumed_tail
+            if declared_size is not None and bound == limit and len(out) >= 64:
+                announced = declared_size(bytes(out[:64]))
+                if announced is not None:
+                    if announced > limit:
+                        raise DataError(
+                            f"{path}: announces {announced / 2**20:.0f} MiB of data, more than the "
+                            f"{limit // 2**20} MiB this reader accepts; refusing"
+                        )
+                    bound = announced
+    except zlib.error as error:
+        raise DataError(f"{path}: corrupt gzip data ({error})") from None
+    if len(out) > bound:
+        raise DataError(
+            f"{path}: expands to more than the {bound // 2**20} MiB this reader accepts; refusing"
+        )
+    if not inflate.eof and len(out) < bound:
+        raise DataError(f"{path}: truncated gzip data")
+    return out
+
+
+def _idx_size(prefix: bytes) -> int | None:
+    """The total size an idx file's header announces (header + data), or None if the prefix is not one."""
+    if len(prefix) < 4 or prefix[0] != 0 or prefix[1] != 0 or prefix[2] not in _IDX_DTYPES:
+        return None
+    ndim = prefix[3]
+    if ndim == 0 or len(prefix) < 4 + 4 * ndim:
+        return None
+    shape = struct.unpack(f">{ndim}I", prefix[4 : 4 + 4 * ndim])
+    return 4 + 4 * ndim + math.prod(shape) * np.dtype(_IDX_DTYPES[prefix[2]]).itemsize
 
 
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an idx file (the MNIST format, optionally gzipped) into a native-endian numpy array."""
     path = Path(path)
-    data = _open_bytes(path)
+    data = _open_bytes(path, declared_size=_idx_size)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DataError(f"{path}: not an idx file (bad magic number {data[:4].hex() or 'none'})")
     ndim = data[3]
@@ -128,8 +193,20 @@ def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     from scipy.io import loadmat
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    require_regular_file(path)
+    declared = mat_shapes(path)
+    images_shape = declared.get("X")
+    if images_shape is not None:  # (v7.3 files have no v5 header: loadmat says so below)
+        if len(images_shape) != 4 or tuple(images_shape[:3]) != (32, 32, 3):
+            raise DataError(f"{path}: X has shape {images_shape}, expected (32, 32, 3, N)")
+        if images_shape[3] > MAX_SVHN_IMAGES:
+            raise DataError(
+                f"{path}: X declares {images_shape[3]:,} images, more than the {MAX_SVHN_IMAGES:,} accepted"
+            )
+        if "y" in declared and math.prod(declared["y"]) != images_shape[3]:
+            raise DataError(
+                f"{path}: y declares {math.prod(declared['y'])} labels for {images_shape[3]} images"
+            )
     try:
         contents = loadmat(path, variable_names=["X", "y"])
     except NotImplementedError:
@@ -157,6 +234,61 @@ def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(
         images.transpose(3, 2, 0, 1)
     ), labels  # (N, 3, 32, 32): (h, w, c, n) -> (n, c, h, w)
+
+
+def mat_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The declared shape of each top-level variable of a MATLAB v5 file, read from its headers only.
+
+    A compressed variable's header is read by inflating its first few hundred bytes, never the whole stream, so
+    a file can be refused for what it declares before anything of that size is allocated. Returns {} for files
+    without a v5 header (v7.3 / HDF5), whose own reader refuses them.
+    """
+    try:
+        with path.open("rb") as file:
+            header = file.read(128)
+            if len(header) < 128 or header[126:128] not in (b"IM", b"MI") or header.startswith(b"\x89HDF"):
+                return {}
+            order = "<" if header[126:128] == b"IM" else ">"
+            shapes: dict[str, tuple[int, ...]] = {}
+            for _ in range(64):  # an SVHN file holds X and y
+                tag = file.read(8)
+                if len(tag) < 8:
+                    break
+                kind, size = struct.unpack(order + "II", tag)
+                start = file.tell()
+                if kind == 15:  # miCOMPRESSED: a zlib stream holding one miMATRIX
+                    head = zlib.decompressobj().decompress(file.read(min(size, 4096)), 512)
+                elif kind == 14:  # miMATRIX
+                    head = tag + file.read(min(size, 512))
+                    head = head[: 8 + size]
+                else:
+                    head = b""
+                if len(head) >= 8 and struct.unpack(order + "I", head[:4])[0] == 14:
+                    name, shape = _matrix_header(head[8:], order)
+                    if name:
+                        shapes[name] = shape
+                file.seek(start + size + ((-size) % 8 if kind == 14 else 0))
+            return shapes
+    except (OSError, zlib.error, struct.error) as error:
+        raise DataError(f"{path}: not a readable MATLAB file ({error})") from None
+
+
+def _matrix_header(body: bytes, order: str) -> tuple[str, tuple[int, ...]]:
+    """(name, dimensions) from the start of a miMATRIX element's body: array flags, dimensions, name."""
+
+    def element(offset: int) -> tuple[int, bytes, int]:
+        first, second = struct.unpack_from(order + "II", body, offset)
+        if first >> 16:  # small data element: the size in the upper half, the data in the next 4 bytes
+            size = first >> 16
+            return first & 0xFFFF, body[offset + 4 : offset + 4 + size], offset + 8
+        data = body[offset + 8 : offset + 8 + second]
+        return first, data, offset + 8 + second + ((-second) % 8)
+
+    _, _, offset = element(0)  # array flags
+    _, dims, offset = element(offset)
+    shape = tuple(int(d) for d in struct.unpack(order + f"{len(dims) // 4}i", dims[: len(dims) // 4 * 4]))
+    _, name, _ = element(offset)
+    return name.decode("ascii", "replace"), shape
 
 
 def find_svhn_files(data_dir: str | Path) -> dict[str, Path]:
@@ -269,7 +401,6 @@ def read_mosi_h5(data_dir: str | Path, *, nonfinite: str = "refuse") -> dict[str
     different layouts. Returns split -> {"inputs": {modality: (N, T, D) float32}, "labels": (N,) float32,
     "replaced": {...}, "files": [...], "layout": F}.
     """
-    import h5py
 
     check_nonfinite(nonfinite)
     root = Path(data_dir)
@@ -282,13 +413,11 @@ def read_mosi_h5(data_dir: str | Path, *, nonfinite: str = "refuse") -> dict[str
                 raise DataError(
                     f"{path}: file not found (the MFN layout has X_/y_ train, valid and test .h5 files)"
                 )
-            try:
-                with h5py.File(path, "r") as handle:
-                    if "data" not in handle or not isinstance(handle["data"], h5py.Dataset):
-                        raise DataError(f"{path}: no dataset 'data' (found {sorted(handle.keys())})")
-                    arrays[prefix] = handle["data"][()]
-            except OSError as error:
-                raise DataError(f"{path}: not a readable HDF5 file ({error})") from None
+        for prefix in ("y", "X"):  # labels first: their count bounds what X may declare
+            path = root / f"{prefix}_{split}.h5"
+            require_regular_file(path)
+            rows = len(arrays["y"].reshape(-1)) if prefix == "X" else None
+            arrays[prefix] = _read_h5_data(path, rows)
         x_path, y_path = root / f"X_{split}.h5", root / f"y_{split}.h5"
         features, labels = arrays["X"], arrays["y"]
         require_numeric(features, str(x_path), "data")
@@ -323,6 +452,50 @@ def read_mosi_h5(data_dir: str | Path, *, nonfinite: str = "refuse") -> dict[str
             "layout": layout,
         }
     return out
+
+
+def _read_h5_data(path: Path, rows: int | None) -> np.ndarray:
+    """Dataset "data" of an h5 file, after checking what it declares: a plain dataset stored in this file (no
+    external, soft or virtual links, no external raw storage: those would read other files), of bounded size,
+    storing about as many bytes as it declares, and with `rows` rows when given."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            link = handle.get("data", getlink=True)
+            if link is None:
+                raise DataError(f"{path}: no dataset 'data' (found {sorted(handle.keys())})")
+            if not isinstance(link, h5py.HardLink):
+                raise DataError(
+                    f"{path}: 'data' is a {type(link).__name__}, which would read elsewhere; refusing"
+                )
+            dataset = handle["data"]
+            if not isinstance(dataset, h5py.Dataset):
+                raise DataError(f"{path}: 'data' is not a dataset")
+            if dataset.is_virtual or dataset.external:
+                raise DataError(f"{path}: 'data' is stored in other files (virtual or external); refusing")
+            if dataset.dtype.kind not in "biuf":
+                raise DataError(f"{path}: 'data' holds {dataset.dtype}, not numeric data")
+            declared = math.prod(dataset.shape) * dataset.dtype.itemsize
+            if rows is not None and (not dataset.shape or dataset.shape[0] != rows):
+                raise DataError(
+                    f"{path}: data declares shape {dataset.shape}, but its labels hold {rows} rows"
+                )
+            if declared > MAX_ARRAY_BYTES:
+                raise DataError(
+                    f"{path}: data declares shape {dataset.shape} ({declared / 2**30:.1f} GiB), more than the "
+                    f"{MAX_ARRAY_BYTES / 2**30:.0f} GiB accepted"
+                )
+            stored = dataset.id.get_storage_size()
+            if declared > 64 * 2**20 and declared > MAX_EXPANSION * max(stored, 1):
+                raise DataError(
+                    f"{path}: data declares {declared / 2**20:.0f} MiB but stores {stored / 2**20:.2f} MiB; refusing"
+                )
+            return dataset[()]
+    except DataError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise DataError(f"{path}: not a readable HDF5 file ({type(error).__name__})") from None
 
 
 def find_pickle(data_dir: str | Path) -> Path:

@@ -14,6 +14,7 @@ import collections
 import importlib
 import io
 import pickle
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,8 @@ def restricted_load(path: str | Path) -> object:
     """
     path = Path(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the reader for ever
+            raise DataError(f"{path}: not a regular file")
         data = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
