@@ -13,18 +13,29 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+import shlex
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from interpret.context import recorded_data_options
 from interpret.generation import FactorSet, encode_factors
 from interpret.gradients import GradientFlow, captum_time_profile
-from mfm.checkpoint import LoadedCheckpoint
-from mfm.data import Split
+from mfm.checkpoint import LoadedCheckpoint, checkpoint_payload, load_checkpoint
+from mfm.data import Split, list_datasets
 from mfm.errors import CheckpointError
+from mfm.importers import (
+    PRODUCER_NAMES,
+    ProducerWeights,
+    import_model,
+    parse_config_json,
+    read_producer_weights,
+    recognise,
+    sizes_from_config,
+)
 from mfm.model import MFM
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
@@ -46,7 +57,9 @@ class CheckpointSource:
 
     `key` is the SHA-256 of the weights file, followed for safetensors by the first 16 hex digits of its JSON
     config's SHA-256 (the same weights under another config are another model). `weights` is a path (demo) or the
-    uploaded bytes; `config` the uploaded JSON config's bytes, or None.
+    uploaded bytes; `config` the uploaded JSON config of safetensors weights, or None. `producer_config` is a
+    JSON file uploaded beside torch weights (`.pt`/`.pth`/`.bin`): used only when the weights turn out to be a
+    producer's bare state_dict (the producer's config), as (name, bytes).
     """
 
     name: str
@@ -55,6 +68,12 @@ class CheckpointSource:
     weights: str | bytes
     config: bytes | None = None
     uploaded: bool = False
+    producer_config: tuple[str, bytes] | None = None
+
+    @property
+    def torch_weights(self) -> bool:
+        """Whether the weights are a torch file (a checkpoint, or maybe a producer's state_dict), not safetensors."""
+        return self.config is None and not self.name.lower().endswith(".safetensors")
 
     def weights_stream(self) -> str | io.BytesIO:
         """The weights as `mfm.checkpoint.load_checkpoint` takes them: the path, or a named in-memory stream."""
@@ -104,8 +123,42 @@ def demo_source(path: str | os.PathLike, sha256: str) -> CheckpointSource:
     return CheckpointSource(name=path.name, key=key, sha256=sha256, weights=str(path))
 
 
+TORCH_SUFFIXES = (".pt", ".pth", ".bin")
+"""Torch files: MFM checkpoints (`.pt`), or the state_dicts the authors' code and MMSA save (`.pth`, `.bin`)."""
+UPLOAD_TYPES = ("pt", "pth", "bin", "safetensors", "json")
+"""File types the app's uploader accepts."""
+
+
+def is_weights_name(name: str) -> bool:
+    """Whether a file name is that of weights (torch or safetensors), not of a JSON config."""
+    return Path(name).suffix.lower() in (*TORCH_SUFFIXES, ".safetensors")
+
+
+def active_uploads(
+    files: Sequence[tuple[str, str]], seen: Collection[str], active: Collection[str]
+) -> list[str]:
+    """The ids of the uploaded files that make the current upload, so that a new upload replaces the earlier one.
+
+    Streamlit's uploader keeps every file until the user removes it. `files` are the uploader's (file id, name)
+    now, `seen` the ids it held on the previous run and `active` the ids chosen then. When new files include
+    weights, they alone are the upload (with any JSON that came with them); a JSON added later joins the current
+    upload; with nothing new, the current upload stays. When no weights would be left (the user removed them), all
+    files are taken, so that the usual messages explain what is there.
+    """
+    new = [(i, n) for i, n in files if i not in seen]
+    if any(is_weights_name(n) for _, n in new):
+        return [i for i, _ in new]
+    chosen = [i for i, _ in files if i in active] + [i for i, _ in new]
+    names = dict(files)
+    if not any(is_weights_name(names[i]) for i in chosen):
+        return [i for i, _ in files]
+    return chosen
+
+
 def upload_source(files: Sequence[tuple[str, bytes]]) -> CheckpointSource | None:
-    """Pick the checkpoint among uploaded files (name, bytes): one `.pt`, or one `.safetensors` with one `.json`.
+    """Pick the checkpoint among uploaded files (name, bytes): one torch file (`.pt`, `.pth`, `.bin`, with at most
+    one `.json`: a producer's config, should the file be a producer's state_dict), or one `.safetensors` with one
+    `.json`.
 
     Returns None when nothing is uploaded; raises CheckpointError with a message for a person when the files do
     not make one checkpoint. The bytes are not parsed here: `mfm.checkpoint.load_checkpoint` does that, as data.
@@ -115,24 +168,35 @@ def upload_source(files: Sequence[tuple[str, bytes]]) -> CheckpointSource | None
     by_kind: dict[str, list[tuple[str, bytes]]] = {}
     for name, data in files:
         by_kind.setdefault(Path(name).suffix.lower(), []).append((name, data))
-    unknown = sorted(set(by_kind) - {".pt", ".safetensors", ".json"})
+    unknown = sorted(set(by_kind) - {*TORCH_SUFFIXES, ".safetensors", ".json"})
     if unknown:
         raise CheckpointError(
-            f"unsupported file type(s) {unknown}: upload a .pt checkpoint, or .safetensors + .json"
+            f"unsupported file type(s) {unknown}: upload a .pt checkpoint, .safetensors + .json, or a "
+            "state_dict (.pt, .pth, .bin) saved by the authors' code or MMSA with its config .json"
         )
-    weights = by_kind.get(".pt", []) + by_kind.get(".safetensors", [])
+    torch_files = [f for suffix in TORCH_SUFFIXES for f in by_kind.get(suffix, [])]
+    weights = torch_files + by_kind.get(".safetensors", [])
     configs = by_kind.get(".json", [])
     if not weights:
         raise CheckpointError(
-            "a .json config alone is not a checkpoint: upload the .safetensors weights together with it"
+            "a .json config alone is not a checkpoint: upload the weights (.safetensors, or a producer's "
+            ".pth / .bin / .pt state_dict) together with it"
         )
     if len(weights) > 1:
         names = ", ".join(name for name, _ in weights)
         raise CheckpointError(f"upload one checkpoint at a time (got {names}); remove the others")
     name, data = weights[0]
-    if name.lower().endswith(".pt"):
+    if Path(name).suffix.lower() in TORCH_SUFFIXES:
+        if len(configs) > 1:
+            names = ", ".join(n for n, _ in configs)
+            raise CheckpointError(f"upload at most one .json config with {name} (got {names})")
         return CheckpointSource(
-            name=name, key=sha256_bytes(data), sha256=sha256_bytes(data), weights=data, uploaded=True
+            name=name,
+            key=sha256_bytes(data),
+            sha256=sha256_bytes(data),
+            weights=data,
+            uploaded=True,
+            producer_config=configs[0] if configs else None,
         )
     if len(configs) != 1:
         raise CheckpointError(
@@ -151,21 +215,184 @@ def upload_source(files: Sequence[tuple[str, bytes]]) -> CheckpointSource | None
     )
 
 
-def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None) -> tuple:
+# ---------------------------------------------------------------------------------------------------------------
+# Opening a source: a checkpoint, or a producer's state_dict to import
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProducerUpload:
+    """Torch weights that are not an MFM checkpoint but a bare state_dict in the layout of a known producer (the
+    authors' code or MMSA), read weights-only and waiting for the config (or T) and data set to import them."""
+
+    name: str
+    producer: str  # "official" or "mmsa" (mfm.importers.PRODUCERS)
+    weights: ProducerWeights
+
+    @property
+    def producer_name(self) -> str:
+        """The producer in words, e.g. "MMSA (thuiar/MMSA)"."""
+        return PRODUCER_NAMES[self.producer]
+
+
+def open_source(source: CheckpointSource) -> LoadedCheckpoint | ProducerUpload:
+    """The validated checkpoint of `source`, or, when its torch weights are a producer's bare state_dict, that
+    state_dict recognised (to be imported with `import_upload`).
+
+    Everything goes through mfm's loaders, which read weights only and never fall back to unpickling code:
+    `mfm.checkpoint.load_checkpoint` first; only when it refuses torch weights, `mfm.importers.read_producer_weights`
+    (the same weights-only read, which also admits torch's legacy format, what the authors' code wrote). Raises
+    CheckpointError with the loader's message (for a whole pickled module: the one-line command that re-saves it as
+    a state_dict), or saying that the keys match no known producer.
+    """
+    try:
+        return load_checkpoint(source.weights_stream(), config_json=source.config_stream())
+    except CheckpointError as exc:
+        if not source.torch_weights:
+            raise
+        refusal = exc
+    try:
+        read = read_producer_weights(source.weights_stream())
+    except CheckpointError:
+        raise refusal from None  # not a state_dict either: the loader's own message says what it is
+    producer = recognise(read.state)
+    if producer is not None:
+        return ProducerUpload(source.name, "mmsa" if read.prefixed else producer, read)
+    if "format" in read.state:  # an MFM checkpoint the loader refused for a reason of its own
+        raise refusal
+    shown = ", ".join(list(read.state)[:3]) + (", ..." if len(read.state) > 3 else "")
+    raise CheckpointError(
+        f"{source.name} is neither an MFM checkpoint nor an MFM state_dict of a known producer (the authors' "
+        f"code, pliang279/factorized, or MMSA): its keys ({shown}) are not those of either layout"
+    ) from None
+
+
+def split_command(message: str) -> tuple[str, str | None]:
+    """(text, command): a loader message whose last lines hold a shell command to copy (`python ...`), split so
+    the command can be shown on its own; (message, None) when it holds none."""
+    lines = message.splitlines()
+    for i, line in enumerate(lines):
+        if i and line.strip().startswith("python "):
+            return "\n".join(lines[:i]).strip(), "\n".join(x.strip() for x in lines[i:])
+    return message, None
+
+
+SEQUENCE_MODALITIES = ("language", "acoustic", "visual")
+
+
+def import_datasets() -> list[str]:
+    """The data sets an imported MFM can read: those with the producers' three sequence modalities."""
+    return [spec.name for spec in list_datasets() if tuple(spec.modalities) == SEQUENCE_MODALITIES]
+
+
+def default_import_dataset(producer: str) -> str:
+    """The data set a producer's MFM most likely reads: MMSA's pickles, or the MFN h5 files of the authors' code."""
+    return "mosi-pickle" if producer == "mmsa" else "mosi"
+
+
+def generated_data_version(dataset: str) -> int | None:
+    """The generator version of a generated data set that an imported model can read (sentiment), else None."""
+    if dataset == "sentiment":
+        from mfm.data.sentiment import GENERATOR_VERSION
+
+        return GENERATOR_VERSION
+    return None
+
+
+def producer_config_steps(producer: str, config: tuple[str, bytes] | None) -> int | None:
+    """T as the producer's config states it (MMSA: `seq_lens`; the official configs do not), or None.
+
+    Raises ConfigError when the file is not JSON or not that producer's config.
+    """
+    if config is None:
+        return None
+    return sizes_from_config(producer, parse_config_json(named_stream(config[1], config[0]))).steps
+
+
+@dataclass(frozen=True)
+class ImportedCheckpoint:
+    """A producer's state_dict imported in memory: the version-2 checkpoint's bytes (for download), that checkpoint
+    read back by `mfm.checkpoint.load_checkpoint` (what the pages use), and what the import did."""
+
+    checkpoint: LoadedCheckpoint
+    data: bytes
+    file_name: str  # the converted checkpoint's name, e.g. mfm-mosi_mfm.pt
+    source_name: str  # the uploaded state_dict's name
+    producer: str
+    command: str  # the equivalent `python -m mfm import` command
+    dropped: list[str]
+
+    @property
+    def producer_name(self) -> str:
+        """The producer in words."""
+        return PRODUCER_NAMES[self.producer]
+
+
+def import_upload(
+    upload: ProducerUpload,
+    *,
+    config: tuple[str, bytes] | None,
+    steps: int | None,
+    dataset: str,
+    generated_version: int | None = None,
+    nonfinite: str = "refuse",
+) -> ImportedCheckpoint:
+    """Import `upload` with `mfm.importers.import_model` (the function behind `python -m mfm import`), in memory.
+
+    `config` is the producer's config file (name, bytes) or None (then every size is inferred from the weights'
+    shapes and `steps` is needed); `steps` overrides the config's T. `dataset` is recorded in the metadata as the
+    data the model reads, with `nonfinite` as its data option; `generated_version` is recorded as the generator
+    version of generated data only when the user states that the model was trained on it (the data's version check
+    refuses generated data otherwise). Nothing is written to disk: the checkpoint is built as bytes and read back
+    through the ordinary loader, so the pages see exactly what the download holds. Raises MFMError saying what is
+    wrong (a missing, unexpected or mis-shaped key, a config that does not fit, no T).
+    """
+    import torch
+
+    parsed = parse_config_json(named_stream(config[1], config[0])) if config is not None else None
+    result = import_model(upload.producer, upload.weights, parsed, steps=steps, dataset=dataset)
+    file_name = Path(upload.name).stem + "_mfm.pt"
+    command = ["python", "-m", "mfm", "import", "--from", upload.producer, upload.name]
+    command += ["--config", config[0]] if config is not None else []
+    command += ["--steps", str(steps)] if steps is not None else []
+    command += ["--dataset", dataset] + (["--nonfinite", nonfinite] if nonfinite != "refuse" else [])
+    command += ["--data-generator-version", str(generated_version)] if generated_version is not None else []
+    command += ["--out", file_name]
+    metadata = dict(result.metadata)
+    metadata["data_options"] = {"nonfinite": nonfinite, "align": "none"}
+    metadata["command"] = shlex.join(command)
+    if generated_version is not None:
+        metadata["data_generator_version"] = int(generated_version)
+    buffer = io.BytesIO()
+    torch.save(checkpoint_payload(result.model, metadata, result.objective), buffer)
+    data = buffer.getvalue()
+    return ImportedCheckpoint(
+        checkpoint=load_checkpoint(named_stream(data, file_name)),
+        data=data,
+        file_name=file_name,
+        source_name=upload.name,
+        producer=upload.producer,
+        command=metadata["command"],
+        dropped=list(result.dropped),
+    )
+
+
+def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None, nonfinite: str | None = None) -> tuple:
     """The identity of the data a checkpoint is analysed on: (data set, seed, folder, modality shapes, generator
-    version the checkpoint records).
+    version the checkpoint records, non-finite handling).
 
     Results are cached under the checkpoint key plus this, so two checkpoints of one data set share the data and
-    a different folder for real data is a different cache entry.
+    a different folder for real data, or another treatment of NaN / inf, is a different cache entry. `nonfinite`
+    ("refuse" or "zero") overrides what the checkpoint records (its "data_options"; by default "refuse").
     """
     meta = checkpoint.metadata
     shapes = tuple((m.name, tuple(m.shape)) for m in checkpoint.config.modalities)
+    options = recorded_data_options(meta)
     return (
         str(meta.get("dataset")),
         int(meta.get("data_seed", 0) or 0),
         data_dir or meta.get("data_dir") or None,
         shapes,
         str(meta.get("data_generator_version")),  # so the data's version check runs for each recorded version
+        nonfinite or options["nonfinite"],
     )
 
 
@@ -345,17 +572,22 @@ def information_rows(info: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def what_if_rows(summary: Mapping[str, Mapping[str, Any]], task: str) -> list[dict[str, Any]]:
-    """One row per dropped modality of `missing_modality_summary` output."""
+    """One row per dropped modality of `missing_modality_summary` or `zero_fill_summary` output; the column names
+    say which method gave the numbers ("inferred" by the surrogate, or "zero-filled")."""
     headline = "accuracy" if task == "classification" else "mae"
     rows = []
     for name, entry in summary.items():
+        zero_fill = entry.get("method") == "zero_fill"
+        without = "zero-filled" if zero_fill else "without"
         row = {
-            "dropped": name,
+            "zero-filled" if zero_fill else "dropped": name,
             f"{headline} (all)": entry["metrics_full"].get(headline),
-            f"{headline} (without)": entry["metrics_without"].get(headline),
+            f"{headline} ({without})": entry["metrics_without"].get(headline),
             "prediction change": entry["prediction_change"],
             "recon MSE with X_m": entry["reconstruction_mse_full"],
-            "recon MSE inferred": entry["reconstruction_mse_surrogate"],
+            "recon MSE from zeros" if zero_fill else "recon MSE inferred": entry[
+                "reconstruction_mse_zero_fill" if zero_fill else "reconstruction_mse_surrogate"
+            ],
             "z_y MSE": entry["shared_code_mse"],
         }
         if "class_changed" in entry:

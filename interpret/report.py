@@ -5,8 +5,10 @@
 The HTML embeds plotly.js once, inline, so it opens offline. The JSON holds every number the page shows:
 `checkpoint.sha256`, `information.<modality>.{shared_mi, modality_mi, ratio, ratio_low, ratio_high, ...}`,
 `gradients.<modality>.{shared, modality}` (mean over segments, per time step, for sequence models),
-`faithfulness` (when the data has planted truth), `missing_modality` (when the model has surrogate inference), and
-the settings, seed and library versions that reproduce them.
+`faithfulness` (when the data has planted truth), `missing_modality` (each modality dropped and inferred by
+surrogate inference, paper Eq. 5, when the model has it) or else `missing_modality_zero_fill` (each modality
+replaced by zeros and the unchanged model run on it: zero-filling, not the paper's method; imported models have no
+surrogate), each entry naming its `method`, and the settings, seed and library versions that reproduce them.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def build_report(
     """Compute every interpretation of `context` and return (HTML page, JSON-ready summary)."""
     model, dataset, loaded = context.model, context.dataset, context.checkpoint
     split = dataset.splits[settings.split]
-    stages = 3 + int(settings.faithfulness)
+    stages = 3 + int(settings.faithfulness)  # information, gradients, (faithfulness), missing modality
     done = 0
 
     def stage(name: str) -> Progress:
@@ -73,6 +75,8 @@ def build_report(
             "dataset": dataset.name,
             "training_command": loaded.metadata.get("command"),
             "metrics": loaded.metadata.get("metrics"),
+            "surrogate_inference": loaded.config.surrogate,
+            "imported_from": _provenance(loaded.metadata.get("imported_from")),
         },
         "settings": asdict(settings),
         "versions": library_versions(),
@@ -121,7 +125,7 @@ def build_report(
             progress=stage("faithfulness"),
         )  # fmt: skip
         summary["faithfulness"]["expected_order"] = expected
-    done += 1
+        done += 1
 
     if loaded.config.kind == "image" and loaded.config.task == "classification":
         # The same function and settings as `python -m mfm evaluate`, so both show the same numbers.
@@ -134,13 +138,21 @@ def build_report(
                 "by_modality": generation,
             }
 
-    if model.config.surrogate:
-        from interpret.whatif import missing_modality_summary
+    from interpret.whatif import missing_modality_summary, zero_fill_summary
 
-        n = min(len(split.labels), settings.max_samples)
-        summary["missing_modality"] = missing_modality_summary(
-            model, {k: v[:n] for k, v in split.inputs.items()}, split.labels[:n]
-        )
+    # The paper's surrogate inference where the model has it; otherwise zero-filling, under its own key.
+    n = min(len(split.labels), settings.max_samples)
+    what_if, key = (
+        (missing_modality_summary, "missing_modality")
+        if model.config.surrogate
+        else (zero_fill_summary, "missing_modality_zero_fill")
+    )
+    summary[key] = what_if(
+        model,
+        {k: v[:n] for k, v in split.inputs.items()},
+        split.labels[:n],
+        progress=stage("missing modality"),
+    )
     done += 1
     if progress is not None:
         progress(stages * 1000, stages * 1000, "done")
@@ -164,6 +176,14 @@ def build_report(
             figures += _style_label_figures(context, split, settings.seed)
     summary = _clean(summary)
     return render_html(summary, figures), summary
+
+
+def _provenance(source) -> dict | None:
+    """What the report says about an imported checkpoint's origin (not the producer's whole config)."""
+    if not isinstance(source, dict):
+        return None
+    keys = ("producer", "producer_name", "file", "sha256", "sizes_from", "dropped")
+    return {k: source.get(k) for k in keys}
 
 
 def _style_label_figures(context: Context, split, seed: int, styles: int = 8) -> list:
@@ -226,6 +246,14 @@ def render_html(summary: dict, figures: list) -> str:
             "<h2>Faithfulness against planted truth</h2><table><tr><th>model</th><th>ratios r_i</th>"
             f"<th>ranking margin (log)</th><th>F_y gradient-flow AUROC</th></tr>{rows}</table>"
         )
+    what_if_html = _what_if_html(summary)
+    origin = ckpt.get("imported_from")
+    origin_html = (
+        f"<br>Imported from {html.escape(str(origin.get('producer_name')))}: "
+        f"<code>{html.escape(str(origin.get('file')))}</code>, SHA-256 <code>{html.escape(str(origin.get('sha256')))}</code>."
+        if origin
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>MFM interpretation report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
@@ -235,12 +263,45 @@ pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}}</style></head
 <p>Checkpoint <code>{html.escape(str(ckpt["source"]))}</code>, SHA-256 <code>{ckpt["sha256"]}</code><br>
 {html.escape(ckpt["kind"])} model ({html.escape(ckpt["task"])}) on <b>{html.escape(ckpt["dataset"])}</b>,
 modalities {html.escape(", ".join(ckpt["modalities"]))}. Estimator: {html.escape(summary["settings"]["estimator"])};
-seed {summary["settings"]["seed"]}; created {summary["created"]}.</p>
+seed {summary["settings"]["seed"]}; created {summary["created"]}.{origin_html}</p>
 {faith_html}
 {"".join(parts)}
+{what_if_html}
 <h2>Summary (JSON)</h2><pre>{html.escape(json.dumps(summary, indent=2))}</pre>
 </body></html>"""
 
 
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
+
+
+def _what_if_html(summary: dict) -> str:
+    """The missing-modality section, headed by the method that gave its numbers."""
+    if "missing_modality" in summary:
+        entries, zero_fill = summary["missing_modality"], False
+        title = "Missing modality: surrogate inference (paper Eq. 5)"
+        note = "Each modality dropped in turn; its codes inferred from the others by the surrogate network."
+    elif "missing_modality_zero_fill" in summary:
+        entries, zero_fill = summary["missing_modality_zero_fill"], True
+        title = "Missing modality by zero-filling (not the paper's surrogate inference)"
+        note = (
+            "This model has no surrogate inference. Each modality's input was replaced by zeros in turn and the "
+            "unchanged model run on it."
+        )
+    else:
+        return ""
+    headline = "accuracy" if summary["checkpoint"]["task"] == "classification" else "mae"
+    recon = "reconstruction_mse_zero_fill" if zero_fill else "reconstruction_mse_surrogate"
+    without = "zero-filled" if zero_fill else "without"
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{_fmt(e['metrics_full'].get(headline))}</td>"
+        f"<td>{_fmt(e['metrics_without'].get(headline))}</td><td>{_fmt(e['prediction_change'])}</td>"
+        f"<td>{_fmt(e['reconstruction_mse_full'])}</td><td>{_fmt(e[recon])}</td></tr>"
+        for name, e in entries.items()
+    )
+    return (
+        f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p><table><tr>"
+        f"<th>{'zero-filled' if zero_fill else 'dropped'}</th><th>{headline} (all)</th>"
+        f"<th>{headline} ({without})</th><th>prediction change</th><th>recon MSE with X_m</th>"
+        f"<th>recon MSE {'from zeros' if zero_fill else 'inferred'}</th></tr>{rows}</table>"
+    )

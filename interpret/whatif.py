@@ -1,6 +1,15 @@
 """Missing-modality what-if: drop one modality and compare what MFM infers without it to what it infers with it.
 
-When modality m is missing, MFM does not guess the raw X_m: its surrogate network Φ_m (paper Eq. 5) infers the
+Two methods, always named as such (`WhatIf.method`, the summaries' "method", `METHODS`):
+
+- **surrogate inference** (paper Eq. 5, `missing_modality`, `missing_modality_summary`): for models trained with
+  surrogate networks (``config.surrogate``);
+- **zero-filling** (`zero_fill_missing_modality`, `zero_fill_summary`): X_m replaced by zeros and the unchanged
+  model run on it. It is *not* the paper's method; it is what can be done with a model that has no surrogate
+  network, such as every MFM imported from the authors' code or MMSA. The zeros are in the model's input units
+  (a model with input standardisation standardises them like any input).
+
+Surrogate inference: when modality m is missing, MFM does not guess the raw X_m: its surrogate network Φ_m (paper Eq. 5) infers the
 codes (ẑ_y, ẑ_m) from the observed modalities, and the unchanged factor maps, decoders and label head run on them.
 So the what-if shows, side by side, for the same samples:
 
@@ -12,7 +21,10 @@ and per-sample errors: code MSE (ẑ vs z), reconstruction MSE of X̂_m against 
 and the full-data reconstruction, so the cost of losing m is measured against what the model achieves with it),
 and the prediction change.
 
-The surrogate pass never reads X_m. X_m is read only by the full-data pass that gives the comparison; leave it out
+Zero-filling gives the same fields, with "inferred" meaning "computed from the zero-filled input" (its codes z_y,
+z_m come from the encoders reading zeros for X_m).
+
+Neither pass without X_m ever reads X_m. X_m is read only by the full-data pass that gives the comparison; leave it out
 of the inputs and the what-if still runs, with the comparison fields set to None.
 
 Every function runs in eval mode under ``torch.no_grad()`` and restores each submodule's train/eval flag
@@ -38,6 +50,15 @@ from mfm.train import predict
 
 Progress = Callable[[int, int, str], None]
 
+SURROGATE = "surrogate"
+ZERO_FILL = "zero_fill"
+METHODS = {
+    SURROGATE: "surrogate inference (paper Eq. 5)",
+    ZERO_FILL: "zero-filling: X_m replaced by zeros, the unchanged model run on it (not the paper's surrogate "
+    "inference)",
+}
+"""The ways of dropping a modality, by the name recorded in `WhatIf.method` and the summaries, with their labels."""
+
 
 @dataclass(frozen=True)
 class ModelOutputs:
@@ -53,9 +74,11 @@ class ModelOutputs:
 
 @dataclass(frozen=True)
 class WhatIf:
-    """Modality `missing` dropped, for N samples: surrogate-inferred outputs beside full-data ones.
+    """Modality `missing` dropped, for N samples: the outputs without X_m beside the full-data ones.
 
-    `inferred` is the pass with `missing` inferred by its surrogate: ``inferred.shared_code`` is ẑ_y,
+    `method` says how X_m was dropped (a key of `METHODS`): "surrogate" (paper Eq. 5) or "zero_fill" (X_m replaced
+    by zeros; then "inferred" below means computed from the zero-filled input). `inferred` is the pass without
+    X_m; with surrogate inference ``inferred.shared_code`` is ẑ_y,
     ``inferred.modality_codes[missing]`` is ẑ_m, ``inferred.reconstructions[missing]`` is X̂_m generated without
     X_m. `full`, `target` (the real X_m) and every error are None when X_m was not given.
     Errors are per sample (N,): mean squared differences over all of a sample's entries.
@@ -74,6 +97,7 @@ class WhatIf:
     full_reconstruction_error: np.ndarray | None  # MSE(X̂_m with X_m, X_m) (N,)
     prediction_change: np.ndarray | None  # (N,)
     class_changed: np.ndarray | None  # (N,) bool, classification only
+    method: str = SURROGATE
 
     def __len__(self) -> int:
         return self.inferred.shared_code.shape[0]
@@ -87,12 +111,21 @@ class WhatIf:
 # ---------------------------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------------------------
-def _check_missing(model: MFM, missing: str) -> None:
+def _check_missing(model: MFM, missing: str, method: str) -> None:
     # The same conditions, in the same words, as MFM.encode: here they are checked before any work is done.
     if missing not in model.modality_names:
         raise MFMError(f"unknown modality {missing!r}; this model has {list(model.modality_names)}")
-    if not model.config.surrogate:
-        raise MFMError("this model was built without surrogate inference (config.surrogate is false)")
+    _check_method(model, method)
+
+
+def _check_method(model: MFM, method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    if method == SURROGATE and not model.config.surrogate:
+        raise MFMError(
+            "this model was built without surrogate inference (config.surrogate is false); "
+            "zero-filling (zero_fill_missing_modality) is what can be done without it"
+        )
 
 
 def _per_sample_mse(a: Tensor, b: Tensor) -> Tensor:
@@ -141,7 +174,7 @@ class _BatchResult:
 def _compare(
     model: MFM, missing: str, inferred: MFMOutput, full: MFMOutput, target: Tensor
 ) -> dict[str, Tensor]:
-    """Per-sample errors (B,) of a surrogate pass against the full-data pass of the same batch."""
+    """Per-sample errors (B,) of a pass without X_m against the full-data pass of the same batch."""
     errors = {
         "shared_code_error": _per_sample_mse(inferred.shared_code, full.shared_code),
         "modality_code_error": _per_sample_mse(
@@ -160,15 +193,32 @@ def _compare(
     return errors
 
 
+def _without(
+    model: MFM, observed: Mapping[str, Tensor], missing: str, method: str, size: int, device: torch.device
+) -> MFMOutput:
+    """The pass without X_m (`size` samples): surrogate inference, or the unchanged model on the observed inputs
+    and zeros in place of X_m. Neither reads X_m."""
+    if method == SURROGATE:
+        return model(observed, missing=missing)  # reads the observed modalities only
+    zeros = torch.zeros((size, *model.config.modality(missing).shape), device=device)  # (B, *shape_m)
+    return model({**observed, missing: zeros})
+
+
 def _what_if_batches(
-    model: MFM, batched: Mapping[str, ArrayLike], n_samples: int, missing: str, batch_size: int
+    model: MFM,
+    batched: Mapping[str, ArrayLike],
+    n_samples: int,
+    missing: str,
+    batch_size: int,
+    method: str = SURROGATE,
 ) -> Iterator[_BatchResult]:
     """Both passes batch by batch; the caller holds `inference(model)`. X_m goes to the full-data pass only."""
     device = next(model.parameters()).device
     for start in range(0, n_samples, batch_size):
         batch = {n: as_float_tensor(x[start : start + batch_size], device) for n, x in batched.items()}
         observed = {n: x for n, x in batch.items() if n != missing}
-        inferred = model(observed, missing=missing)  # reads the observed modalities only
+        size = len(next(iter(batch.values())))
+        inferred = _without(model, observed, missing, method, size, device)
         if missing not in batch:
             yield _BatchResult(inferred, None, None, {})
             continue
@@ -189,7 +239,8 @@ def _check_batch_size(batch_size: int) -> None:
 def missing_modality(
     model: MFM, inputs: Mapping[str, ArrayLike], missing: str, batch_size: int = 256
 ) -> WhatIf:
-    """What MFM infers for these samples when `missing` is dropped, beside what it infers with it.
+    """What MFM infers for these samples when `missing` is dropped (surrogate inference, paper Eq. 5), beside what
+    it infers with it.
 
     Args:
         model: an MFM built with surrogate inference (``config.surrogate``).
@@ -200,10 +251,29 @@ def missing_modality(
         batch_size: samples per forward pass.
 
     Returns:
-        A :class:`WhatIf`. Raises MFMError for an unknown modality, a model without surrogate inference, or
-        inputs that do not fit the model.
+        A :class:`WhatIf` with ``method == "surrogate"``. Raises MFMError for an unknown modality, a model without
+        surrogate inference (use :func:`zero_fill_missing_modality`), or inputs that do not fit the model.
     """
-    _check_missing(model, missing)
+    return _what_if(model, inputs, missing, batch_size, SURROGATE)
+
+
+def zero_fill_missing_modality(
+    model: MFM, inputs: Mapping[str, ArrayLike], missing: str, batch_size: int = 256
+) -> WhatIf:
+    """What the model gives for these samples when X_`missing` is replaced by zeros, beside what it gives with the
+    real X_m. This is zero-filling, not the paper's surrogate inference: it works for any MFM (imported ones have
+    no surrogate network) and says how the unchanged model reacts to a blank modality.
+
+    Arguments as :func:`missing_modality` (``inputs[missing]`` is read only for the comparison; the zero-filled
+    pass never reads it). Returns a :class:`WhatIf` with ``method == "zero_fill"``.
+    """
+    return _what_if(model, inputs, missing, batch_size, ZERO_FILL)
+
+
+def _what_if(
+    model: MFM, inputs: Mapping[str, ArrayLike], missing: str, batch_size: int, method: str
+) -> WhatIf:
+    _check_missing(model, missing, method)
     _check_batch_size(batch_size)
     batched, n_samples = _batched_inputs(model, inputs)
     has_target = missing in batched
@@ -212,7 +282,7 @@ def missing_modality(
     targets: list[np.ndarray] = []
     errors: dict[str, list[np.ndarray]] = {}
     with inference(model):
-        for part in _what_if_batches(model, batched, n_samples, missing, batch_size):
+        for part in _what_if_batches(model, batched, n_samples, missing, batch_size, method):
             inferred.append(_numpy_outputs(part.inferred))
             if part.full is not None and part.target is not None:
                 full.append(_numpy_outputs(part.full))
@@ -231,6 +301,7 @@ def missing_modality(
         full_reconstruction_error=joined.get("full_reconstruction_error"),
         prediction_change=joined.get("prediction_change"),
         class_changed=joined.get("class_changed"),
+        method=method,
     )
 
 
@@ -242,9 +313,10 @@ def missing_modality_summary(
     *,
     progress: Progress | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Over a split, for each modality m dropped in turn: what losing m costs.
+    """Over a split, for each modality m dropped in turn and inferred by surrogate inference: what losing m costs.
 
     Per modality m (keys are modality names), plain builtins:
+    - ``method``: "surrogate";
     - ``shared_code_mse``, ``modality_code_mse``: mean MSE(ẑ_y, z_y) and MSE(ẑ_m, z_m);
     - ``reconstruction_mse_surrogate``: mean MSE of X̂_m generated without X_m against X_m;
     - ``reconstruction_mse_full``: the same for the full-data X̂_m, the baseline;
@@ -256,14 +328,44 @@ def missing_modality_summary(
       "without_<m>"), so the app and the command line agree.
 
     Args:
-        model: an MFM with surrogate inference.
+        model: an MFM with surrogate inference (for one without, see :func:`zero_fill_summary`).
         inputs: modality name -> (N, *shape) for every modality.
         labels: (N,) class indices or regression targets.
         batch_size: samples per forward pass.
         progress: optional ``progress(done, total, stage)``; one step per modality, stage = its name.
     """
-    if not model.config.surrogate:
-        raise MFMError("this model was built without surrogate inference (config.surrogate is false)")
+    return _summary(model, inputs, labels, batch_size, SURROGATE, progress)
+
+
+def zero_fill_summary(
+    model: MFM,
+    inputs: Mapping[str, ArrayLike],
+    labels: np.ndarray,
+    batch_size: int = 256,
+    *,
+    progress: Progress | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Over a split, for each modality m in turn replaced by zeros (zero-filling, not the paper's surrogate
+    inference): how the unchanged model's codes, reconstruction of m and prediction move.
+
+    The same entries as :func:`missing_modality_summary`, with ``method`` "zero_fill" and
+    ``reconstruction_mse_zero_fill`` (X̂_m generated from the zero-filled input, against the real X_m) in place of
+    ``reconstruction_mse_surrogate``; ``shared_code_mse`` and ``modality_code_mse`` compare the codes of the
+    zero-filled input with the full-data ones; ``metrics_without`` are the task metrics of the zero-filled
+    predictions. Works for any MFM, with or without surrogate networks.
+    """
+    return _summary(model, inputs, labels, batch_size, ZERO_FILL, progress)
+
+
+def _summary(
+    model: MFM,
+    inputs: Mapping[str, ArrayLike],
+    labels: np.ndarray,
+    batch_size: int,
+    method: str,
+    progress: Progress | None,
+) -> dict[str, dict[str, Any]]:
+    _check_method(model, method)
     _check_batch_size(batch_size)
     absent = [n for n in model.modality_names if n not in inputs]
     if absent:
@@ -271,29 +373,35 @@ def missing_modality_summary(
     batched, n_samples = _batched_inputs(model, inputs)
     task = model.config.task
     names = model.modality_names
+    recon_key = "reconstruction_mse_surrogate" if method == SURROGATE else "reconstruction_mse_zero_fill"
     summary: dict[str, dict[str, Any]] = {}
     with inference(model):
         metrics_full = task_metrics(task, predict(model, batched, batch_size=batch_size), labels)
         for done, missing in enumerate(names, start=1):
             # Sums over samples, batch by batch: a split's reconstructions need not fit in memory at once.
             sums: dict[str, float] = {}
-            for part in _what_if_batches(model, batched, n_samples, missing, batch_size):
+            predictions: list[np.ndarray] = []
+            for part in _what_if_batches(model, batched, n_samples, missing, batch_size, method):
+                predictions.append(part.inferred.prediction.float().cpu().numpy())
                 for name, value in part.errors.items():
                     value = value.double().abs() if name == "prediction_change" else value.double()
                     sums[name] = sums.get(name, 0.0) + float(value.sum())
             entry: dict[str, Any] = {
+                "method": method,
                 "shared_code_mse": sums["shared_code_error"] / n_samples,
                 "modality_code_mse": sums["modality_code_error"] / n_samples,
-                "reconstruction_mse_surrogate": sums["reconstruction_error"] / n_samples,
+                recon_key: sums["reconstruction_error"] / n_samples,
                 "reconstruction_mse_full": sums["full_reconstruction_error"] / n_samples,
                 "prediction_change": sums["prediction_change"] / n_samples,
             }
             if "class_changed" in sums:
                 entry["class_changed"] = sums["class_changed"] / n_samples
             entry["metrics_full"] = dict(metrics_full)
-            entry["metrics_without"] = task_metrics(
-                task, predict(model, batched, missing=missing, batch_size=batch_size), labels
-            )
+            if method == SURROGATE:  # through predict, as evaluate_model does, so both give the same numbers
+                without = predict(model, batched, missing=missing, batch_size=batch_size)
+            else:
+                without = np.concatenate(predictions)
+            entry["metrics_without"] = task_metrics(task, without, labels)
             summary[missing] = entry
             if progress is not None:
                 progress(done, len(names), missing)

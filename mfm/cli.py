@@ -290,6 +290,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     metadata = dict(result.metadata)
     metadata["data_options"] = {"nonfinite": args.nonfinite or "refuse", "align": args.align or "none"}
+    if args.data_generator_version is not None:  # the user states it read this program's generated data
+        metadata["data_generator_version"] = args.data_generator_version
     metadata["command"] = "python -m mfm " + shlex.join(args.argv)
     path = save_checkpoint(args.out, result.model, metadata, result.objective)
     cfg = result.model.config
@@ -382,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset", help="the data set it reads, recorded for the interpretations (mosi, mosi-pickle)"
     )
     p.add_argument("--data-dir", help="folder (or pickle) of that data set, recorded too")
+    p.add_argument(
+        "--data-generator-version",
+        type=int,
+        help="only for a model trained on this program's generated data (sentiment): the generator version it "
+        "read; without it such data is refused, since its planted truth may differ",
+    )
     p.add_argument("--out", required=True, help="checkpoint file to write (.pt or .safetensors)")
     add_data_options(p)
     p.set_defaults(func=cmd_import, nonfinite=None, align=None)

@@ -1,8 +1,10 @@
-"""What every page shares: the sidebar (checkpoint choice, upload, data folder), the current selection, progress.
+"""What every page shares: the sidebar (checkpoint choice, upload, import of a producer's state_dict, data folder,
+non-finite values), the current selection, progress.
 
-The loaded model is cached once per process with `st.cache_resource`, keyed by the checkpoint's SHA-256, and is
-shared by every session: nothing here or in the pages may change it (no `model.train()`, no gradients kept); the
-`interpret/` functions run it in eval mode and restore whatever they touch.
+The loaded model is cached once per process with `st.cache_resource`, keyed by the checkpoint's SHA-256 (for an
+import: by the state_dict's and config's SHA-256 and the import choices), and is shared by every session: nothing
+here or in the pages may change it (no `model.train()`, no gradients kept); the `interpret/` functions run it in
+eval mode and restore whatever they touch.
 """
 
 from __future__ import annotations
@@ -17,14 +19,26 @@ import streamlit as st
 
 from interpret.app_support import (
     SPLITS,
+    UPLOAD_TYPES,
     CheckpointSource,
+    ImportedCheckpoint,
+    ProducerUpload,
+    active_uploads,
     data_key,
+    default_import_dataset,
     demo_checkpoints,
     demo_source,
+    generated_data_version,
+    import_datasets,
+    import_upload,
+    open_source,
+    producer_config_steps,
+    sha256_bytes,
+    split_command,
     upload_source,
 )
-from interpret.context import dataset_for
-from mfm.checkpoint import LoadedCheckpoint, file_sha256, load_checkpoint
+from interpret.context import dataset_for, recorded_data_options
+from mfm.checkpoint import LoadedCheckpoint, file_sha256
 from mfm.data import MultimodalDataset
 from mfm.errors import MFMError
 from mfm.model import MFM
@@ -46,6 +60,9 @@ class Selection:
     split: str
     uploaded: bool
     path: str | None  # a demo's file, relative to the app's folder when inside it; None for uploads
+    imported: ImportedCheckpoint | None = (
+        None  # set when the checkpoint was imported from a producer's state_dict
+    )
 
     @property
     def model(self) -> MFM:
@@ -136,14 +153,24 @@ def demo_sha256(path: str, mtime_ns: int, size: int) -> str:
 
 
 @st.cache_resource(show_spinner="Loading the checkpoint (weights only, validated)…", max_entries=8)
-def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | str:
-    """The validated checkpoint for `key`, or the loader's message when it is refused (refusals are cached too).
+def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | ProducerUpload | str:
+    """The validated checkpoint for `key`, a producer's state_dict to import, or the loader's message when it is
+    refused (refusals are cached too).
 
-    Uploaded bytes go only to `mfm.checkpoint.load_checkpoint`, which reads weights as data and never unpickles
-    code. One model per key is shared by every session.
+    Uploaded bytes go only to mfm's loaders (`interpret.app_support.open_source`), which read weights as data and
+    never unpickle code. One model per key is shared by every session.
     """
     try:
-        return load_checkpoint(_source.weights_stream(), config_json=_source.config_stream())
+        return open_source(_source)
+    except MFMError as exc:
+        return str(exc)
+
+
+@st.cache_resource(show_spinner="Importing the model (in memory)…", max_entries=8)
+def import_model_cached(key: tuple, _upload: ProducerUpload, _choices: dict) -> ImportedCheckpoint | str:
+    """`interpret.app_support.import_upload` for one state_dict and one set of choices (or its message)."""
+    try:
+        return import_upload(_upload, **_choices)
     except MFMError as exc:
         return str(exc)
 
@@ -151,14 +178,21 @@ def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | str:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def load_data(key: tuple, _checkpoint: LoadedCheckpoint) -> MultimodalDataset:
     """The data set named in the checkpoint, checked against its modalities (shared by checkpoints of one data key)."""
-    name, _, data_dir, _, _ = key
+    name, _, data_dir, _, _, nonfinite = key
     with progress_bar(f"Loading data set {name!r}") as update:
-        return dataset_for(_checkpoint, data_dir=data_dir, progress=update)
+        return dataset_for(_checkpoint, data_dir=data_dir, nonfinite=nonfinite, progress=update)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Sidebar
 # ---------------------------------------------------------------------------------------------------------------
+NONFINITE = {
+    "recorded": "as the checkpoint records",
+    "refuse": "refuse (stop with a message)",
+    "zero": "replace by 0 (as MMSA's loader does)",
+}
+
+
 def _demo_choice() -> CheckpointSource | None:
     demos = demo_checkpoints()
     if not demos:
@@ -174,24 +208,146 @@ def _demo_choice() -> CheckpointSource | None:
 def _upload_choice() -> tuple[CheckpointSource | None, str | None]:
     files = st.sidebar.file_uploader(
         "…or upload your own",
-        type=["pt", "safetensors", "json"],
+        type=list(UPLOAD_TYPES),
         accept_multiple_files=True,
         key="upload",
-        help="A `.pt` checkpoint written by `python -m mfm train`, or `.safetensors` weights together with their "
-        "`.json` config. Files are read as weights only; nothing in them is executed.",
+        help="A `.pt` checkpoint written by `python -m mfm train`, `.safetensors` weights together with their "
+        "`.json` config, or an MFM state_dict saved by the authors' code or MMSA (`.pth`, `.bin`, `.pt`) with "
+        "its config `.json`: it is imported in memory. Files are read as weights only; nothing in them is "
+        "executed. A new upload replaces the earlier one.",
     )
+    files = list(files or [])
+    # The uploader keeps earlier files: the newest weights (with the files that came with them) are the upload.
+    listed = [(f.file_id, f.name) for f in files]
+    chosen = active_uploads(
+        listed, st.session_state.get("upload_seen", ()), st.session_state.get("upload_active", ())
+    )
+    st.session_state["upload_seen"] = [i for i, _ in listed]
+    st.session_state["upload_active"] = chosen
+    used = [f for f in files if f.file_id in chosen]
+    ignored = [f.name for f in files if f.file_id not in chosen]
+    if ignored:
+        st.sidebar.caption(
+            f"The newest upload replaces the earlier one: {', '.join(ignored)} is not used (remove it with ×)."
+        )
     try:
-        return upload_source([(f.name, f.getvalue()) for f in files or []]), None
+        return upload_source([(f.name, f.getvalue()) for f in used]), None
     except MFMError as exc:
         return None, str(exc)
 
 
-def _load(source: CheckpointSource) -> LoadedCheckpoint | str:
-    return load_model(source.key, _source=source)
+def _refused(message: str, demo: CheckpointSource | None) -> None:
+    """An upload's refusal, in the sidebar and on the page; a command in the message is shown to copy."""
+    text, command = split_command(message)
+    st.sidebar.error(f"Upload refused: {text}")
+    if command:
+        st.sidebar.code(command, language="bash", wrap_lines=True)
+    st.error(f"Upload refused: {text}" + (" — showing the demo checkpoint instead." if demo else ""))
+    if command:
+        st.code(command, language="bash", wrap_lines=True)
+
+
+def _import_controls(
+    box: Any, upload: ProducerUpload, source: CheckpointSource, nonfinite: str
+) -> ImportedCheckpoint | str:
+    """Ask for what the import needs (config or T, data set), import in memory, offer the converted checkpoint."""
+    box.info(
+        f"**{upload.name}** is a bare state_dict of **{upload.producer_name}**, not an MFM checkpoint"
+        + (" (keys behind MMSA's `Model.` prefix)" if upload.weights.prefixed else "")
+        + ". It is imported in memory, as `python -m mfm import` does."
+    )
+    config = source.producer_config
+    try:
+        config_steps = producer_config_steps(upload.producer, config)
+    except MFMError as exc:
+        return f"{config[0] if config else 'the config'}: {exc}"
+    if config is None:
+        box.caption(
+            "Upload its config `.json` with it (the authors' code: the list of six dicts `[config, NN1Config, "
+            "NN2Config, gamma1Config, gamma2Config, outConfig]`; MMSA: its argument dict), or give T below: every "
+            "other size is then inferred from the weights' shapes."
+        )
+    else:
+        box.caption(f"Config: `{config[0]}`" + (f" (T = {config_steps})" if config_steps else ""))
+    steps = None
+    if config_steps is None:
+        steps = int(
+            box.number_input(
+                "Sequence length T (the config does not say)" if config else "Sequence length T",
+                min_value=1,
+                max_value=10_000,
+                step=1,
+                key=default("import_steps", 50 if upload.producer == "mmsa" else 20),
+                help="Steps per sequence the model reads: 20 for the MFN MOSI files, 50 for MMSA's aligned_50.pkl.",
+            )
+        )
+    datasets = import_datasets()
+    dataset = box.selectbox(
+        "Data set it reads",
+        datasets,
+        key=default_choice("import_dataset", datasets, default_import_dataset(upload.producer)),
+        help="Recorded in the converted checkpoint; the interpretations run on it. `mosi`: the MFN h5 files; "
+        "`mosi-pickle`: an MMSA / MultiBench pickle (name its folder or file below); `sentiment`: this program's "
+        "generated data.",
+    )
+    version = generated_data_version(dataset)
+    generated = None
+    if version is not None:
+        stated = box.checkbox(
+            f"It was trained on this program's generated `{dataset}` data (generator version {version})",
+            key=default("import_generated", False),
+            help="Recorded as the checkpoint's data generator version. Without it the generated data is refused: "
+            "a model is not interpreted against a planted truth it may never have seen.",
+        )
+        generated = version if stated else None
+    choices = {
+        "config": config,
+        "steps": steps,
+        "dataset": dataset,
+        "generated_version": generated,
+        "nonfinite": nonfinite,
+    }
+    key = (source.key, sha256_bytes(config[1]) if config else None, steps, dataset, generated, nonfinite)
+    result = import_model_cached(key, _upload=upload, _choices=choices)
+    if isinstance(result, str):
+        return result
+    box.success(
+        f"Imported as `{result.file_name}` (format version 2)"
+        + (
+            f"; {len(result.dropped)} unused weights dropped (MFN's own output head; see the Model page)"
+            if result.dropped
+            else ""
+        )
+        + "."
+    )
+    box.download_button(
+        "Download the converted checkpoint",
+        result.data,
+        result.file_name,
+        "application/octet-stream",
+        key="import_download",
+        on_click="ignore",
+        icon=":material/download:",
+        help=f"The same file as `{result.command}`.",
+    )
+    return result
+
+
+def _nonfinite_choice() -> str | None:
+    choice = st.sidebar.selectbox(
+        "Non-finite values (NaN, ±inf) in real data",
+        list(NONFINITE),
+        format_func=NONFINITE.get,
+        key=default_choice("nonfinite", list(NONFINITE), "recorded"),
+        help="Real MOSI pickles hold -inf in the audio features. *Refuse* stops with a message naming the file "
+        "and count; *replace by 0* zeroes them, as MMSA's own loader does. The generated data sets hold none.",
+    )
+    return None if choice == "recorded" else choice
 
 
 def sidebar() -> Selection | None:
-    """Draw the sidebar (choose, upload, data folder, split; the current name and SHA-256) and load the choice.
+    """Draw the sidebar (choose, upload or import, data folder, non-finite values, split; the current name and
+    SHA-256) and load the choice.
 
     Returns the selection (also kept in Session State for the pages) or None when no checkpoint is usable.
     A refused upload shows the loader's message and the app falls back to the chosen demo checkpoint.
@@ -199,35 +355,50 @@ def sidebar() -> Selection | None:
     st.sidebar.header("Checkpoint")
     demo = _demo_choice()
     upload, upload_error = _upload_choice()
-    loaded: LoadedCheckpoint | None = None
-    source: CheckpointSource | None = None
-    if upload is not None:
-        result = _load(upload)
-        if isinstance(result, str):
-            upload_error = result
-        else:
-            loaded, source = result, upload
-    if upload_error:
-        message = f"Upload refused: {upload_error}"
-        st.sidebar.error(message)
-        st.error(message + (" — showing the demo checkpoint instead." if demo else ""))
-    if loaded is None and demo is not None:
-        result = _load(demo)
-        if isinstance(result, str):
-            st.sidebar.error(f"Demo checkpoint {demo.name} could not be loaded: {result}")
-        else:
-            loaded, source = result, demo
+    import_box = st.sidebar.container()  # filled below, once the data options are known
     data_dir = st.sidebar.text_input(
         "Data folder (real MNIST / SVHN / MOSI only)",
         key="data_dir",
         help="The offline data sets load by themselves. For a checkpoint trained on real files, give the folder "
-        "on the machine running this app that holds them.",
+        "on the machine running this app that holds them (for `mosi-pickle`: the .pkl file or its folder).",
     ).strip()
+    nonfinite = _nonfinite_choice()
     split = st.sidebar.selectbox("Data split", SPLITS, key="split")
+
+    loaded: LoadedCheckpoint | None = None
+    source: CheckpointSource | None = None
+    imported: ImportedCheckpoint | None = None
+    if upload is not None:
+        result = _load(upload)
+        if isinstance(result, ProducerUpload):
+            result = _import_controls(import_box, result, upload, nonfinite or "refuse")
+            if isinstance(result, ImportedCheckpoint):
+                imported, result = result, result.checkpoint
+            else:
+                result = f"{upload.name} could not be imported: {result}"
+        if isinstance(result, str):
+            upload_error = result
+        else:
+            loaded, source = result, upload
+            if upload.producer_config is not None and imported is None:
+                st.sidebar.caption(
+                    f"{upload.producer_config[0]} is not used: {upload.name} is a complete MFM checkpoint."
+                )
+    if upload_error:
+        _refused(upload_error, demo)
+    if loaded is None and demo is not None:
+        result = _load(demo)
+        if isinstance(result, (str, ProducerUpload)):
+            message = (
+                result if isinstance(result, str) else "it is a producer's state_dict: upload it instead"
+            )
+            st.sidebar.error(f"Demo checkpoint {demo.name} could not be loaded: {message}")
+        else:
+            loaded, source = result, demo
     if loaded is None or source is None:
         st.session_state[STATE_KEY] = None
         return None
-    key = data_key(loaded, data_dir or None)
+    key = data_key(loaded, data_dir or None, nonfinite)
     dataset, data_error = None, None
     try:
         dataset = load_data(key, _checkpoint=loaded)
@@ -236,8 +407,8 @@ def sidebar() -> Selection | None:
     except OSError as exc:  # an unreadable folder given by the user
         data_error = f"the data folder could not be read: {exc}"
     selection = Selection(
-        name=source.name,
-        key=source.key,
+        name=imported.file_name if imported else source.name,
+        key=loaded.sha256 if imported else source.key,
         checkpoint=loaded,
         dataset=dataset,
         data_key=key,
@@ -245,10 +416,15 @@ def sidebar() -> Selection | None:
         split=split,
         uploaded=source.uploaded,
         path=None if source.uploaded else _relative(str(source.weights)),
+        imported=imported,
     )
     _identity(selection)
     st.session_state[STATE_KEY] = selection
     return selection
+
+
+def _load(source: CheckpointSource) -> LoadedCheckpoint | ProducerUpload | str:
+    return load_model(source.key, _source=source)
 
 
 def _relative(path: str) -> str:
@@ -262,13 +438,26 @@ def _relative(path: str) -> str:
 def _identity(selection: Selection) -> None:
     """The current checkpoint's name, SHA-256, kind and data, always visible in the sidebar."""
     config = selection.checkpoint.config
+    imported = selection.imported
     st.sidebar.divider()
-    st.sidebar.markdown(f"**Current:** `{selection.name}`" + (" (uploaded)" if selection.uploaded else ""))
+    if imported:
+        origin = f", imported from `{imported.source_name}` · {imported.producer_name}"
+    else:
+        origin = " (uploaded)" if selection.uploaded else ""
+    st.sidebar.markdown(f"**Current:** `{selection.name}`{origin}")
     st.sidebar.code(selection.checkpoint.sha256, language=None, wrap_lines=True)
-    dataset = selection.checkpoint.metadata.get("dataset", "?")
+    meta = selection.checkpoint.metadata
+    options = recorded_data_options(meta)
+    nonfinite = selection.data_key[-1]
     st.sidebar.caption(
         f"{config.kind} model · {len(config.modalities)} modalities ({', '.join(config.modality_names)}) · "
-        f"{config.task} · data set `{dataset}`"
+        f"{config.task} · data set `{meta.get('dataset', '?')}` · non-finite values: {nonfinite}"
+        + (" (recorded)" if nonfinite == options["nonfinite"] else "")
+        + (
+            f" · SHA-256 of `{imported.source_name}`: `{meta['imported_from']['sha256'][:16]}…`"
+            if imported
+            else ""
+        )
     )
     if selection.data_error:
         st.sidebar.warning(f"Data not loaded: {selection.data_error}")

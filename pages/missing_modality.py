@@ -1,4 +1,8 @@
-"""Missing-modality page: drop one modality, see what the surrogate network infers for it and how the prediction moves."""
+"""Missing-modality page: drop one modality, see what the model makes of the rest and how the prediction moves.
+
+Two methods, always labelled: the paper's surrogate inference (models trained with surrogate networks), and
+zero-filling (X_m replaced by zeros, the unchanged model run on it) for models without them, such as imports.
+"""
 
 from __future__ import annotations
 
@@ -11,44 +15,81 @@ import streamlit as st
 from interpret.analysis import sample_indices, take
 from interpret.app_support import describe_label, describe_prediction, softmax, what_if_rows
 from interpret.figures import image_grid, sequence_comparison
-from interpret.whatif import WhatIf, missing_modality, missing_modality_summary
+from interpret.whatif import (
+    METHODS,
+    SURROGATE,
+    ZERO_FILL,
+    WhatIf,
+    missing_modality,
+    missing_modality_summary,
+    zero_fill_missing_modality,
+    zero_fill_summary,
+)
 from pages.common import Selection, current, default, default_choice, page_title, progress_bar, require_data
+
+SHORT = {SURROGATE: "Surrogate inference (paper Eq. 5)", ZERO_FILL: "Zero-filling (X_m = 0)"}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def summary(
-    key: str, data: tuple, split: str, max_samples: int, seed: int, _selection: Selection
+    key: str, data: tuple, split: str, max_samples: int, seed: int, method: str, _selection: Selection
 ) -> dict[str, Any]:
-    """`missing_modality_summary` (every modality dropped in turn) on a seeded subsample of the split (cached)."""
+    """`missing_modality_summary` or `zero_fill_summary` (every modality in turn) on a seeded subsample (cached)."""
     part = _selection.dataset.splits[split]
     index = sample_indices(len(part), max_samples, seed)
-    with progress_bar("Dropping each modality in turn") as update:
-        return missing_modality_summary(
-            _selection.model, take(part.inputs, index), part.labels[index], progress=update
-        )
+    run = missing_modality_summary if method == SURROGATE else zero_fill_summary
+    text = "Dropping each modality in turn" if method == SURROGATE else "Zero-filling each modality in turn"
+    with progress_bar(text) as update:
+        return run(_selection.model, take(part.inputs, index), part.labels[index], progress=update)
 
 
 selection = current()
 page_title("Missing modality", selection)
 config = selection.checkpoint.config
-if not config.surrogate:
-    st.info(
-        "This checkpoint was trained without surrogate inference (`config.surrogate` is false), so it cannot infer "
-        "a missing modality: this page does not apply. Train with surrogate inference (the default of "
-        "`python -m mfm train`) to use it."
+if config.surrogate:
+    methods = [SURROGATE, ZERO_FILL]
+else:
+    methods = [ZERO_FILL]
+    origin = (
+        f"was imported from {selection.imported.producer_name}, whose MFM has none"
+        if selection.imported
+        else "was trained without it (`config.surrogate` is false)"
     )
-    st.stop()
+    st.info(
+        f"**No surrogate inference:** this model {origin}, so it cannot infer a missing modality the paper's way "
+        "(Eq. 5). Offered instead: **zero-filling**, X_m replaced by zeros and the unchanged model run on it. "
+        "It shows how the model reacts to a blank modality; it is not the paper's surrogate inference."
+    )
 dataset = require_data(selection)
 split = dataset.splits[selection.split]
 names = list(config.modality_names)
-st.markdown(
-    "With a modality *m* missing, MFM's surrogate network infers the shared code and *m*'s own code from the other "
-    "modalities (paper Eq. 5) and generates X̂_m without ever reading X_m. Compare it with the full-data pass."
+method = st.radio(
+    "Method",
+    methods,
+    format_func=SHORT.get,
+    horizontal=True,
+    key=default_choice("missing_method", methods, methods[0]),
+    help="; ".join(f"{SHORT[m]}: {METHODS[m]}" for m in methods),
 )
+zero_fill = method == ZERO_FILL
+if zero_fill:
+    st.markdown(
+        "**Zero-filling** (not the paper's surrogate inference): modality *m*'s input X_m is replaced by zeros "
+        "and the unchanged model runs on it. Compare what it generates and predicts with the full-data pass."
+    )
+else:
+    st.markdown(
+        "With a modality *m* missing, MFM's surrogate network infers the shared code and *m*'s own code from "
+        "the other modalities (paper Eq. 5) and generates X̂_m without ever reading X_m. Compare it with the "
+        "full-data pass."
+    )
+without_words = "zero-filled" if zero_fill else "without"
 
 columns = st.columns([1, 1, 2])
 missing = columns[0].selectbox(
-    "Drop modality", names, key=default_choice("missing_modality", names, names[0])
+    "Zero-fill modality" if zero_fill else "Drop modality",
+    names,
+    key=default_choice("missing_modality", names, names[0]),
 )
 max_samples = columns[1].slider(
     "Samples for the table",
@@ -60,27 +101,40 @@ max_samples = columns[1].slider(
 )
 row = columns[2].slider("Sample", 0, len(split) - 1, key=default("missing_sample", 0, 0, len(split) - 1))
 
-st.subheader("Over the split")
-table = summary(selection.key, selection.data_key, selection.split, int(max_samples), 0, _selection=selection)
+st.subheader("Over the split" + (" (zero-filling)" if zero_fill else " (surrogate inference)"))
+table = summary(
+    selection.key, selection.data_key, selection.split, int(max_samples), 0, method, _selection=selection
+)
 st.dataframe(what_if_rows(table, config.task), hide_index=True, width="stretch")
 st.caption(
-    "Prediction change: total-variation distance between the class distributions (classification) or mean "
-    "|ŷ without − ŷ all| (regression). Reconstruction MSE of X̂_m inferred without X_m beside the full-data one, "
-    "in each modality's own units (compare a row's two values, not rows: e.g. COVAREP-like audio is about ten "
-    "times larger than the other streams)."
+    f"Prediction change: total-variation distance between the class distributions (classification) or mean "
+    f"|ŷ {without_words} − ŷ all| (regression). Reconstruction MSE of X̂_m "
+    + ("generated from the zero-filled input" if zero_fill else "inferred without X_m")
+    + " beside the full-data one, in each modality's own units (compare a row's two values, not rows: e.g. "
+    "COVAREP-like audio is about ten times larger than the other streams)."
 )
 
-st.subheader(f"Sample #{row} without {missing}")
+st.subheader(f"Sample #{row} " + (f"with {missing} zero-filled" if zero_fill else f"without {missing}"))
 # One sample: a forward pass with and one without the modality, cheap enough to run on every slider move.
-sample: WhatIf = missing_modality(selection.model, take(split.inputs, np.array([row])), missing)
+what_if = zero_fill_missing_modality if zero_fill else missing_modality
+sample: WhatIf = what_if(selection.model, take(split.inputs, np.array([row])), missing)
 real, full, inferred = sample.target[0], sample.full.reconstructions[missing][0], sample.reconstruction[0]
 modality = config.modality(missing)
 if modality.kind == "image":
     figure = image_grid(
         np.stack([real, full, inferred])[None],
         row_labels=[f"#{row}"],
-        column_labels=["real X_m", "generated with X_m", f"generated without {missing}"],
-        title=f"{missing}: the real sample, its reconstruction, and what the other modalities imply",
+        column_labels=[
+            "real X_m",
+            "generated with X_m",
+            f"generated from zeros for {missing}" if zero_fill else f"generated without {missing}",
+        ],
+        title=f"{missing}: the real sample, its reconstruction, and "
+        + (
+            "what the model generates with this input zero-filled"
+            if zero_fill
+            else "what the other modalities imply"
+        ),
     )
 else:
     words = [str(w) for w in split.extras["words"][row]] if "words" in split.extras else None
@@ -88,7 +142,9 @@ else:
         real,
         inferred,
         words=words,
-        title=f"{missing}: real vs. generated without it (from the other modalities)",
+        title=f"{missing}: real vs. generated with it zero-filled (zero-filling, not surrogate inference)"
+        if zero_fill
+        else f"{missing}: real vs. generated without it (from the other modalities)",
     )
 st.plotly_chart(figure, width="stretch", key="missing_reconstruction")
 
@@ -96,13 +152,20 @@ with_all, without = sample.full.prediction[0], sample.inferred.prediction[0]
 columns = st.columns(3)
 columns[0].metric("True label", describe_label(split.labels[row], config.task))
 columns[1].metric("Prediction, all modalities", describe_prediction(with_all, config.task))
-columns[2].metric(f"Prediction without {missing}", describe_prediction(without, config.task))
+columns[2].metric(
+    f"Prediction, {missing} zero-filled" if zero_fill else f"Prediction without {missing}",
+    describe_prediction(without, config.task),
+)
 if config.task == "classification":
     classes = [str(c) for c in range(config.num_classes)]
     bars = go.Figure(
         [
             go.Bar(name="all modalities", x=classes, y=softmax(with_all)),
-            go.Bar(name=f"without {missing}", x=classes, y=softmax(without)),
+            go.Bar(
+                name=f"{missing} zero-filled" if zero_fill else f"without {missing}",
+                x=classes,
+                y=softmax(without),
+            ),
         ]
     )
     bars.update_layout(

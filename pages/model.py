@@ -22,6 +22,17 @@ columns[2].metric("Parameters", f"{counts['total']:,}")
 columns[3].metric("Fusion", config.fusion.upper() if config.fusion == "mfn" else "concat")
 columns[4].metric("Surrogate inference", "on" if config.surrogate else "off")
 
+source = meta.get("imported_from")
+if isinstance(source, dict):
+    dropped = source.get("dropped") or []
+    st.info(
+        f"Imported from **{source.get('producer_name', source.get('producer'))}**: `{source.get('file')}` "
+        f"(SHA-256 `{str(source.get('sha256'))[:16]}…`), sizes from the {source.get('sizes_from')}"
+        + (f"; dropped, unused by MFM's forward: {', '.join(dropped)}" if dropped else "")
+        + ". No surrogate inference and no input standardisation, as in the producer's MFM; the producer's "
+        "config is kept verbatim in the metadata below."
+    )
+
 st.subheader("Modalities and factor sizes")
 st.markdown(
     f"Shared discriminative code **z_y = {config.shared_code_dim}**, label factor **F_y = {config.shared_factor_dim}**; "
@@ -64,7 +75,10 @@ rows = metric_rows(meta)
 if rows:
     st.dataframe(rows, hide_index=True, width="stretch")
 else:
-    st.info("This checkpoint's metadata holds no metrics.")
+    st.info(
+        "This checkpoint's metadata holds no metrics"
+        + (" (an import carries none: `python -m mfm evaluate` measures them)." if source else ".")
+    )
 
 series = history_series(meta)
 if series and len(series.get("epoch", [])) > 1:
@@ -87,12 +101,12 @@ if series and len(series.get("epoch", [])) > 1:
     )
     st.plotly_chart(figure, width="stretch")
 
-st.subheader("Training command")
+st.subheader("Import command" if isinstance(source, dict) else "Training command")
 command = meta.get("command")
 if command:
     st.code(command, language="bash", wrap_lines=True)
 else:
-    st.info("The metadata does not record the command that trained this checkpoint.")
+    st.info("The metadata does not record the command that made this checkpoint.")
 if meta.get("best_epoch") is not None:
     st.caption(
         f"Best validation epoch {meta.get('best_epoch')}"

@@ -40,7 +40,17 @@ st.markdown(
     f"The HTML report and the JSON summary are exactly what `{command}` writes: both interpretations, the "
     "faithfulness checks, the settings, the seed and the library versions. It embeds plotly.js, so it opens "
     "offline."
+    + (
+        f" Run it on `{selection.name}`, the converted checkpoint the sidebar offers for download."
+        if selection.imported
+        else ""
+    )
 )
+if not selection.checkpoint.config.surrogate:
+    st.caption(
+        "This model has no surrogate inference: the report's missing-modality section uses zero-filling (each "
+        "modality replaced by zeros in turn), labelled as such, not the paper's surrogate inference."
+    )
 with st.form("report_settings"):
     columns = st.columns(4)
     estimator = columns[0].radio(

@@ -29,15 +29,21 @@ import torch
 from conftest import tiny_image_config, tiny_sequence_config
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
+from test_import import official_state
+from test_report import small_mmsa_files
 
 from interpret.app_support import (
+    active_uploads,
+    data_key,
     demo_checkpoints,
     label_prototypes,
     metric_rows,
     sequence_images,
+    split_command,
     upload_source,
+    what_if_rows,
 )
-from mfm.checkpoint import save_checkpoint
+from mfm.checkpoint import load_checkpoint, save_checkpoint
 from mfm.config import MFMConfig, ModalityConfig
 from mfm.errors import CheckpointError
 from mfm.model import MFM
@@ -296,16 +302,42 @@ def test_report_page_builds_or_explains():
     assert len(at.get("download_button")) == 2
 
 
-def test_a_model_without_surrogate_says_the_page_does_not_apply(tmp_path, demo_dir):
+def test_a_model_without_surrogate_gets_zero_filling_labelled_as_such(tmp_path, demo_dir):
     tiny_checkpoint(demo_dir / "zz_no_surrogate.pt", "sentiment", surrogate=False)
     try:
         at = new_app("zz_no_surrogate.pt")
         at.run()
         open_page(at, "missing_modality")
-        assert any("does not apply" in i.value for i in at.info)
-        assert not at.get("plotly_chart")
+        assert any("No surrogate inference" in i.value and "zero-filling" in i.value for i in at.info)
+        assert at.radio(key="missing_method").options == ["Zero-filling (X_m = 0)"]
+        assert any("not the paper's surrogate inference" in m.value for m in at.markdown)
+        assert "zero-filled" in at.dataframe[0].value.columns
+        assert any("zero-filling" in h.value for h in at.subheader)
+        assert "zero-filled" in figure_data_titles(at)
     finally:
         (demo_dir / "zz_no_surrogate.pt").unlink()
+
+
+def test_a_surrogate_model_offers_both_methods_and_labels_each():
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    open_page(at, "missing_modality")
+    assert at.radio(key="missing_method").value == "surrogate"
+    assert (
+        "dropped" in at.dataframe[0].value.columns and "recon MSE inferred" in at.dataframe[0].value.columns
+    )
+    at.radio(key="missing_method").set_value("zero_fill").run()
+    assert_healthy(at)
+    columns = at.dataframe[0].value.columns
+    assert "zero-filled" in columns and "recon MSE from zeros" in columns
+    assert "zero-filled" in figure_data_titles(at)
+
+
+def figure_data_titles(at: AppTest) -> str:
+    """The titles of the page's figures, joined."""
+    return " | ".join(
+        json.dumps(f.get("layout", {}).get("title", ""), ensure_ascii=False) for f in figures(at)
+    )
 
 
 def test_real_data_checkpoint_without_a_folder_explains_what_is_needed(tmp_path):
@@ -441,6 +473,222 @@ def test_bad_uploads_show_an_error_and_the_app_keeps_working(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Bring your own MFM: producers' state_dicts imported in memory
+# ---------------------------------------------------------------------------------------------------------------
+IMPORT_PAGES = ("model", "information", "gradients", "missing_modality", "report")
+
+
+@contextmanager
+def captured_media() -> Iterator[list[tuple[bytes, str | None]]]:
+    """The (bytes, file name) of every file the app hands to Streamlit's media storage (downloads), in order."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    kept: list[tuple[bytes, str | None]] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        kept.append((path_or_data, filename))
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    with patch.object(MemoryMediaFileStorage, "load_and_get_id", keep):
+        yield kept
+
+
+def walk_import_pages(at: AppTest) -> None:
+    """Every interpretation page on the imported model: no exception, no error box, each shows its result."""
+    for page in IMPORT_PAGES:
+        open_page(at, page)
+        assert not at.error, (page, [e.value for e in at.error])
+        if page == "model":
+            assert any("python -m mfm import --from" in c.value for c in at.code), (
+                "the import command is shown"
+            )
+        elif page in ("information", "gradients"):
+            assert at.get("plotly_chart"), page
+        elif page == "missing_modality":
+            assert any("No surrogate inference" in i.value and "imported from" in i.value for i in at.info)
+            assert "zero-filled" in at.dataframe[0].value.columns
+            assert at.get("plotly_chart")
+        elif page == "report":
+            at.button[0].click().run()
+            assert_healthy(at)
+            assert (
+                len(at.get("download_button")) >= 2 + 1
+            )  # HTML, JSON, and the sidebar's converted checkpoint
+
+
+def test_an_mmsa_state_dict_with_its_config_is_imported_and_used_on_every_page():
+    weights, config = small_mmsa_files()
+    at = new_app("tiny_sentiment.pt", import_dataset="sentiment", import_generated=True)
+    at.run()
+    with captured_media() as media:
+        at.sidebar.file_uploader[0].set_value(
+            [
+                ("mfm-small.pth", weights, "application/octet-stream"),
+                ("mfm-small.json", config, "application/json"),
+            ]
+        ).run()
+    assert_healthy(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("MMSA (thuiar/MMSA)" in i.value and "mfm-small.pth" in i.value for i in at.sidebar.info)
+    assert any("Config: `mfm-small.json` (T = 20)" in c.value for c in at.sidebar.caption)
+    assert not at.sidebar.number_input, "the config gives T: it is not asked for"
+    assert any("Imported as `mfm-small_mfm.pt` (format version 2)" in s.value for s in at.sidebar.success)
+    assert any("mfm-small_mfm.pt" in m.value and "imported from" in m.value for m in at.sidebar.markdown)
+    selection = at.session_state["mfm_selection"]
+    assert selection.imported.producer == "mmsa" and not selection.checkpoint.config.surrogate
+    assert selection.checkpoint.sha256 in [c.value for c in at.sidebar.code]
+
+    # The download offers the converted version-2 checkpoint, which the ordinary loader accepts.
+    offered = [data for data, name in media if name == "mfm-small_mfm.pt"]
+    assert offered and offered[-1] == selection.imported.data
+    loaded = load_checkpoint(io.BytesIO(offered[-1]))
+    assert loaded.version == 2 and loaded.metadata["imported_from"]["producer"] == "mmsa"
+    assert loaded.metadata["dataset"] == "sentiment" and loaded.metadata["data_generator_version"] == 3
+    assert loaded.metadata["command"].startswith("python -m mfm import --from mmsa mfm-small.pth --config")
+    assert all(torch.equal(v, selection.model.state_dict()[k]) for k, v in loaded.model.state_dict().items())
+    walk_import_pages(at)
+
+    # Without the statement that it read this program's generated data, the data set is refused and says why.
+    at.sidebar.checkbox(key="import_generated").uncheck().run()
+    assert_healthy(at)
+    assert any("generated data set 'sentiment'" in w.value for w in at.sidebar.warning)
+
+
+def _tiny_pickle(path: Path, steps: int = 20, seed: int = 0) -> Path:
+    """An MMSA-layout aligned pickle of T steps (300/5/20 features), with one -inf in the training audio."""
+    rng = np.random.default_rng(seed)
+    contents = {}
+    for split, n in (("train", 24), ("valid", 12), ("test", 24)):
+        contents[split] = {
+            "text": rng.normal(size=(n, steps, 300)).astype(np.float32),
+            "audio": rng.normal(size=(n, steps, 5)).astype(np.float32),
+            "vision": rng.normal(size=(n, steps, 20)).astype(np.float32),
+            "regression_labels": rng.uniform(-3, 3, size=n),
+        }
+    contents["train"]["audio"][1, 2, 3] = -np.inf
+    path.write_bytes(pickle.dumps(contents))
+    return path
+
+
+def test_an_official_state_dict_without_config_asks_for_t_and_reads_the_users_pickle(tmp_path):
+    buffer = io.BytesIO()
+    torch.save(official_state(), buffer, _use_new_zipfile_serialization=False)  # legacy, as PyTorch 0.4 wrote
+    data = _tiny_pickle(tmp_path / "aligned_20.pkl")
+    at = new_app("tiny_sentiment.pt", import_dataset="mosi-pickle", data_dir=str(data))
+    at.run()
+    at.sidebar.file_uploader[0].set_value(
+        ("mfn_official.pt", buffer.getvalue(), "application/octet-stream")
+    ).run()
+    assert_healthy(at)
+    assert any("the authors' code (pliang279/factorized)" in i.value for i in at.sidebar.info)
+    assert at.sidebar.number_input(key="import_steps").value == 20
+    selection = at.session_state["mfm_selection"]
+    assert selection.imported.producer == "official"
+    assert [m.hidden_dim for m in selection.checkpoint.config.modalities] == [88, 64, 48]  # from the shapes
+    assert "--steps 20" in selection.imported.command
+    # The pickle holds -inf: refused, with the count, until the sidebar says to replace it by 0.
+    assert any("non-finite" in w.value for w in at.sidebar.warning), [w.value for w in at.sidebar.warning]
+    at.sidebar.selectbox(key="nonfinite").set_value("zero").run()
+    assert_healthy(at)
+    assert not at.sidebar.warning, [w.value for w in at.sidebar.warning]
+    selection = at.session_state["mfm_selection"]
+    assert selection.dataset.info["replaced_nonfinite"]["train"] == {"acoustic": 1}
+    assert selection.checkpoint.metadata["data_options"]["nonfinite"] == "zero"  # recorded in the download
+    assert "--nonfinite zero" in selection.imported.command
+    walk_import_pages(at)
+
+
+@pytest.mark.filterwarnings("ignore:Couldn.t retrieve source code")
+def test_a_pickled_module_upload_shows_the_command_that_resaves_it(tmp_path):
+    import sys
+    import types
+
+    module = types.ModuleType("mfm_model")
+
+    class MFMModule(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fy_to_y_fc1 = torch.nn.Linear(2, 2)
+
+    MFMModule.__module__, MFMModule.__qualname__ = "mfm_model", "MFM"
+    module.MFM = MFMModule
+    sys.modules["mfm_model"] = module
+    try:
+        buffer = io.BytesIO()
+        torch.save(MFMModule(), buffer, _use_new_zipfile_serialization=False)
+    finally:
+        del sys.modules["mfm_model"]
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    at.sidebar.file_uploader[0].set_value(
+        ("mfn_123.pth", buffer.getvalue(), "application/octet-stream")
+    ).run()
+    assert_healthy(at)
+    assert any("whole pickled model (mfm_model.MFM)" in e.value for e in at.sidebar.error)
+    command = (
+        "python -c \"from mfm_model import *; import torch; torch.save(torch.load('mfn_123.pth').state_dict(), "
+        "'mfn_123_state_dict.pt')\""
+    )
+    assert command in [c.value for c in at.sidebar.code], "the command is shown on its own, to copy"
+    assert command in [c.value for c in at.code]
+    assert at.session_state["mfm_selection"].name == "tiny_sentiment.pt"  # the demo is still shown
+
+
+def test_a_state_dict_of_no_known_layout_and_hostile_pth_files_are_refused_clearly(tmp_path):
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    buffer = io.BytesIO()
+    torch.save({"encoder.weight": torch.zeros(2, 2), "head.bias": torch.zeros(2)}, buffer)
+    at.sidebar.file_uploader[0].set_value(("model.pth", buffer.getvalue(), "application/octet-stream")).run()
+    assert_healthy(at)
+    assert any(
+        "neither an MFM checkpoint nor an MFM state_dict of a known producer" in e.value
+        and "encoder.weight" in e.value
+        for e in at.sidebar.error
+    ), [e.value for e in at.sidebar.error]
+    # Every hostile file of the .pt corpus is refused under the producers' extensions too, and runs nothing.
+    for name, data in bad_uploads(tmp_path).items():
+        for suffix in (".pth", ".bin"):
+            at.sidebar.file_uploader[0].set_value(
+                (name.replace(".pt", suffix), data, "application/octet-stream")
+            ).run()
+            assert_healthy(at)
+            assert any("Upload refused" in e.value for e in at.error), (name, suffix)
+            assert at.session_state["mfm_selection"].name == "tiny_sentiment.pt"
+    assert not (tmp_path / "PWNED").exists(), "a payload ran"
+    # A producer's state_dict missing a weight is refused naming it.
+    state = {f"Model.{k}": v for k, v in official_state().items() if k != "decoder_v.fc1.bias"}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    at.sidebar.file_uploader[0].set_value(("broken.pth", buffer.getvalue(), "application/octet-stream")).run()
+    assert_healthy(at)
+    assert any(
+        "could not be imported" in e.value and "decoder_v.fc1.bias" in e.value for e in at.sidebar.error
+    ), [e.value for e in at.sidebar.error]
+
+
+def test_a_new_upload_replaces_the_earlier_one(tmp_path):
+    first = good_upload_bytes(tmp_path, seed=1)
+    second = good_upload_bytes(tmp_path, "sentiment", seed=2)
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    at.sidebar.file_uploader[0].upload("first.pt", first).run()
+    assert at.session_state["mfm_selection"].name == "first.pt"
+    # A browser's uploader keeps the earlier file when another is added; AppTest's `upload` would start from an
+    # empty list, so the earlier file (with its id) is put back first.
+    uploader = at.sidebar.file_uploader[0]
+    uploader._files = [(f.file_id, f.name, f.getvalue(), f.type) for f in uploader.value]
+    uploader.upload("second.pt", second).run()
+    assert_healthy(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state["mfm_selection"].name == "second.pt"
+    assert any("first.pt is not used" in c.value for c in at.sidebar.caption)
+    at.run()  # and it stays so on the next run
+    assert at.session_state["mfm_selection"].name == "second.pt"
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Several sessions at once share one model
 # ---------------------------------------------------------------------------------------------------------------
 SESSIONS = [
@@ -548,6 +796,65 @@ def test_upload_source_picks_the_checkpoint_and_explains_mistakes():
     ]:
         with pytest.raises(CheckpointError, match=message):
             upload_source(files)
+
+
+def test_active_uploads_let_the_newest_weights_replace_the_earlier_upload():
+    assert active_uploads([("a", "a.pt")], seen=(), active=()) == ["a"]
+    # A new weights file (with the JSON uploaded with it) replaces the earlier upload ...
+    files = [("a", "a.pt"), ("b", "b.pth"), ("c", "b.json")]
+    assert active_uploads(files, seen=["a"], active=["a"]) == ["b", "c"]
+    # ... stays chosen on the next run, and a JSON added later joins it.
+    assert active_uploads(files, seen=["a", "b", "c"], active=["b", "c"]) == ["b", "c"]
+    assert active_uploads([("b", "b.pth"), ("d", "b.json")], seen=["b"], active=["b"]) == ["b", "d"]
+    # Weights uploaded together are all taken (upload_source then explains); removed weights fall back to all.
+    assert active_uploads([("a", "a.pt"), ("b", "b.pt")], seen=(), active=()) == ["a", "b"]
+    assert active_uploads([("a", "a.pt"), ("c", "b.json")], seen=["a", "b", "c"], active=["b", "c"]) == [
+        "a",
+        "c",
+    ]
+
+
+def test_upload_source_keeps_a_json_beside_torch_weights_as_the_producers_config():
+    source = upload_source([("mfm-mosi.pth", b"w"), ("mfm-mosi.json", b"{}")])
+    assert (
+        source.producer_config == ("mfm-mosi.json", b"{}") and source.config is None and source.torch_weights
+    )
+    assert upload_source([("m.bin", b"w")]).producer_config is None
+    with pytest.raises(CheckpointError, match=r"at most one \.json"):
+        upload_source([("m.pth", b"w"), ("a.json", b"{}"), ("b.json", b"{}")])
+
+
+def test_split_command_takes_the_command_lines_out_of_a_message():
+    text, command = split_command('x.pt is a whole pickled model. Re-save:\n  python -c "import torch"')
+    assert text == "x.pt is a whole pickled model. Re-save:" and command == 'python -c "import torch"'
+    assert split_command("no command here") == ("no command here", None)
+
+
+def test_data_key_includes_the_non_finite_choice(tmp_path):
+    checkpoint = load_checkpoint(tiny_checkpoint(tmp_path / "m.pt", "sentiment"))
+    assert data_key(checkpoint, None)[-1] == "refuse"  # what it records (nothing: the default)
+    assert data_key(checkpoint, None, "zero") != data_key(checkpoint, None)
+    assert data_key(checkpoint, None, "refuse") == data_key(checkpoint, None)
+
+
+def test_what_if_rows_name_the_method():
+    entry = {
+        "metrics_full": {"mae": 1.0},
+        "metrics_without": {"mae": 1.5},
+        "prediction_change": 0.2,
+        "reconstruction_mse_full": 0.1,
+        "shared_code_mse": 0.3,
+    }
+    surrogate = what_if_rows({"visual": {**entry, "reconstruction_mse_surrogate": 0.4}}, "regression")[0]
+    zero = what_if_rows(
+        {"visual": {**entry, "method": "zero_fill", "reconstruction_mse_zero_fill": 0.5}}, "regression"
+    )[0]
+    assert surrogate["dropped"] == "visual" and surrogate["recon MSE inferred"] == 0.4
+    assert (
+        zero["zero-filled"] == "visual"
+        and zero["recon MSE from zeros"] == 0.5
+        and zero["mae (zero-filled)"] == 1.5
+    )
 
 
 def test_label_prototypes_average_the_label_factor_per_group():

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_app import tiny_checkpoint
+from tests.test_report import small_mmsa_files
 
 pytestmark = pytest.mark.browser
 
@@ -54,6 +55,11 @@ def checkpoints(tmp_path_factory) -> Path:
     (folder / "demos").mkdir()
     tiny_checkpoint(folder / "demos" / "tiny_sentiment.pt", "sentiment")
     tiny_checkpoint(folder / "upload_digits.pt", "digits", seed=3)
+    weights, config = small_mmsa_files(
+        seed=4
+    )  # an MFM saved by MMSA (small sizes, the sentiment data's shapes)
+    (folder / "mfm-small.pth").write_bytes(weights)
+    (folder / "mfm-small.json").write_bytes(config)
     return folder
 
 
@@ -259,6 +265,51 @@ def test_a_bad_upload_shows_an_error_and_the_app_keeps_working(browser, server, 
     page.locator(IMAGE_GRID).first.wait_for(timeout=60_000)
     assert_no_exception(page)
     screenshot(page, tmp_path, "browser_bad_upload")
+    page.close()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the sidebar selectbox labelled `label`."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    settle(page)
+
+
+def test_an_mmsa_state_dict_and_its_config_are_imported_and_shown(browser, server, checkpoints, tmp_path):
+    page = open_app(browser, server)
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    # A checkpoint first, then the MMSA files: the new upload replaces the earlier one (the uploader keeps both).
+    uploader.set_input_files(str(checkpoints / "upload_digits.pt"))
+    page.get_by_text("(uploaded)").wait_for(timeout=60_000)
+    settle(page)
+    uploader.set_input_files([str(checkpoints / "mfm-small.pth"), str(checkpoints / "mfm-small.json")])
+    page.get_by_text("is a bare state_dict of").wait_for(timeout=60_000)
+    settle(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert "MMSA (thuiar/MMSA)" in sidebar.inner_text()
+    assert "upload_digits.pt is not used" in sidebar.inner_text()
+    choose(page, "Data set it reads", "sentiment")
+    page.get_by_text("It was trained on this program's generated").click()
+    settle(page)
+    assert_no_exception(page)
+    text = sidebar.inner_text()
+    assert "Imported as mfm-small_mfm.pt" in text and "Data not loaded" not in text
+    assert sidebar.get_by_role("button", name="Download the converted checkpoint").count() == 1
+    assert page.get_by_text("Imported from MMSA (thuiar/MMSA): mfm-small.pth").count() == 1  # the Model page
+    screenshot(page, tmp_path, "browser_import_model")
+
+    go_to(page, "Missing modality")
+    assert_no_exception(page)
+    assert (
+        page.get_by_text("this model was imported from MMSA (thuiar/MMSA), whose MFM has none").count() == 1
+    )
+    page.locator(HEATMAP).first.wait_for(timeout=60_000)
+    screenshot(page, tmp_path, "browser_import_missing_modality")
+
+    go_to(page, "Gradients over time")
+    assert_no_exception(page)
+    page.locator(HEATMAP).first.wait_for(timeout=60_000)
+    screenshot(page, tmp_path, "browser_import_gradients")
     page.close()
 
 

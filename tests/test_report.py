@@ -1,15 +1,61 @@
-"""The report: the JSON keys the issue promises, an HTML page that opens offline, CLI and library agree."""
+"""The report: the JSON keys the issue promises, an HTML page that opens offline, CLI and library agree; on an
+imported model (no surrogate inference) it labels its missing-modality numbers as zero-filling.
+
+Also the small MMSA-layout model the app tests upload: MMSA's own `MFM` (from its wheel, see test_import.py) with
+a small argument dict whose inputs have the shapes of the offline `sentiment` data (T 20; 300, 5, 20 features).
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import types
+
+import torch
+from test_import import _load_mmsa_mfm, mmsa_mosi_args
 
 from interpret.cli import main
 from interpret.context import open_checkpoint
 from interpret.report import ReportSettings, build_report
 
 SMALL = ReportSettings(max_samples=96, n_bootstrap=4, n_null=3, gradient_samples=16)
+
+
+def small_mmsa_args() -> dict:
+    """MMSA's MOSI argument dict for MFM with small sizes and the sentiment data's shapes (T = 20)."""
+    args = mmsa_mosi_args()
+    args.update(
+        feature_dims=[300, 5, 20],
+        seq_lens=[20, 20, 20],
+        hidden_dims=[8, 4, 6],
+        zy_size=6,
+        zl_size=5,
+        za_size=3,
+        zv_size=4,
+        fy_size=4,
+        fl_size=3,
+        fa_size=2,
+        fv_size=3,
+        memsize=6,
+        NN1Config={"drop": 0.7, "shapes": 8},
+        NN2Config={"drop": 0.0, "shapes": 8},
+        gamma1Config={"drop": 0.0, "shapes": 8},
+        gamma2Config={"drop": 0.5, "shapes": 8},
+        outConfig={"drop": 0.2, "shapes": 8},
+        dataset_name="sentiment",
+    )
+    return args
+
+
+def small_mmsa_files(seed: int = 0) -> tuple[bytes, bytes]:
+    """(weights, config): a random small MMSA MFM saved as MMSA saves it (`Model.` prefix), and its args as JSON."""
+    args = small_mmsa_args()
+    torch.manual_seed(seed)
+    model = _load_mmsa_mfm()(types.SimpleNamespace(**args)).eval()
+    buffer = io.BytesIO()
+    torch.save({f"Model.{k}": v for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue(), json.dumps(args).encode()
 
 
 def test_report_summary_and_page(sentiment_checkpoint, tmp_path):
@@ -21,6 +67,9 @@ def test_report_summary_and_page(sentiment_checkpoint, tmp_path):
         assert {"shared_mi", "modality_mi", "ratio", "ratio_low", "ratio_high"} <= set(info)
         assert info["ratio_low"] <= info["ratio"] <= info["ratio_high"]
         assert len(summary["gradients"][name]["shared"]) == 20
+        assert summary["missing_modality"][name]["method"] == "surrogate"
+    assert "missing_modality_zero_fill" not in summary and summary["checkpoint"]["surrogate_inference"]
+    assert "Missing modality: surrogate inference (paper Eq. 5)" in page and "zero-filling" not in page
     assert set(summary["faithfulness"]["trained"]["auroc"]) == {"language", "acoustic"}
     assert summary["settings"]["seed"] == 0 and "torch" in summary["versions"]
     # Self-contained: no script is fetched from the network.
@@ -86,3 +135,34 @@ def test_a_checkpoint_trained_on_another_version_of_the_generated_data_is_refuse
     with pytest.raises(DataError, match=r"whole number"):
         open_checkpoint(saved("odd.pt", data_generator_version="three"))
     open_checkpoint(saved("as_text.pt", data_generator_version=str(GENERATOR_VERSION)))  # a JSON config's "3"
+
+
+def test_report_on_an_imported_mmsa_model_labels_zero_filling(tmp_path, data_cache):
+    from mfm.checkpoint import save_checkpoint
+    from mfm.data.sentiment import GENERATOR_VERSION
+    from mfm.importers import import_model, parse_config_json
+
+    weights, config = small_mmsa_files()
+    result = import_model("mmsa", weights, parse_config_json(config), dataset="sentiment")
+    assert not result.model.config.surrogate
+    # The fixture states what a user would have to: the model reads this program's generated data, this version
+    # (without it the data's version check refuses the pairing; `import` cannot know it).
+    metadata = {**result.metadata, "data_generator_version": GENERATOR_VERSION}
+    path = save_checkpoint(tmp_path / "imported.pt", result.model, metadata, result.objective)
+    out, js = tmp_path / "r.html", tmp_path / "r.json"
+    options = ["--samples", "96", "--bootstrap", "4", "--null", "3", "--gradient-samples", "16"]
+    assert main(["report", str(path), "--out", str(out), "--json", str(js), *options]) == 0
+    summary = json.loads(js.read_text())
+    assert summary["checkpoint"]["imported_from"]["producer"] == "mmsa"
+    assert summary["checkpoint"]["surrogate_inference"] is False
+    for name in ("language", "acoustic", "visual"):
+        assert summary["information"][name]["ratio_low"] <= summary["information"][name]["ratio_high"]
+        assert len(summary["gradients"][name]["shared"]) == 20
+    # No surrogate: the missing-modality numbers come from zero-filling, and say so.
+    assert "missing_modality" not in summary
+    zero_fill = summary["missing_modality_zero_fill"]
+    assert set(zero_fill) == {"language", "acoustic", "visual"}
+    assert all(e["method"] == "zero_fill" and "reconstruction_mse_zero_fill" in e for e in zero_fill.values())
+    page = out.read_text()
+    assert "Missing modality by zero-filling (not the paper&#x27;s surrogate inference)" in page
+    assert "Imported from MMSA (thuiar/MMSA)" in page

@@ -1,4 +1,5 @@
-"""Missing-modality what-if: surrogate outputs beside full-data ones, errors, the summary, and side effects."""
+"""Missing-modality what-if: surrogate outputs beside full-data ones, zero-filling for models without surrogates,
+errors, the summaries, their method labels, and side effects."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ import pytest
 import torch
 from conftest import random_batch, tiny_image_config, tiny_sequence_config
 
-from interpret.whatif import WhatIf, missing_modality, missing_modality_summary
+from interpret.whatif import (
+    METHODS,
+    WhatIf,
+    missing_modality,
+    missing_modality_summary,
+    zero_fill_missing_modality,
+    zero_fill_summary,
+)
 from mfm.errors import MFMError
+from mfm.metrics import task_metrics
 from mfm.model import MFM
-from mfm.train import evaluate_model
+from mfm.train import evaluate_model, predict
 
 
 def _model(config, seed: int = 0) -> MFM:
@@ -157,7 +166,8 @@ def test_summary_agrees_with_evaluate_and_with_the_per_sample_errors(config):
             np.abs(w.prediction_change).mean(), rel=1e-5, abs=1e-7
         )
         assert ("class_changed" in entry) == (config.task == "classification")
-        assert all(isinstance(v, (float, dict)) for v in entry.values())
+        assert entry["method"] == "surrogate" and w.method == "surrogate"
+        assert all(isinstance(v, (float, dict)) for k, v in entry.items() if k != "method")
 
 
 def test_what_if_leaves_mode_and_requires_grad_as_they_were():
@@ -171,6 +181,8 @@ def test_what_if_leaves_mode_and_requires_grad_as_they_were():
     inputs, labels = random_batch(config, batch=4)
     w = missing_modality(model, inputs, "svhn")
     missing_modality_summary(model, inputs, labels.numpy(), batch_size=2)
+    zero_fill_missing_modality(model, inputs, "mnist")
+    zero_fill_summary(model, inputs, labels.numpy(), batch_size=2)
     with pytest.raises(MFMError):
         missing_modality(model, inputs, "audio")
     assert {name: m.training for name, m in model.named_modules()} == modes
@@ -180,3 +192,107 @@ def test_what_if_leaves_mode_and_requires_grad_as_they_were():
     np.testing.assert_allclose(
         missing_modality(model.eval(), inputs, "svhn").reconstruction, w.reconstruction, atol=1e-6
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Zero-filling (models without surrogate inference, e.g. imported ones)
+# ---------------------------------------------------------------------------------------------------------------
+def _zeroed(inputs, missing):
+    return {n: torch.zeros_like(x) if n == missing else x for n, x in inputs.items()}
+
+
+def test_zero_fill_is_the_unchanged_model_on_explicitly_zeroed_inputs(config):
+    model = _model(config.replace(surrogate=False))
+    inputs, _ = random_batch(config, batch=5)
+    for missing in config.modality_names:
+        w = zero_fill_missing_modality(model, inputs, missing, batch_size=2)
+        assert w.method == "zero_fill" and len(w) == 5
+        with torch.no_grad():
+            zeroed, full = model(_zeroed(inputs, missing)), model(inputs)
+        for ours, theirs in ((w.inferred, zeroed), (w.full, full)):
+            np.testing.assert_allclose(ours.shared_code, theirs.shared_code.numpy(), atol=1e-6)
+            np.testing.assert_allclose(ours.prediction, theirs.prediction.numpy(), atol=1e-6)
+            for n in config.modality_names:
+                np.testing.assert_allclose(
+                    ours.modality_codes[n], theirs.modality_codes[n].numpy(), atol=1e-6
+                )
+                np.testing.assert_allclose(
+                    ours.reconstructions[n], theirs.reconstructions[n].numpy(), atol=1e-6
+                )
+        target = inputs[missing].numpy()
+        recon = ((zeroed.reconstructions[missing].numpy() - target) ** 2).reshape(5, -1).mean(1)
+        np.testing.assert_allclose(w.reconstruction_error, recon, rtol=1e-5)
+        code = ((zeroed.shared_code - full.shared_code) ** 2).mean(1).numpy()
+        np.testing.assert_allclose(w.shared_code_error, code, rtol=1e-5, atol=1e-12)
+
+
+def test_zero_fill_of_an_input_that_is_already_zero_changes_nothing(config):
+    # Known answer: when X_m is zero, the zero-filled pass is the full-data pass, so every error is exactly 0
+    # and the reconstruction error equals the full-data one.
+    model = _model(config.replace(surrogate=False))
+    inputs, labels = random_batch(config, batch=4)
+    missing = config.modality_names[-1]
+    inputs = _zeroed(inputs, missing)
+    w = zero_fill_missing_modality(model, inputs, missing)
+    np.testing.assert_array_equal(w.shared_code_error, np.zeros(4))
+    np.testing.assert_array_equal(w.modality_code_error, np.zeros(4))
+    np.testing.assert_array_equal(w.prediction_change, np.zeros(4))
+    np.testing.assert_array_equal(w.reconstruction_error, w.full_reconstruction_error)
+    entry = zero_fill_summary(model, {n: x.numpy() for n, x in inputs.items()}, labels.numpy())[missing]
+    assert entry["shared_code_mse"] == 0 and entry["prediction_change"] == 0
+    assert entry["reconstruction_mse_zero_fill"] == entry["reconstruction_mse_full"]
+    assert entry["metrics_without"] == entry["metrics_full"]
+
+
+def test_zero_fill_never_reads_the_missing_input(config):
+    model = _model(config.replace(surrogate=False))
+    inputs, _ = random_batch(config, batch=3)
+    missing = config.modality_names[0]
+    clean = zero_fill_missing_modality(model, inputs, missing)
+    poisoned = zero_fill_missing_modality(
+        model, {**inputs, missing: torch.full_like(inputs[missing], float("nan"))}, missing
+    )
+    absent = zero_fill_missing_modality(model, {n: x for n, x in inputs.items() if n != missing}, missing)
+    for other in (poisoned, absent):
+        np.testing.assert_array_equal(other.inferred.prediction, clean.inferred.prediction)
+        np.testing.assert_array_equal(other.reconstruction, clean.reconstruction)
+    assert absent.full is None and absent.prediction_change is None and absent.method == "zero_fill"
+
+
+def test_zero_fill_summary_is_labelled_and_agrees_with_predict_on_zeroed_inputs(config):
+    model = _model(config.replace(surrogate=False))
+    inputs, labels = random_batch(config, batch=7)
+    inputs = {n: x.numpy() for n, x in inputs.items()}
+    labels = labels.numpy()
+    calls = []
+    summary = zero_fill_summary(model, inputs, labels, batch_size=3, progress=lambda *a: calls.append(a))
+    assert list(summary) == list(config.modality_names)
+    assert calls == [(i + 1, len(config.modality_names), n) for i, n in enumerate(config.modality_names)]
+    for missing, entry in summary.items():
+        assert entry["method"] == "zero_fill"
+        assert "reconstruction_mse_zero_fill" in entry and "reconstruction_mse_surrogate" not in entry
+        zeroed = {n: np.zeros_like(x) if n == missing else x for n, x in inputs.items()}
+        assert entry["metrics_full"] == task_metrics(config.task, predict(model, inputs), labels)
+        expected = task_metrics(config.task, predict(model, zeroed, batch_size=3), labels)
+        assert entry["metrics_without"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+        w = zero_fill_missing_modality(model, inputs, missing)
+        assert entry["reconstruction_mse_zero_fill"] == pytest.approx(w.reconstruction_error.mean(), rel=1e-5)
+        assert entry["reconstruction_mse_full"] == pytest.approx(w.full_reconstruction_error.mean(), rel=1e-5)
+        assert entry["prediction_change"] == pytest.approx(
+            np.abs(w.prediction_change).mean(), rel=1e-5, abs=1e-7
+        )
+    assert "not the paper's surrogate inference" in METHODS["zero_fill"]
+
+
+def test_surrogate_functions_refuse_a_model_without_surrogate_and_point_to_zero_filling():
+    config = tiny_sequence_config(surrogate=False)
+    model = _model(config)
+    inputs, labels = random_batch(config, batch=3)
+    for call in (
+        lambda: missing_modality(model, inputs, "visual"),
+        lambda: missing_modality_summary(model, inputs, labels.numpy()),
+    ):
+        with pytest.raises(MFMError, match=r"without surrogate inference.*zero-filling"):
+            call()
+    with pytest.raises(MFMError, match="unknown modality 'audio'"):
+        zero_fill_missing_modality(model, inputs, "audio")
