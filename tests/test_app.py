@@ -475,7 +475,7 @@ def test_bad_uploads_show_an_error_and_the_app_keeps_working(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 # Bring your own MFM: producers' state_dicts imported in memory
 # ---------------------------------------------------------------------------------------------------------------
-IMPORT_PAGES = ("model", "information", "gradients", "missing_modality", "report")
+IMPORT_PAGES = ("model", "information", "gradients", "style_label", "missing_modality", "report")
 
 
 @contextmanager
@@ -503,7 +503,7 @@ def walk_import_pages(at: AppTest) -> None:
             assert any("python -m mfm import --from" in c.value for c in at.code), (
                 "the import command is shown"
             )
-        elif page in ("information", "gradients"):
+        elif page in ("information", "gradients", "style_label"):
             assert at.get("plotly_chart"), page
         elif page == "missing_modality":
             assert any("No surrogate inference" in i.value and "imported from" in i.value for i in at.info)
