@@ -43,6 +43,7 @@ from mfm.config import MAX_PARAMETERS, MFMConfig, ObjectiveConfig, split_v1_conf
 from mfm.errors import CheckpointError, ConfigError
 from mfm.files import atomic_writer
 from mfm.model import MFM
+from mfm.safe_parse import MAX_JSON_BYTES, ParseLimitError, load_json, scan_pickle, walk
 
 FORMAT = "mfm-checkpoint"
 VERSION = 2
@@ -51,6 +52,7 @@ TOP_LEVEL_KEYS = frozenset({"format", "version", "config", "state_dict", "metada
 # A checkpoint's expanded archive may not exceed this many bytes: MAX_PARAMETERS float32 plus room for the rest.
 MAX_ARCHIVE_BYTES = 4 * MAX_PARAMETERS + 64 * 2**20
 MAX_ARCHIVE_ENTRIES = 100_000
+MAX_METADATA_NODES = 100_000  # values in a checkpoint's metadata or config (the demos' hold about 2,000)
 
 Source = str | os.PathLike | bytes | bytearray | BinaryIO
 
@@ -231,6 +233,16 @@ def _check_archive(data: bytes, name: str) -> None:
             damaged = archive.testzip()
             if damaged is not None:
                 raise CheckpointError(f"{name} is a damaged archive: entry {damaged} fails its checksum")
+            # The pickle that torch will unpickle: its opcode stream is scanned first (mfm.safe_parse).
+            pickles = [e for e in entries if e.filename.endswith("/data.pkl")]
+            if len(pickles) != 1:
+                raise CheckpointError(
+                    f"{name} is not a torch archive: it holds {len(pickles)} data.pkl entries"
+                )
+            try:
+                scan_pickle(archive.read(pickles[0]), name)
+            except ParseLimitError as error:
+                raise CheckpointError(str(error)) from None
     except (CheckpointError, MemoryError, RecursionError):
         raise
     except Exception as exc:
@@ -252,6 +264,7 @@ def _torch_load(data: bytes, name: str) -> Any:
         # (nothing is executed) to say what it is.
         from mfm.importers import import_advice
 
+        _scan_legacy(data, name)
         advice = import_advice(_weights_only_load(data, name), name)
         raise CheckpointError(
             advice
@@ -268,8 +281,18 @@ def read_weights(data: bytes, name: str) -> Any:
     if data.startswith(LEGACY_MAGIC):
         if len(data) > MAX_ARCHIVE_BYTES:
             raise CheckpointError(f"{name} is larger than the {MAX_ARCHIVE_BYTES / 2**20:.0f} MiB limit")
+        _scan_legacy(data, name)
         return _weights_only_load(data, name)
     return _torch_load(data, name)
+
+
+def _scan_legacy(data: bytes, name: str) -> None:
+    """Scan the five pickles a legacy torch file begins with (magic number, protocol, system info, the object,
+    the storage keys); the raw storage bytes that follow are not pickles."""
+    try:
+        scan_pickle(data, name, pickles=5)
+    except ParseLimitError as error:
+        raise CheckpointError(str(error)) from None
 
 
 # Types people put in metadata that weights-only loading refuses, and the plain value to write instead.
@@ -399,6 +422,11 @@ def _validate_payload(
     metadata = payload["metadata"]
     if not isinstance(metadata, dict):
         raise CheckpointError(f"{name}: metadata must be a dict, got {type(metadata).__name__}")
+    try:  # bounded before the recursive copy below: shared references cannot make it expand without end
+        walk(metadata, f"{name}: metadata", max_nodes=MAX_METADATA_NODES)
+        walk(payload["config"], f"{name}: config", max_nodes=MAX_METADATA_NODES)
+    except ParseLimitError as error:
+        raise CheckpointError(str(error)) from None
     metadata = _to_builtins(metadata, "metadata")
     config_data = payload["config"]
     if version == 1:
@@ -574,9 +602,9 @@ def _load_safetensors(
 
     text, json_name = read_source(config_json)
     try:
-        payload = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{json_name} is not valid JSON: {exc}") from None
+        payload = load_json(text, json_name)
+    except ParseLimitError as exc:
+        raise CheckpointError(str(exc)) from None
     config, metadata, version = _validate_payload(payload, json_name, with_state_dict=False)
     # safetensors' header states every tensor's dtype and shape; check them against the config before reading data.
     header = _safetensors_header(data, name)
@@ -606,12 +634,12 @@ def _safetensors_header(data: bytes, name: str) -> dict[str, Any]:
     if len(data) < 8:
         raise CheckpointError(f"{name} is too short to be a safetensors file")
     length = int.from_bytes(data[:8], "little")
-    if length > min(len(data) - 8, 100 * 2**20):
+    if length > min(len(data) - 8, MAX_JSON_BYTES):
         raise CheckpointError(f"{name} is not a valid safetensors file (header length {length})")
     try:
-        header = json.loads(data[8 : 8 + length].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{name} is not a valid safetensors file (unreadable header)") from None
+        header = load_json(data[8 : 8 + length], f"{name} (safetensors header)")
+    except ParseLimitError as exc:
+        raise CheckpointError(f"{name} is not a valid safetensors file: {exc}") from None
     if not isinstance(header, dict) or not all(
         isinstance(v, dict) for k, v in header.items() if k != "__metadata__"
     ):

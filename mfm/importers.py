@@ -28,7 +28,6 @@ with its provenance in the metadata.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from mfm.checkpoint import Source, check_parameter_count, read_source, read_weig
 from mfm.config import MFMConfig, ModalityConfig, ObjectiveConfig
 from mfm.errors import CheckpointError, ConfigError
 from mfm.model import MFM
+from mfm.safe_parse import ParseLimitError, load_json
 
 PRODUCERS = ("official", "mmsa")
 PRODUCER_NAMES = {"official": "the authors' code (pliang279/factorized)", "mmsa": "MMSA (thuiar/MMSA)"}
@@ -377,12 +377,10 @@ class ImportResult:
 def parse_config_json(source: Source) -> Any:
     """A producer config file (JSON) as Python values."""
     data, name = read_source(source)
-    if len(data) > 1_000_000:
-        raise ConfigError(f"{name} is larger than 1 MB: not a producer config")
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{name} is not valid JSON ({exc})") from None
+        return load_json(data, name, max_bytes=1_000_000)
+    except ParseLimitError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def import_model(

@@ -260,7 +260,7 @@ def test_pickle_problems_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"not found"):
         restricted_load(tmp_path / "absent.pkl")
     (tmp_path / "other.pkl").write_bytes(b"")
-    with pytest.raises(DataError, match=r"several pickles"):
+    with pytest.raises(DataError, match=r"2 pickles in this folder"):
         load_dataset("mosi-pickle", data_dir=tmp_path)
     with pytest.raises(DataError, match=r"missing-folder: no such file or folder"):
         load_dataset("mosi-pickle", data_dir=tmp_path / "missing-folder")

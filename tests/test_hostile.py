@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import zipfile
@@ -279,7 +280,10 @@ def import_corpus(tmp: Path) -> dict[str, tuple[bytes, str]]:
         "bare pickle payload": (pickle.dumps(SystemCall(sentinel)), "not a PyTorch checkpoint"),
         "random bytes": (os.urandom(10_000), "not a PyTorch checkpoint"),
         "zip bomb": (zip_bomb(), "compressed entry|expand"),
-        "truncated legacy file": (legacy_saved(state)[:5000], "could not be read as weights-only"),
+        "truncated legacy file": (
+            legacy_saved(state)[:5000],
+            "not a well-formed pickle|could not be read as weights-only",
+        ),
         "not a dict": (saved([torch.zeros(2)]), "does not hold a state_dict"),
         "NaN weight": (
             saved(
@@ -394,3 +398,129 @@ def test_a_save_killed_mid_write_leaves_the_previous_checkpoint(tmp_path):
         child.wait()
     loaded = load_checkpoint(path)  # intact: the half-written bytes never took its name
     assert loaded.metadata["note"] == "first"
+
+
+def tuple_dag_pickle(depth: int, as_key: bool) -> bytes:
+    """Pickle bytes (protocol 2) of t_{i+1} = (t_i, t_i), depth levels, through the memo: ~6 bytes a level.
+
+    Written opcode by opcode: building the object here to pickle it would make this test hash 2^depth tuples.
+    """
+    out = bytearray(b"\x80\x02)q\x00")  # PROTO 2, EMPTY_TUPLE, BINPUT 0
+    for i in range(depth):
+        out += bytes(
+            [ord("h"), i, ord("h"), i, 0x86, ord("q"), i + 1]
+        )  # BINGET i, BINGET i, TUPLE2, BINPUT i+1
+    if as_key:
+        out += b"}" + bytes([ord("h"), depth]) + b"K\x01s"  # EMPTY_DICT, BINGET depth, BININT1 1, SETITEM
+    return bytes(out + b".")  # STOP
+
+
+def with_data_pkl(archive_bytes: bytes, data_pkl: bytes) -> bytes:
+    """A torch zip archive with its data.pkl replaced (entries stored, CRCs right): what a crafted upload is."""
+    source = zipfile.ZipFile(io.BytesIO(archive_bytes))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            body = data_pkl if info.filename.endswith("/data.pkl") else source.read(info)
+            target.writestr(info.filename, body)
+    return out.getvalue()
+
+
+BOUNDED_LOAD = """
+import sys, time
+from pathlib import Path
+started = time.perf_counter()
+kind, path = sys.argv[1], sys.argv[2]
+try:
+    if kind == "checkpoint":
+        from mfm.checkpoint import load_checkpoint
+        load_checkpoint(path)
+    elif kind == "pickle":
+        from mfm.data.readers import read_mosi_pickle
+        read_mosi_pickle(Path(path))
+    else:
+        from mfm.checkpoint import load_checkpoint
+        load_checkpoint(path + ".safetensors")
+    print("ACCEPTED")
+except Exception as error:  # the test asserts the type: the project's own errors only
+    print(type(error).__name__ + ": " + str(error)[:2000])
+print(f"SECONDS {time.perf_counter() - started:.2f}")
+"""
+
+
+def test_shared_references_and_deep_nesting_are_refused_in_bounded_time(tmp_path):
+    """Issue 14's freeze and blow-up cases: each refused with a short message, in seconds, in a fresh process."""
+    base = saved(valid_payload())
+    cases = {}
+    # A 40-level tuple DAG as a dict key: hashing it once froze a server for 90+ s.
+    cases["dag key"] = (
+        "checkpoint",
+        with_data_pkl(base, tuple_dag_pickle(40, as_key=True)),
+        "dict key|expand to more than",
+    )
+    # A 24-level DAG as a plain value: it was accepted after 84 s at 2.8 GB; 22 levels as a key: a 25 MB message.
+    value = ()
+    for _ in range(24):
+        value = (value, value)
+    payload = valid_payload()
+    payload["metadata"]["note"] = value
+    cases["dag value"] = ("checkpoint", saved(payload), "expand to more than")
+    cases["dag key 22"] = (
+        "checkpoint",
+        with_data_pkl(base, tuple_dag_pickle(22, as_key=True)),
+        "dict key|expand to more than",
+    )
+    # 10^5-deep metadata lists.
+    deep = bytearray(b"\x80\x02") + b"]" * 100_000 + b"a" * 99_999 + b"."  # EMPTY_LIST x N, APPEND x N-1
+    cases["deep lists"] = ("checkpoint", with_data_pkl(base, bytes(deep)), "not a checkpoint dict")
+    # The same DAG in an MMSA pickle given as data.
+    cases["dag in a data pickle"] = (
+        "pickle",
+        tuple_dag_pickle(40, as_key=True),
+        "dict key|expand to more than",
+    )
+    for name, (kind, data, message) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.{'pkl' if kind == 'pickle' else 'pt'}"
+        path.write_bytes(data)
+        result = subprocess.run(
+            [sys.executable, "-c", BOUNDED_LOAD, kind, str(path)],
+            capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[1],
+        )  # fmt: skip
+        lines = result.stdout.strip().splitlines()
+        assert result.returncode == 0 and len(lines) == 2, (name, result.stdout[-500:], result.stderr[-1500:])
+        outcome, seconds = lines[0], float(lines[1].split()[1])
+        assert outcome.startswith(("CheckpointError: ", "DataError: ")), (name, outcome)
+        assert re.search(message, outcome), (name, outcome)
+        assert len(outcome) < 500, (name, len(outcome))  # a message, not a dump of the structure
+        assert seconds < 10, (name, seconds)
+
+
+def test_deep_metadata_is_refused_before_it_is_copied():
+    from mfm.checkpoint import _validate_payload
+
+    deep: list = []
+    for _ in range(100_000):  # built iteratively: as a value it is fine, copying it recursively is not
+        deep = [deep]
+    payload = valid_payload()
+    payload["metadata"]["note"] = deep
+    with pytest.raises(CheckpointError, match="nested deeper than 200"):
+        _validate_payload(payload, "deep.pt")
+
+
+def test_hostile_json_is_refused_cleanly(tmp_path):
+    from mfm.safe_parse import ParseLimitError, load_json
+
+    with pytest.raises(ParseLimitError, match="deeper than"):
+        load_json("[" * 200_000 + "]" * 200_000, "deep.json")
+    with pytest.raises(ParseLimitError, match="integers of more than"):
+        load_json('{"a": ' + "9" * 5000 + "}", "big.json")
+    with pytest.raises(ParseLimitError, match="not valid JSON"):
+        load_json(b"\xff\xfe", "bad.json")
+    assert load_json('{"a": [1, {"b": "]"}]}', "ok.json") == {"a": [1, {"b": "]"}]}
+    # A safetensors header 200,000 levels deep: refused as a checkpoint error, no RecursionError.
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "m.safetensors", MFM(tiny_sequence_config()))  # a valid config beside it
+    header = ("[" * 200_000 + "]" * 200_000).encode()
+    (tmp_path / "m.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(CheckpointError, match="deeper than"):
+        load_checkpoint(tmp_path / "m.safetensors")

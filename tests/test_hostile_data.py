@@ -141,3 +141,21 @@ def test_a_pickle_that_is_fine_still_loads(tmp_path):
     path = tmp_path / "ok.pkl"
     path.write_bytes(pickle.dumps({"train": part, "valid": part, "test": part}))
     assert read_mosi_pickle(path)["test"]["inputs"]["visual"].shape == (2, 3, 2)
+
+
+def test_refusals_of_server_files_do_not_echo_their_contents(tmp_path):
+    """Data files are read from the server's disk: a refusal names the file and the problem, never its bytes."""
+    from mfm.data.readers import find_pickle, read_idx, read_mosi_pickle
+    from mfm.errors import DataError
+
+    secret = "credentials_token=SECRET-1234"
+    text = tmp_path / "notes.pkl"
+    text.write_text(f"c{secret}\nvalue\n.")  # parses as a pickle GLOBAL whose "module" is the secret line
+    for reader in (read_mosi_pickle, read_idx):
+        with pytest.raises(DataError) as error:
+            reader(text)
+        assert "SECRET" not in str(error.value) and str(text) in str(error.value)
+    (tmp_path / "other.pkl").write_bytes(b"x")
+    with pytest.raises(DataError) as error:
+        find_pickle(tmp_path)
+    assert "notes" not in str(error.value) and "other" not in str(error.value)  # no directory listing

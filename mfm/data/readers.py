@@ -129,7 +129,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     data = _open_bytes(path, declared_size=_idx_size)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise DataError(f"{path}: not an idx file (bad magic number {data[:4].hex() or 'none'})")
+        raise DataError(f"{path}: not an idx file (its first bytes are not an idx magic number)")
     ndim = data[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(data) < header:
@@ -464,7 +464,9 @@ def _read_h5_data(path: Path, rows: int | None) -> np.ndarray:
         with h5py.File(path, "r") as handle:
             link = handle.get("data", getlink=True)
             if link is None:
-                raise DataError(f"{path}: no dataset 'data' (found {sorted(handle.keys())})")
+                raise DataError(
+                    f"{path}: no dataset 'data' (the MFN layout stores each split's array as 'data')"
+                )
             if not isinstance(link, h5py.HardLink):
                 raise DataError(
                     f"{path}: 'data' is a {type(link).__name__}, which would read elsewhere; refusing"
@@ -511,9 +513,8 @@ def find_pickle(data_dir: str | Path) -> Path:
             f"{root}: no .pkl file (MMSA's aligned_50.pkl or MultiBench's mosi_raw.pkl, for example)"
         )
     if len(candidates) > 1:
-        names = ", ".join(p.name for p in candidates)
         raise DataError(
-            f"{root}: several pickles ({names}); pass the path of the one to load as the data dir"
+            f"{root}: {len(candidates)} pickles in this folder; pass the path of the one to load as the data dir"
         )
     return candidates[0]
 

@@ -14,12 +14,14 @@ import collections
 import importlib
 import io
 import pickle
+import re
 import stat
 from pathlib import Path
 
 import numpy as np
 
 from mfm.errors import DataError
+from mfm.safe_parse import ParseLimitError, scan_pickle
 
 _NUMPY_CORE_NAMES = {
     ("multiarray", "_reconstruct"),  # ndarray.__reduce__
@@ -34,6 +36,9 @@ def _encode_bytes(text: str, encoding: str = "utf-8", errors: str = "strict") ->
     if not isinstance(text, str) or encoding.lower() not in _BYTE_ENCODINGS:
         raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
     return codecs.encode(text, encoding, errors)
+
+
+_QUALIFIED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -62,8 +67,12 @@ class RestrictedUnpickler(pickle.Unpickler):
             return collections.OrderedDict
         if module == "_codecs" and name == "encode":
             return _encode_bytes
+        # Name the refused global only when it looks like one: a file that is not a pickle at all would
+        # otherwise have its first line echoed back (data files are read from the server's disk).
+        qualified = f"{module}.{name}"
+        shown = qualified if _QUALIFIED_NAME.fullmatch(qualified) and len(qualified) <= 80 else "a global"
         raise pickle.UnpicklingError(
-            f"refusing to load {module}.{name}: only numpy arrays and plain data are allowed"
+            f"refusing to load {shown}: only numpy arrays and plain data are allowed"
         )
 
     def persistent_load(self, pid: object) -> object:
@@ -85,6 +94,10 @@ def restricted_load(path: str | Path) -> object:
         raise DataError(f"{path}: file not found") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from None
+    try:
+        scan_pickle(data, str(path))  # bounded work before anything is built (mfm.safe_parse)
+    except ParseLimitError as error:
+        raise DataError(str(error)) from None
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
     except pickle.UnpicklingError as error:
