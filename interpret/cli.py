@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 
 from mfm.data.cli import add_data_options
-from mfm.errors import MFMError
 from mfm.files import atomic_write_text
 
 
@@ -93,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; project errors print one line, not a traceback."""
+    from mfm.cli import guarded
+
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except MFMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return guarded(lambda: int(args.func(args) or 0))

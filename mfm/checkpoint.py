@@ -428,6 +428,7 @@ def _validate_payload(
     except ParseLimitError as error:
         raise CheckpointError(str(error)) from None
     metadata = _to_builtins(metadata, "metadata")
+    _check_known_metadata(metadata, name)
     config_data = payload["config"]
     if version == 1:
         config_data, objective = split_v1_config(config_data)
@@ -442,6 +443,43 @@ def _validate_payload(
         except ConfigError as exc:
             raise CheckpointError(f"{name} has an invalid objective in its metadata: {exc}") from None
     return config, metadata, version
+
+
+# The metadata fields this program reads, and the types they must have (absent is always allowed).
+KNOWN_METADATA = {
+    "dataset": (str, type(None)),
+    "data_dir": (str, type(None)),
+    "data_seed": (int,),
+    "limit": (int, type(None)),
+    "metrics": (dict,),
+    "data_options": (dict,),
+    "split_sizes": (dict,),
+    "imported_from": (dict,),
+    "objective": (dict, type(None)),
+    "command": (str,),
+    "history": (list,),
+}
+
+
+def _check_known_metadata(metadata: dict[str, Any], name: str) -> None:
+    """Refuse metadata whose fields this program reads have the wrong type (a list where a name belongs, a seed
+    that is not a whole number), so that nothing downstream fails on them later with a traceback."""
+    for key, kinds in KNOWN_METADATA.items():
+        if key in metadata and (isinstance(metadata[key], bool) or not isinstance(metadata[key], kinds)):
+            expected = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise CheckpointError(
+                f"{name}: metadata {key!r} must be {expected}, got {type(metadata[key]).__name__}"
+            )
+    if metadata.get("data_seed", 0) < 0:
+        raise CheckpointError(f"{name}: metadata 'data_seed' must not be negative")
+    version = metadata.get("data_generator_version")
+    if version is not None and (isinstance(version, bool) or not str(version).isdigit()):
+        raise CheckpointError(
+            f"{name}: metadata 'data_generator_version' must be a whole number, got {version!r}"
+        )
+    options = metadata.get("data_options", {})
+    if not all(isinstance(v, str) for v in options.values()):
+        raise CheckpointError(f"{name}: metadata 'data_options' must map names to strings")
 
 
 def expected_shapes(config: MFMConfig) -> dict[str, tuple[int, ...]]:
@@ -609,7 +647,18 @@ def _load_safetensors(
     # safetensors' header states every tensor's dtype and shape; check them against the config before reading data.
     header = _safetensors_header(data, name)
     shapes = check_parameter_count(config, name, cap)
-    declared = {k: tuple(v.get("shape", ())) for k, v in header.items() if k != "__metadata__"}
+    declared = {}
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        shape = entry.get("shape", ())
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in shape
+        ):
+            raise CheckpointError(
+                f"{name} is not a valid safetensors file (tensor {key[:80]!r} has no shape list)"
+            )
+        declared[key] = tuple(shape)
     missing, unexpected = sorted(set(shapes) - set(declared)), sorted(set(declared) - set(shapes))
     if missing or unexpected:
         raise CheckpointError(

@@ -408,19 +408,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status. Project errors print one line, not a traceback."""
+    """Entry point; returns the exit status. Every failure prints one line, not a traceback (see `guarded`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
+    return guarded(lambda: int(args.func(args) or 0))
+
+
+def guarded(command) -> int:
+    """Run `command()` behind the CLI's one exception boundary: project errors (bad files, bad settings) print
+    their message and return 2; anything else (a bug, or input no check foresaw) prints one line naming the
+    exception type and returns 3. MFM_DEBUG=1 re-raises instead, for the traceback."""
+    import os
+
     try:
-        return int(args.func(args) or 0)
-    except MFMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        return command()
+    except (MFMError, ValueError) as exc:  # ValueError: e.g. malformed JSON given on the command line
+        if os.environ.get("MFM_DEBUG"):
+            raise
+        print(f"error: {str(exc)[:2000]}", file=sys.stderr)
         return 2
-    except (ValueError, json.JSONDecodeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (Exception, RecursionError, MemoryError) as exc:
+        if os.environ.get("MFM_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__} (set MFM_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":

@@ -524,3 +524,57 @@ def test_hostile_json_is_refused_cleanly(tmp_path):
     (tmp_path / "m.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
     with pytest.raises(CheckpointError, match="deeper than"):
         load_checkpoint(tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("metrics", [1, 2], "'metrics' must be dict"),
+        ("dataset", ["sentiment"], "'dataset' must be str or null"),
+        ("data_seed", "abc", "'data_seed' must be int"),
+        ("data_seed", float("nan"), "'data_seed' must be int"),
+        ("data_seed", True, "'data_seed' must be int"),
+        ("data_generator_version", "3a", "whole number"),
+        ("data_options", {"nonfinite": 1}, "map names to strings"),
+    ],
+)
+def test_metadata_fields_the_program_reads_must_have_their_types(tmp_path, capsys, field, value, message):
+    from interpret.cli import main as report_main
+    from mfm.cli import main
+
+    payload = valid_payload()
+    payload["metadata"][field] = value
+    path = tmp_path / "m.pt"
+    path.write_bytes(saved(payload))
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+    assert main(["check", str(path)]) == 1
+    assert report_main(["report", str(path), "--out", str(tmp_path / "r.html")]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err and field in captured.err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_safetensors_shape_that_is_not_a_list_is_refused(tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "m.safetensors", MFM(tiny_sequence_config()))
+    header = json.dumps({"w": {"dtype": "F32", "shape": 5, "data_offsets": [0, 4]}}).encode()
+    (tmp_path / "m.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
+    with pytest.raises(CheckpointError, match="has no shape list"):
+        load_checkpoint(tmp_path / "m.safetensors")
+
+
+def test_the_cli_boundary_prints_one_line_for_an_unexpected_error(capsys, monkeypatch):
+    from mfm import cli
+
+    def broken(_args):
+        raise RecursionError("maximum recursion depth exceeded while calling a Python object")
+
+    monkeypatch.setattr(cli, "cmd_check", broken)
+    monkeypatch.delenv("MFM_DEBUG", raising=False)
+    assert cli.main(["check", "x.pt"]) == 3
+    err = capsys.readouterr().err
+    assert err.strip() == "error: unexpected RecursionError (set MFM_DEBUG=1 for the traceback)"
+    monkeypatch.setenv("MFM_DEBUG", "1")
+    with pytest.raises(RecursionError):
+        cli.main(["check", "x.pt"])
