@@ -136,8 +136,11 @@ def surrogate_objective(
     labels: Tensor,
     *,
     objective: ObjectiveConfig = PAPER_OBJECTIVE,
+    passes: Mapping[str, MFMOutput] | None = None,
 ) -> dict[str, Tensor]:
     """Surrogate inference loss (paper Eq. 5) summed over each modality m taken as missing.
+
+    `passes`: the surrogate passes (`MFM.forward_each_missing`) when already computed.
 
     For each m: code error against the full-data codes, plus the reconstruction of every modality (the missing one
     included, which is what the surrogate is for) and the prediction from the surrogate codes, through the shared
@@ -147,9 +150,10 @@ def surrogate_objective(
     config = model.config
     terms: dict[str, Tensor] = {}
     total = torch.zeros((), device=labels.device)
+    if passes is None:  # = model(observed, missing=m) for each m, in one go
+        passes = model.forward_each_missing(inputs, full)
     for missing in config.modality_names:
-        observed = {n: x for n, x in inputs.items() if n != missing}
-        inferred = model(observed, missing=missing)
+        inferred = passes[missing]
         loss = surrogate_code_loss(inferred, full, missing, objective.surrogate_detach_targets)
         loss = loss + prediction_loss(inferred.prediction, labels, config.task)
         for name, recon in reconstruction_losses(
@@ -245,11 +249,14 @@ def total_loss(
     Returns (terms by name with "total", the full-data output).
     """
     objective.check_model(model.config)
-    output = model(inputs)
+    if model.config.surrogate:  # the full pass and the surrogate passes together (decoders run once)
+        output, passes = model.forward_with_each_missing(inputs)
+    else:
+        output, passes = model(inputs), None
     terms = mfm_objective(model, output, inputs, labels, generator, objective=objective)
     total = terms.pop("total")
-    if model.config.surrogate:
-        surrogate = surrogate_objective(model, output, inputs, labels, objective=objective)
+    if passes is not None:
+        surrogate = surrogate_objective(model, output, inputs, labels, objective=objective, passes=passes)
         total = total + objective.surrogate_weight * surrogate.pop("total")
         terms.update(surrogate)
     if objective.style_adversary_weight > 0:

@@ -199,9 +199,12 @@ def train_model(
             if progress is not None and rank == 0:
                 progress(step, total_steps, f"epoch {epoch}/{train_config.epochs}")
         train_terms = {k: v / max(1, epoch_steps) for k, v in sums.items()}
-        valid = evaluate_model(model, valid_inputs, valid_labels, batch_size=train_config.eval_batch_size)[
-            "all"
-        ]
+        # Selection reads the all-modality metrics only: the per-missing-modality sets wait for the end.
+        valid = task_metrics(
+            config.task,
+            predict(model, valid_inputs, batch_size=train_config.eval_batch_size),
+            valid_labels,
+        )
         record = EpochRecord(epoch, train_terms, valid, time.perf_counter() - started)
         history.append(record)
         score = valid[metric]

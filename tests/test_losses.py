@@ -194,3 +194,98 @@ def test_frozen_restores_flags_after_an_exception():
             raise RuntimeError("inside")
     assert [p.requires_grad for p in model.parameters()] == flags
     assert [m.training for m in model.modules()] == modes
+
+
+def _separate_surrogate_passes(model, full, inputs, labels, objective):
+    """The surrogate objective as it was computed before `MFM.forward_each_missing`: one full
+    `model(observed, missing=m)` pass per modality (the reference the faster path must equal)."""
+    from mfm.losses import prediction_loss, reconstruction_losses, surrogate_code_loss
+
+    terms, total = {}, torch.zeros(())
+    for missing in model.modality_names:
+        inferred = model({n: x for n, x in inputs.items() if n != missing}, missing=missing)
+        loss = surrogate_code_loss(inferred, full, missing, objective.surrogate_detach_targets)
+        loss = loss + prediction_loss(inferred.prediction, labels, model.config.task)
+        for name, recon in reconstruction_losses(
+            inferred.reconstructions, inputs, objective.foreground_weight
+        ).items():
+            loss = loss + objective.recon_weight(name) * recon
+        terms[f"surrogate/{missing}"] = loss
+        total = total + loss
+    terms["total"] = total
+    return terms
+
+
+@pytest.mark.parametrize("kind", ["sequence", "image"])
+def test_one_pass_surrogate_objective_equals_the_separate_passes_in_losses_and_gradients(kind):
+    """Training-step speed-up (issue 16): reused codes and stacked sequence decoders, the same numbers."""
+    from conftest import random_batch, tiny_image_config, tiny_sequence_config
+
+    from mfm.config import ObjectiveConfig
+    from mfm.losses import surrogate_objective
+    from mfm.model import MFM
+
+    config = (tiny_sequence_config if kind == "sequence" else tiny_image_config)(dropout=0.2)
+    objective = ObjectiveConfig(recon_weights={config.modality_names[0]: 0.3}, foreground_weight=2.0)
+    torch.manual_seed(0)
+    model = MFM(config).train()
+    inputs, labels = random_batch(config, batch=6)
+
+    def run(objective_function):
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(1)  # the same dropout draws on both sides
+        full = model(inputs)
+        terms = objective_function(model, full, inputs, labels, objective)
+        terms["total"].backward()
+        grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+        return {k: v.item() for k, v in terms.items()}, grads
+
+    fast, fast_grads = run(lambda m, f, x, y, o: surrogate_objective(m, f, x, y, objective=o))
+    slow, slow_grads = run(_separate_surrogate_passes)
+    assert fast.keys() == slow.keys()
+    for key in fast:
+        assert fast[key] == pytest.approx(slow[key], rel=1e-5, abs=1e-7), key
+    assert fast_grads.keys() == slow_grads.keys()
+    for key in fast_grads:
+        torch.testing.assert_close(fast_grads[key], slow_grads[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.mark.parametrize("kind", ["sequence", "image"])
+def test_training_step_loss_equals_the_separate_passes_in_losses_and_gradients(kind):
+    """total_loss (one stacked decoding of the full and the surrogate passes) against the step as it was: the full
+    forward, the paper's objective, then one surrogate pass per modality."""
+    from conftest import random_batch, tiny_image_config, tiny_sequence_config
+
+    from mfm.config import ObjectiveConfig
+    from mfm.losses import mfm_objective, total_loss
+    from mfm.model import MFM
+
+    config = (tiny_sequence_config if kind == "sequence" else tiny_image_config)(dropout=0.2)
+    objective = ObjectiveConfig(mmd_weight=0.5, surrogate_weight=0.7)
+    torch.manual_seed(0)
+    model = MFM(config).train()
+    inputs, labels = random_batch(config, batch=6)
+
+    def reference(prior):
+        full = model(inputs)
+        terms = mfm_objective(model, full, inputs, labels, prior, objective=objective)
+        surrogate = _separate_surrogate_passes(model, full, inputs, labels, objective)
+        terms["total"] = terms["total"] + objective.surrogate_weight * surrogate.pop("total")
+        return {**terms, **surrogate}
+
+    def run(step):
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(1)
+        terms = step(torch.Generator().manual_seed(2))
+        terms["total"].backward()
+        return {k: v.item() for k, v in terms.items()}, {
+            k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None
+        }
+
+    fast, fast_grads = run(lambda prior: total_loss(model, inputs, labels, prior, objective=objective)[0])
+    slow, slow_grads = run(reference)
+    assert fast.keys() == slow.keys()
+    for key in fast:
+        assert fast[key] == pytest.approx(slow[key], rel=1e-5, abs=1e-7), key
+    for key in slow_grads:
+        torch.testing.assert_close(fast_grads[key], slow_grads[key], rtol=1e-4, atol=1e-6, msg=key)
