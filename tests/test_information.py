@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from interpret.information import (
     MIEstimate,
     ModalityInformation,
     estimate_mi,
+    extrapolation_factors,
     information_ratio,
     modality_information,
     mutual_information,
@@ -165,17 +167,101 @@ def test_estimate_fields():
         result.value = 0.0  # type: ignore[misc]
 
 
-def test_bootstrap_interval_covers_truth_in_most_seeds():
+def test_basic_interval_covers_truth_at_low_dimensions():
+    # The previous (sampling-only) interval, kept as interval="basic": fine where KSG's bias is small (2+2).
     hits = 0
     widths = []
     for seed in range(20):
         x, y, truth = correlated_gaussians(800, 2, rho=0.6, seed=100 + seed)
-        result = estimate_mi(x, y, estimator="ksg", n_bootstrap=40, n_null=0, seed=seed)
+        result = estimate_mi(x, y, estimator="ksg", n_bootstrap=40, n_null=0, seed=seed, interval="basic")
         hits += result.low <= truth <= result.high
         widths.append(result.high - result.low)
     assert hits >= 16  # nominal 95 %; measured about 93 % over many seeds
     # Not trivially wide: the sampling sd of KSG here is about 0.045 nats.
     assert np.mean(widths) < 0.3
+
+
+def sinh_gaussians(n: int, dims: int, rho: float, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Correlated Gaussians with y passed through sinh: invertible per column, so the MI is unchanged."""
+    x, y, truth = correlated_gaussians(n, dims, rho, seed)
+    return x, np.sinh(y), truth
+
+
+@pytest.mark.parametrize("make", [correlated_gaussians, sinh_gaussians], ids=["gaussian", "sinh"])
+def test_bias_aware_interval_covers_where_the_basic_one_fails(make):
+    # The app's defaults: 3+3 dims, N 500, k 3, 30 half-samples. KSG's bias here (-15 % at rho 0.6, -19 % to
+    # -27 % at 0.9) is several times its noise, so the sampling-only interval misses (measured 0-45 %).
+    new_hits = old_hits = 0
+    widths, cases = [], 0
+    for rho in (0.6, 0.9):
+        for seed in range(6):
+            x, y, truth = make(500, 3, rho, seed=200 + seed)
+            new = estimate_mi(x, y, n_bootstrap=30, n_null=0, seed=seed)
+            old = estimate_mi(x, y, n_bootstrap=30, n_null=0, seed=seed, interval="basic")
+            new_hits += new.low <= truth <= new.high
+            old_hits += old.low <= truth <= old.high
+            if rho == 0.6:
+                widths.append(new.high - new.low)
+            cases += 1
+    assert new_hits >= cases - 1  # nominal 95 %: measured 95-100 % in every default cell
+    assert old_hits <= cases // 2
+    assert np.mean(widths) < 0.8  # measured about 0.6 nats at rho 0.6 (MI 0.67): wide, but not vacuous
+
+
+def test_corrected_estimate_is_closer_to_the_truth_than_the_raw_one():
+    raw_errors, corrected_errors = [], []
+    for rho in (0.6, 0.9):
+        for seed in range(4):
+            x, y, truth = correlated_gaussians(500, 3, rho, seed=300 + seed)
+            result = estimate_mi(x, y, n_bootstrap=0, n_null=0, seed=seed)
+            raw_errors.append(result.value - truth)
+            corrected_errors.append(result.corrected - truth)
+    assert np.mean(raw_errors) < -0.2  # KSG's downward bias (-0.10 and -0.47 nats at rho 0.6 and 0.9)
+    assert abs(np.mean(corrected_errors)) < 0.5 * abs(np.mean(raw_errors))
+    assert np.mean(np.abs(corrected_errors)) < np.mean(np.abs(raw_errors))
+
+
+def test_interval_method_changes_only_the_interval():
+    x, y, _ = correlated_gaussians(400, 3, rho=0.6, seed=5)
+    new = estimate_mi(x, y, n_bootstrap=12, n_null=4, seed=2)
+    old = estimate_mi(x, y, n_bootstrap=12, n_null=4, seed=2, interval="basic")
+    assert (new.interval, old.interval) == ("bias-aware", "basic")
+    # Value, null and corrected estimate are the same numbers, bit for bit (KSG at k from the (k, 2k) search).
+    assert (new.value, new.null_mean, new.null_high, new.corrected) == (
+        old.value,
+        old.null_mean,
+        old.null_high,
+        old.corrected,
+    )
+    assert new.value == mutual_information(x, y, seed=2)
+    for result in (new, old):
+        assert 0.0 <= result.low <= result.value <= result.high
+    assert new.high > old.high  # widened upwards, towards the bias-corrected estimates
+    assert new.corrected > new.value  # KSG underestimates here; the extrapolation raises it
+
+
+def test_extrapolation_factors():
+    # c = 1 / (2^gamma - 1) for gamma = 2/(D - 2) (fast) and 2/D (slow), D = dx + dy.
+    assert extrapolation_factors(2) == (0.0, 1.0)
+    fast, slow = extrapolation_factors(4)
+    assert fast == pytest.approx(1.0) and slow == pytest.approx(1.0 / (np.sqrt(2.0) - 1.0))
+    fast, slow = extrapolation_factors(6)
+    assert fast == pytest.approx(1.0 / (np.sqrt(2.0) - 1.0)) and slow == pytest.approx(
+        1.0 / (2 ** (1 / 3) - 1)
+    )
+    ranges = [extrapolation_factors(d) for d in range(2, 17)]
+    assert all(lo < hi for lo, hi in ranges)
+    # More dimensions: more bias to undo.
+    assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(ranges))
+    with pytest.raises(ValueError, match="total_dims"):
+        extrapolation_factors(1)
+
+
+def test_bias_aware_interval_for_the_gaussian_estimator_is_its_sampling_interval_widened_by_dxdy_over_2n():
+    x, y, _ = correlated_gaussians(600, 3, rho=0.6, seed=8)
+    new = estimate_mi(x, y, estimator="gaussian", n_bootstrap=20, n_null=0, seed=0)
+    assert new.corrected == pytest.approx(new.value - 9 / (2 * 600))
+    assert new.low <= new.corrected <= new.value <= new.high
 
 
 def test_null_is_about_zero_and_below_dependent_estimate():
@@ -258,6 +344,22 @@ def test_modality_information_ranks_planted_modalities():
         assert info.shared.value > info.shared.null_high or info.modality.value > info.modality.null_high
 
 
+def test_ratio_interval_covers_a_known_ratio():
+    # Two independent Gaussian factors mixed per coordinate, X = F_y + 0.6 F_a + 0.3 e (3 dims each): the MIs
+    # are 3/2 log(1.45 / 0.45) and 3/2 log(1.45 / 1.09), so r = 4.10. App defaults: N 500, 30 half-samples.
+    truth = np.log(1.45 / 0.45) / np.log(1.45 / 1.09)
+    hits = 0
+    for seed in range(8):
+        rng = np.random.default_rng(400 + seed)
+        f_y, f_a = rng.standard_normal((500, 3)), rng.standard_normal((500, 3))
+        x = f_y + 0.6 * f_a + 0.3 * rng.standard_normal((500, 3))
+        info = modality_information(f_y, f_a, x, n_bootstrap=30, n_null=0, seed=seed)
+        assert 0.0 < info.ratio_low <= info.ratio <= info.ratio_high
+        assert info.ratio_corrected == pytest.approx(info.shared.corrected / info.modality.corrected)
+        hits += info.ratio_low <= truth <= info.ratio_high
+    assert hits >= 7  # measured 95-100 % at the app's and the report's defaults
+
+
 def test_modality_information_with_gaussian_estimator_agrees_on_ranking():
     f_y, f_a, shared_driven, modality_driven = planted_factors(seed=1)
     settings = dict(estimator="gaussian", n_components=3, n_bootstrap=10, n_null=3, seed=0)
@@ -315,6 +417,8 @@ def test_information_ratio_floors_both_terms():
         (lambda: estimate_mi(np.ones((10, 1)), np.ones((10, 1)), confidence=1.5), "confidence"),
         (lambda: estimate_mi(np.ones((10, 1)), np.ones((10, 1)), n_null=-1), "n_null"),
         (lambda: estimate_mi(np.ones((8, 1)), np.ones((8, 1)), n_bootstrap=5), "subsample"),
+        (lambda: estimate_mi(np.ones((12, 1)), np.ones((12, 1)), n_bootstrap=5), "also uses 2k neighbours"),
+        (lambda: estimate_mi(np.ones((10, 1)), np.ones((10, 1)), interval="wide"), "unknown interval"),
         (lambda: reduce_dimensions(np.ones((10, 4)), 0), "n_components"),
         (
             lambda: modality_information(np.ones((10, 2)), np.ones((10, 2)), np.ones((11, 3))),
