@@ -1,6 +1,7 @@
 """Server-side time of one slider move on the Style & label page: a 10 x 10 style-label grid.
 
     python benchmarks/bench_app.py [--checkpoint FILE.pt ...] [--repeats 50] [--threads N] [--page]
+                                   [--gradients [--scale std|raw]]
 
 For every checkpoint (default: the demo checkpoints in assets/checkpoints/, and an untrained model of the
 digits preset, the architecture `python -m mfm train --dataset digits` trains: the cost depends on the sizes, not
@@ -11,7 +12,10 @@ the weights), and every modality, the median and 95th percentile over `--repeats
   tiles), i.e. everything the page computes for one grid after a slider move (the factors are cached);
 
 and, with `--page`, the wall time of a whole Style & label page rerun in Streamlit's AppTest after moving the
-style slider (every grid, the swap, the interpolation and the traversal, plus Streamlit's own work).
+style slider (every grid, the swap, the interpolation and the traversal, plus Streamlit's own work). None of this
+computes a gradient flow. With `--gradients`, also the Gradients page's computation at its default 64 samples:
+the exact gradient flow of every modality at `--scale` (default "std", the page's default: per one-standard-
+deviation change of each factor dimension, the spread taken over those samples; "raw": the paper's norm).
 
 On a machine whose cores are busy with other work, torch's multi-threaded kernels can wait on descheduled threads
 and run tens of times slower than on one thread: compare `--threads 1` with the default there.
@@ -31,9 +35,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from interpret.analysis import gradient_flow_by_modality, sample_indices, take
 from interpret.app_support import demo_checkpoints, grid_factors
 from interpret.figures import image_grid
 from interpret.generation import style_label_grid
+from interpret.gradients import FLOW_SCALES
 from mfm.checkpoint import load_checkpoint
 from mfm.data import load_dataset
 from mfm.model import MFM
@@ -87,6 +93,22 @@ def bench_model(label: str, model: MFM, dataset_name: str, repeats: int) -> None
         )
 
 
+def bench_gradient_flow(label: str, model: MFM, dataset_name: str, repeats: int, scale: str) -> None:
+    """Time what the Gradients page computes for its default 64 samples: the exact flow of every modality."""
+    split = load_dataset(dataset_name).splits["test"]
+    subset = take(split.inputs, sample_indices(len(split), 64, 0))
+
+    def flows(move: int) -> object:
+        return gradient_flow_by_modality(model, subset, max_samples=None, scale=scale)
+
+    median, p95 = timings(flows, repeats)
+    n = len(next(iter(subset.values())))
+    print(
+        f"{label:<28} gradient flow, scale {scale!r}, {n} samples, every modality: "
+        f"{median:7.1f} ms (p95 {p95:6.1f})"
+    )
+
+
 def bench_page(checkpoint: Path, repeats: int) -> None:
     """Wall time of a Style & label page rerun in AppTest after each move of the style slider."""
     import os
@@ -122,18 +144,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--page", action="store_true", help="also time whole page reruns in AppTest")
     parser.add_argument(
+        "--gradients", action="store_true", help="also time the Gradients page's exact gradient flow"
+    )
+    parser.add_argument(
+        "--scale", choices=FLOW_SCALES, default="std", help="scale of the timed gradient flow (default std)"
+    )
+    parser.add_argument(
         "--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)"
     )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     paths = [Path(p) for p in args.checkpoint] or demo_checkpoints()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; times per slider move")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; times per slider move (Style & label: no "
+        "gradient flow)" + (f"; gradient flow at scale {args.scale!r}" if args.gradients else "")
+    )
     models = [(p.name, *_loaded(p)) for p in paths]
     if not any(model.config.kind == "image" for _, model, _ in models):
         models.append(digits_preset_model())
     for label, model, dataset_name in models:
         bench_model(label, model, dataset_name, args.repeats)
+        if args.gradients:
+            bench_gradient_flow(label, model, dataset_name, min(args.repeats, 10), args.scale)
     if args.page:
         for path in paths:
             bench_page(path, min(args.repeats, 20))

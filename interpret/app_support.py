@@ -2,8 +2,10 @@
 
 Nothing here imports Streamlit (only `app.py` and `pages/` do). The pages call `interpret/` for the
 interpretations and this module for the bookkeeping around them (which file, which cache key, which rows of a
-table) and for two compositions of `interpret/` functions they need (Captum profiles of every modality, the
-factors a style x label grid decodes from), so all of it can be tested without a browser and reused by benchmarks.
+table, the sentences that read a number) and for the compositions of `interpret/` functions they need (both
+versions of the information-based interpretation on one set of samples, the planted-cut control, Captum profiles
+of every modality, the factors a style x label grid decodes from), so all of it can be tested without a browser
+and reused by the report and the benchmarks.
 """
 
 from __future__ import annotations
@@ -21,9 +23,19 @@ from typing import Any
 
 import numpy as np
 
+from interpret.analysis import (
+    Collected,
+    collect,
+    cut_shared_factor,
+    factor_dependence,
+    information_by_modality,
+    sample_indices,
+    take,
+)
 from interpret.context import recorded_data_options
 from interpret.generation import FactorSet, encode_factors
-from interpret.gradients import GradientFlow, captum_time_profile
+from interpret.gradients import GradientFlow, captum_time_profile, gradient_flow
+from interpret.information import MIEstimate, ModalityInformation
 from mfm.checkpoint import LoadedCheckpoint, checkpoint_payload, load_checkpoint
 from mfm.data import Split, list_datasets
 from mfm.errors import CheckpointError
@@ -571,6 +583,43 @@ def information_rows(info: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+COMPARISON_LEGEND = (
+    "obs.: observational (the paper's); int.: interventional (F_y shuffled across samples); null: the 95 % quantile "
+    "of the estimate after shuffling the pairs (below it, indistinguishable from independence); in nats."
+)
+"""The legend of `information_comparison_rows` and `planted_cut_rows`."""
+
+
+def information_comparison_rows(versions: InformationVersions) -> list[dict[str, Any]]:
+    """One row per modality: I(F_y; F_i), both versions of I(F_y; X̂_i) with their nulls, both r_i, and whether the
+    two versions agree (the sentences of `information_disagreements` say how they differ).
+
+    Column names are short ("obs." the paper's observational version, "int." the interventional one, "null" the
+    95 % quantile of the shuffled-pairs null): `COMPARISON_LEGEND` spells them out under the table."""
+    notes = information_disagreements(versions)
+    rows = []
+    for name, observed in versions.observational.items():
+        intervened = versions.interventional[name]
+        dependence = versions.dependence.get(name)
+        row: dict[str, Any] = {"modality": name}
+        if dependence is not None:
+            row["I(F_y; F_i)"] = round(dependence.value, 4)
+            row["I(F_y; F_i) null"] = round(dependence.null_high, 4)
+        row.update(
+            {
+                "obs. I(F_y; X̂_i)": round(observed.shared.value, 4),
+                "obs. null": round(observed.shared.null_high, 4),
+                "int. I(F_y; X̂_i)": round(intervened.shared.value, 4),
+                "int. null": round(intervened.shared.null_high, 4),
+                "obs. r_i": _round_significant(observed.ratio),
+                "int. r_i": _round_significant(intervened.ratio),
+                "versions": "disagree (see below)" if name in notes else "agree",
+            }
+        )
+        rows.append(row)
+    return rows
+
+
 def what_if_rows(summary: Mapping[str, Mapping[str, Any]], task: str) -> list[dict[str, Any]]:
     """One row per dropped modality of `missing_modality_summary` or `zero_fill_summary` output; the column names
     say which method gave the numbers ("inferred" by the surrogate, or "zero-filled")."""
@@ -608,6 +657,295 @@ def pretty_json(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Information: both versions on one set of samples, the factors' dependence, the planted cut
+# ---------------------------------------------------------------------------------------------------------------
+INFORMATION_READINGS = {
+    "observational": (
+        "Observational (the paper's): I(F_y; X̂_i) on the model's own X̂_i measures how much X̂_i depends on F_y; it "
+        "is high whenever F_y predicts X̂_i, also through F_i when the two factors are dependent, so it does not "
+        "show that the decoder uses F_y, nor how much the modality matters for the prediction."
+    ),
+    "interventional": (
+        "Interventional: X̂_i decoded from F_y shuffled across samples, so that F_y is independent of F_i; "
+        "I(F_y; X̂_i) then measures what the decoder takes from F_y, not how much the modality matters for the "
+        "prediction."
+    ),
+    "dependence": (
+        "I(F_y; F_i): how dependent the label factor and the modality's own factor are on these samples; where it "
+        "is high, the observational I(F_y; X̂_i) can be high even for a decoder that ignores F_y."
+    ),
+}
+"""One-line readings of each number, shared by the Information page and the report: what it measures, what not."""
+
+
+@dataclass(frozen=True)
+class InformationVersions:
+    """Both versions of the information-based interpretation on one set of samples, and why they can differ."""
+
+    observational: dict[str, ModalityInformation]  # the paper's: on the model's own X̂_i = G_i([F_y ; F_i])
+    interventional: dict[str, ModalityInformation]  # on X̂_i decoded from F_y shuffled across samples
+    dependence: dict[str, MIEstimate]  # I(F_y; F_i) per modality (empty when not computed)
+    n_samples: int
+
+
+def information_versions(
+    model: MFM,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    estimator: str = "ksg",
+    max_samples: int | None = 1000,
+    n_components: int = 3,
+    k: int = 3,
+    n_bootstrap: int = 50,
+    n_null: int = 20,
+    seed: int = 0,
+    dependence: bool = True,
+    collected: Collected | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> InformationVersions:
+    """The observational and the interventional `information_by_modality`, and `factor_dependence`, all from one
+    `collect` of the same seeded subsample (or of `collected`, which must be a `collect` of exactly these samples).
+
+    The observational numbers equal `information_by_modality(model, inputs, ...)` with the same settings.
+    """
+    if collected is None:
+        index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
+        collected = collect(model, take(inputs, index))
+    settings = dict(
+        estimator=estimator,
+        max_samples=None,
+        n_components=n_components,
+        k=k,
+        n_bootstrap=n_bootstrap,
+        n_null=n_null,
+        seed=seed,
+        collected=collected,
+    )
+    # Progress in units of estimates: two terms per modality for each version, one for the dependence.
+    weights = {"observational": 2, "interventional": 2, "dependence": int(dependence)}
+    total = sum(weights.values())
+
+    def stage(name: str) -> Callable[[int, int, str], None] | None:
+        if progress is None:
+            return None
+        offset = sum(list(weights.values())[: list(weights).index(name)])
+
+        def update(done: int, count: int, what: str) -> None:
+            fraction = done / count if count else 1.0
+            progress(round(1000 * (offset + weights[name] * fraction)), 1000 * total, f"{name}: {what}")
+
+        return update
+
+    observational = information_by_modality(model, inputs, progress=stage("observational"), **settings)
+    interventional = information_by_modality(
+        model, inputs, intervention="shuffle_shared", progress=stage("interventional"), **settings
+    )
+    dependent = (
+        factor_dependence(model, inputs, progress=stage("dependence"), **settings) if dependence else {}
+    )
+    return InformationVersions(observational, interventional, dependent, len(collected.shared))
+
+
+def _above_null(estimate: MIEstimate) -> bool | None:
+    """Whether an estimate exceeds its null's upper quantile; None when there is no null (n_null = 0)."""
+    return None if not math.isfinite(estimate.null_high) else bool(estimate.value > estimate.null_high)
+
+
+def _ranks(ratios: Mapping[str, float]) -> dict[str, int]:
+    """1-based rank of every modality by r_i, largest first (ties keep the modalities' order)."""
+    order = sorted(ratios, key=lambda m: -ratios[m] if math.isfinite(ratios[m]) else math.inf)
+    return {m: i + 1 for i, m in enumerate(order)}
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def information_disagreements(versions: InformationVersions) -> dict[str, str]:
+    """A sentence for every modality on which the two versions disagree, keyed by modality (agreeing ones absent).
+
+    They disagree on a modality when I(F_y; X̂_i) is above its null under one version and within it under the other,
+    or when r_i ranks the modality differently among the modalities under the two versions.
+    """
+    observed, intervened = versions.observational, versions.interventional
+    ranks_observed = _ranks({m: v.ratio for m, v in observed.items()})
+    ranks_intervened = _ranks({m: v.ratio for m, v in intervened.items()})
+    notes = {}
+    for name in observed:
+        o, i = observed[name].shared, intervened[name].shared
+        o_above, i_above = _above_null(o), _above_null(i)
+        parts = []
+        if o_above and i_above is False:
+            dependence = versions.dependence.get(name)
+            through = (
+                f", through F_{name} (I(F_y; F_{name}) = {dependence.value:.3f}, above its null)"
+                if dependence is not None and _above_null(dependence)
+                else ""
+            )
+            parts.append(
+                f"the observational I(F_y; X̂) = {o.value:.3f} is above its null ({o.null_high:.3f}) but the "
+                f"interventional {i.value:.3f} is within its null ({i.null_high:.3f}): X̂_{name} depends on F_y"
+                f"{through}, yet its decoder takes no detectable information from F_y"
+            )
+        elif i_above and o_above is False:
+            parts.append(
+                f"the interventional I(F_y; X̂) = {i.value:.3f} is above its null ({i.null_high:.3f}) but the "
+                f"observational {o.value:.3f} is within its null ({o.null_high:.3f}): the decoder reads F_y, yet "
+                f"on the model's own samples X̂_{name} shows no detectable dependence on it"
+            )
+        if ranks_observed[name] != ranks_intervened[name]:
+            count = len(observed)
+            parts.append(
+                f"r_{name} ranks {_ordinal(ranks_observed[name])} of {count} under the observational version and "
+                f"{_ordinal(ranks_intervened[name])} under the interventional one"
+            )
+        if parts:
+            notes[name] = "The two versions disagree: " + "; ".join(parts) + "."
+    return notes
+
+
+@dataclass(frozen=True)
+class PlantedCut:
+    """The planted-cut control of one modality: a copy of the model whose decoder for `modality` cannot see F_y
+    (`interpret.analysis.cut_shared_factor`), measured on the same samples as the model.
+
+    On the copy the exact F_y gradient flow of `modality` is 0 by construction, so its interventional
+    I(F_y; X̂) must lie within its null; its observational one need not (it measures dependence).
+    """
+
+    modality: str
+    observational: ModalityInformation  # the copy's, the paper's version
+    interventional: ModalityInformation  # the copy's
+    shared_flow: (
+        float  # the copy's exact F_y flow of `modality`, mean over samples and steps (0 by construction)
+    )
+    shared_flow_max: float  # ... and its largest value
+    model_shared_flow: float  # the model's exact F_y flow at the same factors, mean over samples and steps
+    flow_samples: int
+    n_samples: int
+
+
+def planted_cut(
+    model: MFM,
+    inputs: Mapping[str, np.ndarray],
+    modality: str,
+    *,
+    estimator: str = "ksg",
+    max_samples: int | None = 1000,
+    n_components: int = 3,
+    k: int = 3,
+    n_bootstrap: int = 50,
+    n_null: int = 20,
+    seed: int = 0,
+    flow_samples: int = 64,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> PlantedCut:
+    """Both versions of the information, and the exact raw F_y gradient flow, for `modality` on a copy of `model`
+    whose decoder for it cannot see F_y, on the seeded subsample `information_versions` takes with these settings.
+
+    The flow is computed at the first `flow_samples` of those samples, for the copy and for the model (the copy's
+    encoders are the model's, so both see the same factors). The factors' dependence is not recomputed: the copy
+    has the model's encoders, so I(F_y; F_i) is the model's.
+    """
+    if modality not in model.modality_names:
+        raise ValueError(f"unknown modality {modality!r}; the model has {', '.join(model.modality_names)}")
+    cut = cut_shared_factor(model, modality)
+    index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
+    collected = collect(cut, take(inputs, index))
+    versions = information_versions(
+        cut,
+        inputs,
+        estimator=estimator,
+        n_components=n_components,
+        k=k,
+        n_bootstrap=n_bootstrap,
+        n_null=n_null,
+        seed=seed,
+        dependence=False,
+        collected=collected,
+        progress=progress,
+    )
+    shared = collected.shared[:flow_samples]  # (F, fy)
+    own = collected.modality[modality][:flow_samples]  # (F, fi)
+    on_cut = gradient_flow(cut, modality, shared, own, scale="raw")
+    on_model = gradient_flow(model, modality, shared, own, scale="raw")
+    return PlantedCut(
+        modality=modality,
+        observational=versions.observational[modality],
+        interventional=versions.interventional[modality],
+        shared_flow=float(on_cut.shared.mean()),
+        shared_flow_max=float(on_cut.shared.max()),
+        model_shared_flow=float(on_model.shared.mean()),
+        flow_samples=len(shared),
+        n_samples=versions.n_samples,
+    )
+
+
+def planted_cut_rows(versions: InformationVersions, cut: PlantedCut) -> list[dict[str, Any]]:
+    """Two rows, the model and its cut copy, for the cut modality: the exact raw F_y gradient flow (mean over samples
+    and steps), both versions of I(F_y; X̂) with their nulls (column names as in `COMPARISON_LEGEND`)."""
+    name = cut.modality
+    rows = []
+    for label, flow, observed, intervened in (
+        ("this model", cut.model_shared_flow, versions.observational[name], versions.interventional[name]),
+        (f"cut copy: {name} decoder blind to F_y", cut.shared_flow, cut.observational, cut.interventional),
+    ):
+        rows.append(
+            {
+                "model": label,
+                "exact F_y flow": flow,
+                "obs. I(F_y; X̂)": round(observed.shared.value, 4),
+                "obs. null": round(observed.shared.null_high, 4),
+                "obs. above null": _yes_no(_above_null(observed.shared)),
+                "int. I(F_y; X̂)": round(intervened.shared.value, 4),
+                "int. null": round(intervened.shared.null_high, 4),
+                "int. above null": _yes_no(_above_null(intervened.shared)),
+            }
+        )
+    return rows
+
+
+def planted_cut_reading(cut: PlantedCut) -> str:
+    """What the cut copy's numbers say, in words that follow them."""
+    name, o, i = cut.modality, cut.observational.shared, cut.interventional.shared
+    flow = (
+        "its exact F_y gradient flow is 0"
+        if cut.shared_flow_max == 0.0
+        else f"its exact F_y gradient flow is {cut.shared_flow_max:.3g} at most (it should be 0)"
+    )
+    text = f"The copy's {name} decoder cannot see F_y: {flow} on {cut.flow_samples} samples. "
+    i_above, o_above = _above_null(i), _above_null(o)
+    if i_above is None:
+        return (
+            text
+            + "Without a null (0 shuffled-pairs rounds) the estimates cannot be compared with independence."
+        )
+    if i_above:
+        text += (
+            f"Its interventional I(F_y; X̂) = {i.value:.3f} still exceeds its null ({i.null_high:.3f}). For a "
+            "decoder that cannot use F_y the estimate is itself a draw from the null, so this happens by chance in "
+            "about 5 % of seeds, more often with few shuffled-pairs rounds: try another seed or more rounds. "
+        )
+    else:
+        text += (
+            f"Its interventional I(F_y; X̂) = {i.value:.3f} lies within its null ({i.null_high:.3f}), as a measure "
+            "of what the decoder uses must show. "
+        )
+    if o_above:
+        text += (
+            f"The paper's observational value is {o.value:.3f}, above its null ({o.null_high:.3f}): it measures "
+            f"dependence, which F_y keeps with X̂_{name} through F_{name}, not use."
+        )
+    else:
+        text += f"The paper's observational value is {o.value:.3f}, within its null ({o.null_high:.3f}) here."
+    return text
+
+
+def _yes_no(value: bool | None) -> str:
+    return "n/a" if value is None else "yes" if value else "no"
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Gradient profiles
 # ---------------------------------------------------------------------------------------------------------------
 def captum_profiles(
@@ -615,13 +953,16 @@ def captum_profiles(
     inputs: Mapping[str, np.ndarray],
     *,
     method: str,
+    scale: str = "std",
     n_steps: int = 20,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, GradientFlow]:
     """`interpret.gradients.captum_time_profile` for every sequence modality, at the factors of `inputs`.
 
     Returns {modality: GradientFlow} like `interpret.analysis.gradient_flow_by_modality` (image modalities are
-    left out: Captum's per-step profile is defined over time steps).
+    left out: Captum's per-step profile is defined over time steps). `scale` applies to Saliency ("std": per
+    one-standard-deviation change of each factor dimension over these samples; "raw"); Input x Gradient and
+    Integrated Gradients are input-scaled and come back with scale "input".
     """
     factors = encode_factors(model, inputs)
     names = [m.name for m in model.config.modalities if m.kind == "sequence"]
@@ -638,6 +979,7 @@ def captum_profiles(
             factors.shared,
             factors.modality[name],
             method=method,
+            scale=scale,
             n_steps=n_steps,
             progress=stage,
         )

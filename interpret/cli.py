@@ -25,6 +25,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         n_bootstrap=args.bootstrap,
         n_null=args.null,
         gradient_samples=args.gradient_samples,
+        gradient_scale=args.gradient_scale,
         faithfulness=not args.no_faithfulness,
         seed=args.seed,
     )
@@ -83,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=30, help="subsample rounds for the intervals")
     p.add_argument("--null", type=int, default=10, help="permutations for the shuffled-pairs null")
     p.add_argument("--gradient-samples", type=int, default=128)
+    p.add_argument(
+        "--gradient-scale",
+        default="std",
+        choices=["std", "raw"],
+        help="gradient flow per one-sd change of each factor dimension (std, default) or the paper's raw norm",
+    )
     p.add_argument("--no-faithfulness", action="store_true", help="skip the planted-truth checks")
     p.add_argument("--seed", type=int, default=0)
     add_data_options(p)

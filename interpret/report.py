@@ -3,8 +3,13 @@
     python -m interpret report FILE.pt --out report.html --json summary.json
 
 The HTML embeds plotly.js once, inline, so it opens offline. The JSON holds every number the page shows:
-`checkpoint.sha256`, `information.<modality>.{shared_mi, modality_mi, ratio, ratio_low, ratio_high, ...}`,
-`gradients.<modality>.{shared, modality}` (mean over segments, per time step, for sequence models),
+`checkpoint.sha256`; `information.<modality>.{shared_mi, modality_mi, ratio, ratio_low, ratio_high, ...}` (the
+paper's observational version: dependence between F_y and X̂_i); `information_interventional.<modality>` with the
+same fields (X̂_i decoded from F_y shuffled across samples: what the decoder takes from F_y); `dependence.<modality>`
+(I(F_y; F_i) with interval and null, why the two can differ); `information_disagreements.<modality>` (a sentence
+where the versions disagree); `gradients.scale` ("std": per one-standard-deviation change of each factor
+dimension, or "raw": the paper's norm) and `gradients.<modality>.{shared, modality, shared_fraction}` (mean over
+segments, per time step, for sequence models; totals for images), all at that scale;
 `faithfulness` (when the data has planted truth), `missing_modality` (each modality dropped and inferred by
 surrogate inference, paper Eq. 5, when the model has it) or else `missing_modality_zero_fill` (each modality
 replaced by zeros and the unchanged model run on it: zero-filling, not the paper's method; imported models have no
@@ -22,9 +27,28 @@ from datetime import datetime, timezone
 import numpy as np
 import plotly.io as pio
 
-from interpret.analysis import faithfulness, gradient_flow_by_modality, information_by_modality
+from interpret.analysis import faithfulness, gradient_flow_by_modality
+from interpret.app_support import (
+    COMPARISON_LEGEND,
+    INFORMATION_READINGS,
+    InformationVersions,
+    information_comparison_rows,
+    information_disagreements,
+    information_versions,
+)
 from interpret.context import Context
-from interpret.figures import gradient_curves, gradient_heatmap, image_grid, information_figure, pixel_maps
+from interpret.figures import (
+    FLOW_SCALE_NAMES,
+    dependence_figure,
+    gradient_curves,
+    gradient_heatmap,
+    image_grid,
+    information_axis_max,
+    information_figure,
+    pixel_maps,
+)
+from interpret.gradients import FLOW_SCALES
+from interpret.information import MIEstimate, ModalityInformation
 from mfm.checkpoint import library_versions
 
 Progress = Callable[[int, int, str], None]
@@ -41,8 +65,17 @@ class ReportSettings:
     n_bootstrap: int = 30
     n_null: int = 10
     gradient_samples: int = 128
+    gradient_scale: str = "std"  # "std": per one-sd change of each factor dimension; "raw": the paper's norm
     faithfulness: bool = True
     seed: int = 0
+
+
+GRADIENT_READING = (
+    "The gradient flow is a per-step sensitivity: how strongly each generated step (or pixel) of X̂_i responds, to "
+    "first order at these samples, to a change of F_y or of F_i; it is not the step's, or the modality's, "
+    "importance for the prediction."
+)
+"""The one-line reading of the gradient-flow figures (the report's; the Gradients page says the same)."""
 
 
 def _json_float(x: float) -> float | None:
@@ -53,6 +86,10 @@ def build_report(
     context: Context, settings: ReportSettings = ReportSettings(), progress: Progress | None = None
 ) -> tuple[str, dict]:
     """Compute every interpretation of `context` and return (HTML page, JSON-ready summary)."""
+    if settings.gradient_scale not in FLOW_SCALES:  # before the long computations
+        raise ValueError(
+            f"unknown gradient-flow scale {settings.gradient_scale!r}; choose one of {', '.join(FLOW_SCALES)}"
+        )
     model, dataset, loaded = context.model, context.dataset, context.checkpoint
     split = dataset.splits[settings.split]
     stages = 3 + int(settings.faithfulness)  # information, gradients, (faithfulness), missing modality
@@ -83,37 +120,44 @@ def build_report(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
-    info = information_by_modality(
+    versions = information_versions(
         model, split.inputs, estimator=settings.estimator, max_samples=settings.max_samples,
         n_components=settings.n_components, n_bootstrap=settings.n_bootstrap, n_null=settings.n_null,
         seed=settings.seed, progress=stage("information"),
     )  # fmt: skip
     done += 1
-    summary["information"] = {
-        m: {
-            "shared_mi": v.shared.value, "shared_low": v.shared.low, "shared_high": v.shared.high,
-            "shared_null_high": v.shared.null_high,
-            "modality_mi": v.modality.value, "modality_low": v.modality.low, "modality_high": v.modality.high,
-            "modality_null_high": v.modality.null_high,
-            "ratio": v.ratio, "ratio_low": v.ratio_low, "ratio_high": v.ratio_high,
-        }
-        for m, v in info.items()
-    }  # fmt: skip
+    summary["information"] = _information_json(versions.observational)
+    summary["information_interventional"] = _information_json(versions.interventional)
+    summary["dependence"] = {m: _estimate_json(e) for m, e in versions.dependence.items()}
+    notes = information_disagreements(versions)
+    summary["information_disagreements"] = notes
 
     flows = gradient_flow_by_modality(
         model,
         split.inputs,
         max_samples=settings.gradient_samples,
         seed=settings.seed,
+        scale=settings.gradient_scale,
         progress=stage("gradients"),
     )
     done += 1
-    summary["gradients"] = {
-        m: {"shared": f.mean_shared.tolist(), "modality": f.mean_modality.tolist()}
-        if f.shared.ndim == 2
-        else {"shared_total": float(f.mean_shared.sum()), "modality_total": float(f.mean_modality.sum())}
-        for m, f in flows.items()
-    }
+    summary["gradients"] = {"scale": settings.gradient_scale}
+    summary["gradients"].update(
+        {
+            m: {
+                "shared": f.mean_shared.tolist(),
+                "modality": f.mean_modality.tolist(),
+                "shared_fraction": f.shared_fraction.mean(axis=0).tolist(),
+            }
+            if f.shared.ndim == 2
+            else {
+                "shared_total": float(f.mean_shared.sum()),
+                "modality_total": float(f.mean_modality.sum()),
+                "shared_fraction": float(f.shared_fraction.mean()),
+            }
+            for m, f in flows.items()
+        }
+    )
 
     expected = dataset.info.get("modality_order_expected")
     has_masks = any(k.startswith("mask/") for k in split.extras)
@@ -157,25 +201,127 @@ def build_report(
     if progress is not None:
         progress(stages * 1000, stages * 1000, "done")
 
-    figures = [("Information-based interpretation", information_figure(info, settings.estimator.upper()))]
+    figures = _information_sections(versions, notes, settings, split_name=settings.split)
+    scale_title = f"scale {settings.gradient_scale}: {FLOW_SCALE_NAMES[settings.gradient_scale]}"
     if all(f.shared.ndim == 2 for f in flows.values()):
         words = split.extras.get("words")
-        figures.append(("Gradient flow over time (mean over segments)", gradient_heatmap(flows)))
-        figures.append(("Gradient flow curves", gradient_curves(flows)))
+        figures.append(
+            (
+                f"Gradient flow over time (mean over segments), {scale_title}",
+                gradient_heatmap(flows),
+                GRADIENT_READING,
+            )
+        )
+        figures.append((f"Gradient flow curves, {scale_title}", gradient_curves(flows)))
         if words is not None:
             planted = {k.split("/", 1)[1]: v[0] for k, v in split.extras.items() if k.startswith("mask/")}
             figures.append(
                 (
-                    "One segment, with its words and planted steps",
+                    f"One segment, with its words and planted steps ({scale_title})",
                     gradient_heatmap(flows, sample=0, words=list(words[0]), planted=planted),
                 )
             )
     else:
-        figures += [(f"Per-pixel gradient flow: {m}", pixel_maps(f)) for m, f in flows.items()]
+        figures += [
+            (f"Per-pixel gradient flow: {m}, {scale_title}", pixel_maps(f), GRADIENT_READING)
+            for m, f in flows.items()
+        ]
         if loaded.config.task == "classification":
             figures += _style_label_figures(context, split, settings.seed)
     summary = _clean(summary)
     return render_html(summary, figures), summary
+
+
+def _estimate_json(e: MIEstimate) -> dict:
+    """One MI estimate: value, interval and null (the dependence entries)."""
+    return {"mi": e.value, "low": e.low, "high": e.high, "null_mean": e.null_mean, "null_high": e.null_high,
+            "corrected": e.corrected, "interval": e.interval}  # fmt: skip
+
+
+def _information_json(info: dict[str, ModalityInformation]) -> dict:
+    """`information.<modality>` fields, the same for both versions."""
+    return {
+        m: {
+            "shared_mi": v.shared.value, "shared_low": v.shared.low, "shared_high": v.shared.high,
+            "shared_null_high": v.shared.null_high,
+            "modality_mi": v.modality.value, "modality_low": v.modality.low, "modality_high": v.modality.high,
+            "modality_null_high": v.modality.null_high,
+            "ratio": v.ratio, "ratio_low": v.ratio_low, "ratio_high": v.ratio_high,
+            # The intervals are widened by KSG's estimated bias (interpret.information); the values stay raw.
+            "shared_corrected": v.shared.corrected, "modality_corrected": v.modality.corrected,
+            "ratio_corrected": v.ratio_corrected, "interval": v.shared.interval,
+        }
+        for m, v in info.items()
+    }  # fmt: skip
+
+
+def _information_sections(
+    versions: InformationVersions, notes: dict[str, str], settings: ReportSettings, split_name: str
+) -> list:
+    """The information part of the page: both versions (one axis), the factors' dependence, the table, the notes."""
+    label = settings.estimator.upper()
+    top = information_axis_max(versions.observational, versions.interventional)
+    first = next(iter(versions.observational.values())).shared
+    setup = (
+        f"{label}, {versions.n_samples} samples of the {split_name} split, {settings.n_components} principal "
+        f"components a side, in nats; intervals from {first.n_bootstrap} subsamples (95 %); black bars: the 95 % "
+        f"quantile of the estimate after shuffling the pairs ({settings.n_null} rounds), below which an estimate "
+        "is indistinguishable from independence."
+    )
+    rows = information_comparison_rows(versions)
+    table = _table_html(rows) + f'<p class="reading">{html.escape(COMPARISON_LEGEND)}</p>'
+    if notes:
+        table += (
+            "<ul>"
+            + "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(n)}</li>" for m, n in notes.items())
+            + "</ul>"
+        )
+    else:
+        table += (
+            "<p>The two versions agree on every modality (same side of their nulls, same ranking of r_i).</p>"
+        )
+    return [
+        (
+            "Information, observational (the paper's)",
+            information_figure(
+                versions.observational, label, title="Observational: the model's own X̂_i", mi_max=top
+            ),
+            INFORMATION_READINGS["observational"] + " " + setup,
+        ),
+        (
+            "Information, interventional (F_y shuffled across samples)",
+            information_figure(
+                versions.interventional,
+                label,
+                title="Interventional: X̂_i decoded from shuffled F_y",
+                mi_max=top,
+            ),
+            INFORMATION_READINGS["interventional"],
+        ),
+        (
+            "Dependence of the factors, I(F_y; F_i)",
+            dependence_figure(versions.dependence, label),
+            INFORMATION_READINGS["dependence"],
+        ),
+        ("Both versions, per modality", table, None),
+    ]
+
+
+def _table_html(rows: list[dict]) -> str:
+    """A plain HTML table of rows of the same keys."""
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row.values()) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "n/a" if not np.isfinite(value) else f"{value:.4g}"
+    return str(value)
 
 
 def _provenance(source) -> dict | None:
@@ -227,11 +373,22 @@ def _clean(value):
 
 
 def render_html(summary: dict, figures: list) -> str:
-    """A self-contained page: plotly.js inline once, then every figure, then the summary as a table of JSON."""
+    """A self-contained page: plotly.js inline once, then every section, then the summary as a table of JSON.
+
+    `figures`: (title, content) or (title, content, reading) entries, where content is a Plotly figure or a piece
+    of HTML, and the reading a line of text shown under the title (what the numbers measure, and what not).
+    """
     parts = []
-    for i, (title, fig) in enumerate(figures):
-        body = pio.to_html(fig, full_html=False, include_plotlyjs="inline" if i == 0 else False)
-        parts.append(f"<h2>{html.escape(title)}</h2>\n{body}")
+    inline = True
+    for title, content, *rest in figures:
+        reading = rest[0] if rest else None
+        if isinstance(content, str):
+            body = content
+        else:
+            body = pio.to_html(content, full_html=False, include_plotlyjs="inline" if inline else False)
+            inline = False
+        note = f'<p class="reading">{html.escape(reading)}</p>\n' if reading else ""
+        parts.append(f"<h2>{html.escape(title)}</h2>\n{note}{body}")
     ckpt = summary["checkpoint"]
     faith = summary.get("faithfulness")
     faith_html = ""
@@ -243,8 +400,8 @@ def render_html(summary: dict, figures: list) -> str:
             if isinstance(v, dict)
         )
         faith_html = (
-            "<h2>Faithfulness against planted truth</h2><table><tr><th>model</th><th>ratios r_i</th>"
-            f"<th>ranking margin (log)</th><th>F_y gradient-flow AUROC</th></tr>{rows}</table>"
+            "<h2>Faithfulness against planted truth</h2><table><tr><th>model</th><th>ratios r_i (observational)</th>"
+            f"<th>ranking margin (log)</th><th>F_y gradient-flow AUROC (scale std)</th></tr>{rows}</table>"
         )
     what_if_html = _what_if_html(summary)
     origin = ckpt.get("imported_from")
@@ -258,7 +415,8 @@ def render_html(summary: dict, figures: list) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>MFM interpretation report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
-pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}}</style></head><body>
+pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}}
+.reading{{color:#444;font-size:14px;max-width:900px}}</style></head><body>
 <h1>MFM interpretation report</h1>
 <p>Checkpoint <code>{html.escape(str(ckpt["source"]))}</code>, SHA-256 <code>{ckpt["sha256"]}</code><br>
 {html.escape(ckpt["kind"])} model ({html.escape(ckpt["task"])}) on <b>{html.escape(ckpt["dataset"])}</b>,

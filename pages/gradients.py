@@ -1,4 +1,6 @@
-"""Gradients page: how strongly each generated step (or pixel) depends on the label factor F_y and on F_i."""
+"""Gradients page: how strongly each generated step (or pixel) responds to the label factor F_y and to F_i (a
+per-step sensitivity at the analysed samples), at a chosen scale: per one-standard-deviation change of each factor
+dimension (default) or the paper's raw norm."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ import streamlit as st
 
 from interpret.analysis import gradient_flow_by_modality, sample_indices, take
 from interpret.app_support import captum_profiles, describe_label
-from interpret.figures import gradient_curves, gradient_heatmap, pixel_maps
-from interpret.gradients import GradientFlow
+from interpret.figures import FLOW_SCALE_NAMES, gradient_curves, gradient_heatmap, pixel_maps
+from interpret.gradients import FLOW_SCALES, GradientFlow
 from pages.common import (
     Selection,
     current,
@@ -20,26 +22,47 @@ from pages.common import (
 )
 
 METHODS = {
-    "exact": "Exact gradient flow ‖∂X̂_i/∂F‖² (the paper's measure)",
-    "saliency": "Captum Saliency",
-    "input_x_gradient": "Captum Input × Gradient",
-    "integrated_gradients": "Captum Integrated Gradients (slow)",
+    "exact": "Exact gradient flow ‖∂X̂_i/∂F‖²",
+    "saliency": "Captum Saliency (∂)",
+    "input_x_gradient": "Captum Input × Gradient (x · ∂)",
+    "integrated_gradients": "Captum Integrated Gradients (x · ∂, slow)",
+}
+"""The exact flow is the paper's measure; Saliency takes the chosen scale; the two "x · ∂" methods are
+input-scaled."""
+SCALED_METHODS = ("exact", "saliency")
+"""Methods the scale control applies to; Input × Gradient and Integrated Gradients are input-scaled ("input")."""
+SCALES = {
+    "std": "Per 1-sd change of each factor dimension",
+    "raw": "Raw ‖∂X̂/∂F‖² (the paper's)",
 }
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def flows(
-    key: str, data: tuple, split: str, method: str, max_samples: int, seed: int, _selection: Selection
+    key: str,
+    data: tuple,
+    split: str,
+    method: str,
+    scale: str,
+    max_samples: int,
+    seed: int,
+    _selection: Selection,
 ) -> tuple[np.ndarray, dict[str, GradientFlow]]:
-    """Per-sample flows of every modality for a seeded subsample of the split: (sample indices, flows)."""
+    """Per-sample flows of every modality for a seeded subsample of the split: (sample indices, flows).
+
+    `scale`: "std" or "raw" for the exact flow and Saliency; "input" for the input-scaled Captum methods."""
     inputs = _selection.dataset.splits[split].inputs
     index = sample_indices(len(_selection.dataset.splits[split]), max_samples, seed)
     subset = take(inputs, index)
     with progress_bar(METHODS[method]) as update:
         if method == "exact":
-            result = gradient_flow_by_modality(_selection.model, subset, max_samples=None, progress=update)
+            result = gradient_flow_by_modality(
+                _selection.model, subset, max_samples=None, scale=scale, progress=update
+            )
         else:
-            result = captum_profiles(_selection.model, subset, method=method, progress=update)
+            # Input-scaled methods ignore `scale`: any accepted value does.
+            chosen = scale if scale in FLOW_SCALES else "raw"
+            result = captum_profiles(_selection.model, subset, method=method, scale=chosen, progress=update)
     return index, result
 
 
@@ -51,18 +74,23 @@ config = selection.checkpoint.config
 sequence_names = [m.name for m in config.modalities if m.kind == "sequence"]
 image_names = [m.name for m in config.modalities if m.kind == "image"]
 st.markdown(
-    "For every generated step *t* of modality *i*: **‖∂X̂_i⁽ᵗ⁾/∂F_y‖²** (how much the step follows the label "
-    "factor) beside **‖∂X̂_i⁽ᵗ⁾/∂F_i‖²** (how much it follows the modality's own factor)."
+    "For every generated step *t* of modality *i*: **‖∂X̂_i⁽ᵗ⁾/∂F_y‖²** (how strongly the step responds to a change "
+    "of the label factor) beside **‖∂X̂_i⁽ᵗ⁾/∂F_i‖²** (to a change of the modality's own factor). These are "
+    "per-step sensitivities of the decoder, to first order at the analysed samples: not the step's, or the "
+    "modality's, importance for the prediction."
     + (" For images the steps are pixels." if image_names else "")
 )
 
-columns = st.columns([2, 1, 1])
+columns = st.columns([2, 1, 1, 1])
 if sequence_names:
     method = columns[0].selectbox(
         "Method",
         list(METHODS),
         format_func=METHODS.get,
         key=default_choice("grad_method", list(METHODS), "exact"),
+        help="The exact gradient flow is the paper's measure; Captum's Saliency is the gradient of each step's "
+        "frame sum, at the chosen scale; Input × Gradient and Integrated Gradients multiply it by the factor's "
+        "value (x · ∂), so they are input-scaled and the scale control does not apply.",
     )
 else:
     method = "exact"
@@ -80,12 +108,27 @@ max_samples = columns[1].slider(
     "attribution per time step: Integrated Gradients is slow with many samples.",
 )
 seed = columns[2].number_input("Seed", 0, 2**31 - 1, step=1, key=default("grad_seed", 0))
+scaled = method in SCALED_METHODS
+chosen_scale = columns[3].radio(
+    "Scale",
+    list(SCALES),
+    format_func=SCALES.get,
+    key=default_choice("grad_scale", list(SCALES), "std"),
+    disabled=not scaled,
+    help="Per 1-sd: each factor dimension's squared derivative weighted by its variance over the analysed "
+    "samples, the effect of moving every dimension by one standard deviation; factors that spread widely and "
+    "factors that barely vary then compare. Raw: the paper's unweighted norm, which can favour a factor whose "
+    "dimensions barely vary (it needs larger derivatives for the same effect). Input × Gradient and Integrated "
+    "Gradients are input-scaled (x · ∂): the control does not apply to them.",
+)
+scale = chosen_scale if scaled else "input"
 
 index, result = flows(
     selection.key,
     selection.data_key,
     selection.split,
     method,
+    scale,
     int(max_samples),
     int(seed),
     _selection=selection,
@@ -132,9 +175,9 @@ if sequence_flows:
     )
     for number, group in enumerate(groups):
         title = (
-            "Gradient flow over time"
+            "Gradient flow over time: per-step sensitivity"
             if method == "exact"
-            else f"{METHODS[method]}: squared attribution per step"
+            else f"{METHODS[method].split(' (')[0]}: squared attribution per step"
         )
         heatmap = gradient_heatmap(
             group, sample=sample, words=words, planted=planted, normalize=normalize, title=title
@@ -148,7 +191,14 @@ if sequence_flows:
         st.caption(
             "Captum attributes the sum of each step's frame to (F_y, F_i) and squares the attributions; with "
             "Saliency this is the squared gradient of the frame sum, not the paper's Frobenius norm (choose the "
-            "exact gradient flow for that)."
+            "exact gradient flow for that). "
+            + (
+                f"Saliency is shown at the chosen scale ({scale}: {FLOW_SCALE_NAMES[scale]})."
+                if scaled
+                else "Input × Gradient and Integrated Gradients multiply each gradient by the factor's own value "
+                "(against a zero baseline): they are input-scaled (scale “input”), and the scale control does not "
+                "apply."
+            )
         )
 
 for name in image_names:
@@ -156,7 +206,12 @@ for name in image_names:
         st.plotly_chart(pixel_maps(result[name], sample=sample), width="stretch", key=f"pixel_maps_{name}")
 if image_names:
     st.caption(
-        "Red: how strongly each pixel follows the label factor F_y; blue: the modality's style factor F_i; "
-        "right: F_y's share of the two (1 = label only, 0 = style only)."
+        "Red: how strongly each pixel responds to the label factor F_y; blue: to the modality's style factor F_i; "
+        f"right: F_y's share of the two (1 = label only, 0 = style only), which depends on the scale ({scale}). "
+        "Sensitivities at the analysed samples, not importances."
     )
-st.caption(f"{len(index)} samples of the {selection.split} split, chosen with seed {seed}.")
+st.caption(
+    f"{len(index)} samples of the {selection.split} split, chosen with seed {seed}. Scale: **{scale}**, "
+    f"{FLOW_SCALE_NAMES[scale]}"
+    + (f" (standard deviations over these {len(index)} samples)." if scale == "std" else ".")
+)

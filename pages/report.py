@@ -75,6 +75,12 @@ with st.form("report_settings"):
         help="Compares both interpretations with the data's planted truth (where the data has it) and with a copy "
         "of the model whose weights are re-initialised; doubles the time.",
     )
+    gradient_scale = columns[3].radio(
+        "Gradient-flow scale",
+        ["std", "raw"],
+        format_func={"std": "Per 1-sd change of each factor dimension", "raw": "Raw (the paper's)"}.get,
+        key=default_choice("report_gradient_scale", ["std", "raw"], "std"),
+    )
     build = st.form_submit_button("Build report", type="primary")
 
 settings = asdict(
@@ -85,6 +91,7 @@ settings = asdict(
         n_bootstrap=int(n_bootstrap),
         n_null=int(n_null),
         gradient_samples=int(gradient_samples),
+        gradient_scale=gradient_scale,
         faithfulness=bool(faithfulness),
         seed=int(seed),
     )

@@ -33,16 +33,22 @@ from test_import import official_state
 from test_report import small_mmsa_files
 
 from interpret.app_support import (
+    INFORMATION_READINGS,
+    InformationVersions,
     active_uploads,
     data_key,
     demo_checkpoints,
+    information_disagreements,
+    information_versions,
     label_prototypes,
     metric_rows,
+    planted_cut,
     sequence_images,
     split_command,
     upload_source,
     what_if_rows,
 )
+from interpret.information import MIEstimate, ModalityInformation
 from mfm.checkpoint import load_checkpoint, save_checkpoint
 from mfm.config import MFMConfig, ModalityConfig
 from mfm.errors import CheckpointError
@@ -286,6 +292,190 @@ def test_every_page_with_every_checkpoint(name):
     # Report: the download buttons when the report builder exists, an explanation otherwise.
     open_page(at, "report")
     assert at.title[0].value == "Report"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Information: both versions and the planted-cut control; Gradients: the scale control
+# ---------------------------------------------------------------------------------------------------------------
+def texts(at: AppTest) -> str:
+    """Every markdown, caption, info, warning and subheader text on the page, joined."""
+    parts = [
+        e.value for kind in ("markdown", "caption", "info", "warning", "subheader") for e in at.get(kind)
+    ]
+    return "\n".join(str(p) for p in parts)
+
+
+def figure_titles(at: AppTest) -> list[str]:
+    """The title text of every figure on the page."""
+    return [str(f.get("layout", {}).get("title", {}).get("text", "")) for f in figures(at)]
+
+
+def test_information_page_shows_both_versions_and_the_planted_cut():
+    at = new_app("sentiment_mfm.pt", info_samples=200, info_null=10)
+    at.run()
+    open_page(at, "information")
+    titles = figure_titles(at)
+    assert any(t.startswith("Observational") for t in titles) and any(
+        t.startswith("Interventional") for t in titles
+    )
+    assert any("I(F_y; F_i)" in t for t in titles)
+    words = texts(at)
+    for reading in INFORMATION_READINGS.values():
+        assert reading in words, reading
+    assert "matters more for the prediction" not in words  # the old reading of r_i is gone
+    table = at.dataframe[0].value
+    assert list(table["modality"]) == ["language", "acoustic", "visual"]
+    assert {"obs. I(F_y; X̂_i)", "int. I(F_y; X̂_i)", "I(F_y; F_i)", "versions"} <= set(table)
+    # The shipped demo: F_y and F_language are dependent, and the interventional value is the smaller one.
+    language = table.set_index("modality").loc["language"]
+    assert language["I(F_y; F_i)"] > language["I(F_y; F_i) null"]
+    assert language["int. I(F_y; X̂_i)"] < language["obs. I(F_y; X̂_i)"]
+
+    # The planted-cut control: a copy whose language decoder cannot see F_y, next to the model.
+    assert at.selectbox(key="info_cut_modality").value == "language"
+    button = at.button(key="info_cut_button")
+    assert button.label == "What would a model whose language decoder ignores F_y show?"
+    button.click().run()
+    assert_healthy(at)
+    rows = at.dataframe[-1].value.set_index("model")
+    model, cut = rows.loc["this model"], rows.loc["cut copy: language decoder blind to F_y"]
+    assert cut["exact F_y flow"] == 0.0 and model["exact F_y flow"] > 0
+    assert cut["int. I(F_y; X̂)"] <= cut["int. null"]
+    assert cut["int. above null"] == "no" and model["int. above null"] == "yes"
+    # The paper's version still reports dependence on the cut copy (measured 0.165 against a null of 0.036).
+    assert cut["obs. above null"] == "yes"
+    assert any(
+        "its exact F_y gradient flow is 0" in i.value and "lies within its null" in i.value for i in at.info
+    )
+    # The result stays on the next run (cached, no recomputation), and goes when another modality is chosen.
+    at.run()
+    assert len(at.dataframe) == 4 and "cut copy: language decoder blind to F_y" in set(
+        at.dataframe[-1].value["model"]
+    )
+    at.selectbox(key="info_cut_modality").set_value("acoustic").run()
+    assert_healthy(at)
+    assert (
+        at.button(key="info_cut_button").label
+        == "What would a model whose acoustic decoder ignores F_y show?"
+    )
+    assert len(at.dataframe) == 3
+
+
+def _estimate(value: float, null_high: float) -> MIEstimate:
+    return MIEstimate(value, value, value, 0.0, null_high, "ksg", 100, 0)
+
+
+def _information(shared: float, shared_null: float, ratio: float) -> ModalityInformation:
+    return ModalityInformation(_estimate(shared, shared_null), _estimate(1.0, 0.1), ratio, ratio, ratio)
+
+
+def test_information_disagreements_name_the_modality_and_why():
+    versions = InformationVersions(
+        observational={
+            "a": _information(0.5, 0.1, 0.5),  # above null in both: agree
+            "b": _information(0.3, 0.1, 0.3),  # above null, then within it
+            "c": _information(0.05, 0.1, 0.05),  # within, then above; ranked 3rd then 2nd
+        },
+        interventional={
+            "a": _information(0.4, 0.1, 0.4),
+            "b": _information(0.01, 0.1, 0.01),
+            "c": _information(0.2, 0.1, 0.2),
+        },
+        dependence={"a": _estimate(0.1, 0.2), "b": _estimate(0.8, 0.1), "c": _estimate(0.0, 0.1)},
+        n_samples=100,
+    )
+    notes = information_disagreements(versions)
+    assert set(notes) == {"b", "c"}
+    assert "observational I(F_y; X̂) = 0.300 is above its null (0.100)" in notes["b"]
+    assert "interventional 0.010 is within its null" in notes["b"] and "I(F_y; F_b) = 0.800" in notes["b"]
+    assert "ranks 2nd of 3 under the observational version and 3rd under the interventional" in notes["b"]
+    assert "the decoder reads F_y" in notes["c"] and "ranks 3rd of 3" in notes["c"]
+    # Without a null (0 shuffled-pairs rounds) nothing is called above or within it.
+    nan = float("nan")
+    blind = InformationVersions(
+        {"a": _information(0.5, nan, 0.5)}, {"a": _information(0.0, nan, 0.1)}, {}, n_samples=100
+    )
+    assert information_disagreements(blind) == {}
+
+
+def test_information_versions_and_the_planted_cut_are_the_library_numbers():
+    from interpret.analysis import cut_shared_factor, factor_dependence, information_by_modality
+
+    torch.manual_seed(0)
+    model = MFM(tiny_sequence_config()).eval()
+    g = torch.Generator().manual_seed(1)
+    inputs = {m.name: torch.randn(80, *m.shape, generator=g).numpy() for m in model.config.modalities}
+    settings = dict(max_samples=60, n_bootstrap=4, n_null=5, seed=2)
+    versions = information_versions(model, inputs, **settings)
+    assert versions.n_samples == 60
+    observed = information_by_modality(model, inputs, **settings)
+    intervened = information_by_modality(model, inputs, intervention="shuffle_shared", **settings)
+    dependence = factor_dependence(model, inputs, **settings)
+    for name in model.modality_names:
+        assert versions.observational[name] == observed[name]
+        assert versions.interventional[name] == intervened[name]
+        assert versions.dependence[name] == dependence[name]
+    control = planted_cut(model, inputs, "acoustic", **settings)
+    cut = cut_shared_factor(model, "acoustic")
+    assert control.observational == information_by_modality(cut, inputs, **settings)["acoustic"]
+    assert (
+        control.interventional
+        == information_by_modality(cut, inputs, intervention="shuffle_shared", **settings)["acoustic"]
+    )
+    assert control.shared_flow == control.shared_flow_max == 0.0 and control.model_shared_flow > 0
+    with pytest.raises(ValueError, match="unknown modality 'speech'"):
+        planted_cut(model, inputs, "speech", **settings)
+
+
+def heatmap_of(at: AppTest) -> dict:
+    """The first heatmap trace of the page, with its figure's title."""
+    for figure in figures(at):
+        for trace in figure["data"]:
+            if trace.get("type") == "heatmap":
+                return {"title": figure["layout"]["title"]["text"], **trace}
+    raise AssertionError("no heatmap on the page")
+
+
+def test_the_gradient_scale_control_changes_titles_colour_bars_and_values():
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    open_page(at, "gradients")
+    assert at.radio(key="grad_scale").value == "std"
+    std = heatmap_of(at)
+    assert "per 1-sd change of each factor dimension" in std["title"]
+    assert std["colorbar"]["title"]["text"].startswith("Σ σ²(∂X̂/∂F)²")
+    curves = figure_titles(at)
+    assert any("Per-step sensitivity" in t and "per 1-sd change" in t for t in curves)
+    assert "per-step sensitivities of the decoder" in texts(at) and "not the step's, or the" in texts(at)
+    at.radio(key="grad_scale").set_value("raw").run()
+    assert_healthy(at)
+    raw = heatmap_of(at)
+    assert "raw ‖∂X̂/∂F‖² (the paper's)" in raw["title"]
+    assert raw["colorbar"]["title"]["text"].startswith("‖∂X̂/∂F‖²")
+    assert json.dumps(raw["customdata"]) != json.dumps(std["customdata"])  # the values change
+    assert json.dumps(raw["z"]) != json.dumps(std["z"])
+    # Captum: Saliency takes the chosen scale; Input x Gradient is input-scaled and the control is disabled.
+    at.selectbox(key="grad_method").set_value("saliency").run()
+    assert "raw ‖∂X̂/∂F‖²" in heatmap_of(at)["title"]
+    at.selectbox(key="grad_method").set_value("input_x_gradient").run()
+    assert_healthy(at)
+    assert "input-scaled (x · ∂)" in heatmap_of(at)["title"] and at.radio(key="grad_scale").disabled
+    assert any("scale “input”" in c.value for c in at.caption)
+
+
+def test_the_gradient_scale_reaches_the_pixel_maps_and_their_share():
+    at = new_app("tiny_digits.pt")
+    at.run()
+    open_page(at, "gradients")
+    before = figure_data(at)
+    first = figures(at)[0]
+    panels = [a["text"] for a in first["layout"]["annotations"]]
+    assert "F_y share (std)" in panels and "Σ σ²(∂X̂/∂F_y)² (label)" in panels
+    at.radio(key="grad_scale").set_value("raw").run()
+    assert_healthy(at)
+    panels = [a["text"] for a in figures(at)[0]["layout"]["annotations"]]
+    assert "F_y share (raw)" in panels and "‖∂X̂/∂F_y‖² (label)" in panels
+    assert figure_data(at) != before
 
 
 def test_report_page_builds_or_explains():

@@ -36,6 +36,7 @@ LAUNCH_ARGS = [
     "--no-first-run",
 ]
 SCREENS = Path("/tmp/app_screens")
+ISSUE13_SCREENS = Path("/tmp/issue13_screens")  # the Information and Gradients pages, for review
 PAGE_TITLES = ("Model", "Information", "Gradients over time", "Style & label", "Missing modality", "Report")
 # Plotly draws go.Image traces into an <image> of the "imagelayer" and heatmaps into one of the "heatmaplayer".
 IMAGE_GRID = ".stPlotlyChart g.imagelayer image"
@@ -50,11 +51,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> Path:
-    """A demo folder with a tiny sequence model, and a tiny image model to upload."""
+    """A demo folder with a tiny sequence model, and a tiny image model and the shipped sequence demo to upload."""
     folder = tmp_path_factory.mktemp("browser_checkpoints")
     (folder / "demos").mkdir()
     tiny_checkpoint(folder / "demos" / "tiny_sentiment.pt", "sentiment")
     tiny_checkpoint(folder / "upload_digits.pt", "digits", seed=3)
+    shutil.copy(ROOT / "assets" / "checkpoints" / "sentiment_mfm.pt", folder / "shipped_sentiment.pt")
     weights, config = small_mmsa_files(
         seed=4
     )  # an MFM saved by MMSA (small sizes, the sentiment data's shapes)
@@ -182,12 +184,12 @@ def assert_no_exception(page) -> None:
     assert exceptions.count() == 0, exceptions.first.inner_text()
 
 
-def screenshot(page, tmp_path: Path, name: str) -> Path:
-    """Save a screenshot under the test's tmp folder and a copy in /tmp/app_screens/ for review."""
+def screenshot(page, tmp_path: Path, name: str, folder: Path = SCREENS) -> Path:
+    """Save a screenshot under the test's tmp folder and a copy in `folder` (/tmp/app_screens/) for review."""
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, SCREENS / path.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, folder / path.name)
     return path
 
 
@@ -333,3 +335,56 @@ def test_several_sessions_at_once(browser, server, tmp_path):
     for index, page in enumerate(pages):
         screenshot(page, tmp_path, f"browser_session_{index}")
         page.close()
+
+
+def plot_titles(page) -> str:
+    """The text of every Plotly figure's title and panel titles on the page."""
+    selector = ".stPlotlyChart .gtitle, .stPlotlyChart .annotation-text"
+    return "\n".join(page.locator(selector).evaluate_all("nodes => nodes.map(n => n.textContent)"))
+
+
+def test_information_and_gradients_pages_show_both_versions(browser, server, checkpoints, tmp_path):
+    """The shipped sequence demo, uploaded: both information versions with their readings and the planted cut,
+    then the gradient flow at both scales; screenshots under /tmp/issue13_screens/."""
+    page = open_app(browser, server)
+    page.set_viewport_size({"width": 1400, "height": 4400})  # Streamlit scrolls inside: show the whole page
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(checkpoints / "shipped_sentiment.pt")
+    )
+    page.get_by_text("(uploaded)").wait_for(timeout=60_000)
+    settle(page)
+    go_to(page, "Information")
+    assert_no_exception(page)
+    titles = plot_titles(page)
+    assert (
+        "Observational: the model's own X̂_i" in titles
+        and "Interventional: X̂_i decoded from shuffled F_y" in titles
+    )
+    assert "Dependence of the factors: I(F_y; F_i)" in titles
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Observational (the paper's): I(F_y; X̂_i) on the model's own X̂_i measures" in text
+    assert "Interventional: X̂_i decoded from F_y shuffled across samples" in text
+    assert "matters more for the prediction" not in text
+    page.get_by_role("button", name="What would a model whose language decoder ignores F_y show?").click()
+    page.get_by_text("The copy's language decoder cannot see F_y").wait_for(timeout=120_000)
+    settle(page)
+    assert_no_exception(page)
+    assert "its exact F_y gradient flow is 0" in page.locator('[data-testid="stMain"]').inner_text()
+    screenshot(page, tmp_path, "information", ISSUE13_SCREENS)
+
+    go_to(page, "Gradients over time")
+    page.set_viewport_size({"width": 1400, "height": 1800})
+    assert_no_exception(page)
+    page.locator(HEATMAP).first.wait_for(timeout=60_000)
+    page.get_by_text("Curves per modality (log scale)").click()
+    settle(page)
+    assert "scale: per 1-sd change of each factor dimension" in plot_titles(page)
+    before = image_sources(page, HEATMAP)
+    screenshot(page, tmp_path, "gradients_std", ISSUE13_SCREENS)
+    page.get_by_text("Raw ‖∂X̂/∂F‖² (the paper's)").click()
+    settle(page)
+    assert_no_exception(page)
+    assert "scale: raw ‖∂X̂/∂F‖² (the paper's)" in plot_titles(page)
+    assert image_sources(page, HEATMAP) != before, "the raw flow redraws the heatmap"
+    screenshot(page, tmp_path, "gradients_raw", ISSUE13_SCREENS)
+    page.close()

@@ -1,5 +1,7 @@
 """The report: the JSON keys the issue promises, an HTML page that opens offline, CLI and library agree; on an
-imported model (no surrogate inference) it labels its missing-modality numbers as zero-filling.
+imported model (no surrogate inference) it labels its missing-modality numbers as zero-filling; both versions of
+the information (observational and interventional), the factors' dependence and the gradient-flow scale, and on a
+model with a planted cut (a decoder that cannot see F_y) the interventional value within its null.
 
 Also the small MMSA-layout model the app tests upload: MMSA's own `MFM` (from its wheel, see test_import.py) with
 a small argument dict whose inputs have the shapes of the offline `sentiment` data (T 20; 300, 5, 20 features).
@@ -7,19 +9,29 @@ a small argument dict whose inputs have the shapes of the offline `sentiment` da
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
 import types
 
+import pytest
 import torch
 from test_import import _load_mmsa_mfm, mmsa_mosi_args
 
+from interpret.app_support import INFORMATION_READINGS
 from interpret.cli import main
 from interpret.context import open_checkpoint
 from interpret.report import ReportSettings, build_report
 
 SMALL = ReportSettings(max_samples=96, n_bootstrap=4, n_null=3, gradient_samples=16)
+INFORMATION_FIELDS = {
+    "shared_mi", "shared_low", "shared_high", "shared_null_high",
+    "modality_mi", "modality_low", "modality_high", "modality_null_high",
+    "ratio", "ratio_low", "ratio_high",
+}  # fmt: skip
+# Beside them: the bias-corrected estimates (shown, not used for the value) and the interval method's name.
+EXTRA_FIELDS = {"shared_corrected", "modality_corrected", "ratio_corrected", "interval"}
 
 
 def small_mmsa_args() -> dict:
@@ -64,10 +76,36 @@ def test_report_summary_and_page(sentiment_checkpoint, tmp_path):
     assert summary["checkpoint"]["sha256"] == context.checkpoint.sha256
     for name in ("language", "acoustic", "visual"):
         info = summary["information"][name]
-        assert {"shared_mi", "modality_mi", "ratio", "ratio_low", "ratio_high"} <= set(info)
+        assert set(info) == INFORMATION_FIELDS | EXTRA_FIELDS  # the paper's version keeps its fields
+        assert (
+            info["interval"] == "bias-aware"
+            and info["shared_low"] <= info["shared_mi"] <= info["shared_high"]
+        )
         assert info["ratio_low"] <= info["ratio"] <= info["ratio_high"]
+        # The interventional version: the same fields, its own numbers (X̂_i decoded from shuffled F_y).
+        intervened = summary["information_interventional"][name]
+        assert set(intervened) == INFORMATION_FIELDS | EXTRA_FIELDS
+        assert (
+            intervened["shared_low"] <= intervened["shared_high"]
+            and intervened["shared_null_high"] is not None
+        )
+        assert intervened["ratio_low"] <= intervened["ratio"] <= intervened["ratio_high"]
+        dependence = summary["dependence"][name]
+        assert {"mi", "low", "high", "null_mean", "null_high", "corrected", "interval"} == set(dependence)
+        assert 0 <= dependence["low"] <= dependence["high"]
         assert len(summary["gradients"][name]["shared"]) == 20
+        fraction = summary["gradients"][name]["shared_fraction"]
+        assert len(fraction) == 20 and all(0 <= f <= 1 for f in fraction)
         assert summary["missing_modality"][name]["method"] == "surrogate"
+    assert summary["information_interventional"] != summary["information"]
+    assert summary["gradients"]["scale"] == "std" and summary["settings"]["gradient_scale"] == "std"
+    assert set(summary["information_disagreements"]) <= {"language", "acoustic", "visual"}
+    # The page shows both versions and the dependence, each with its reading, and says the gradients' scale.
+    for reading in INFORMATION_READINGS.values():
+        assert html.escape(reading) in page
+    assert "Information, interventional (F_y shuffled across samples)" in page
+    assert "scale std: per 1-sd change of each factor dimension" in page
+    assert "matters more for the prediction" not in page
     assert "missing_modality_zero_fill" not in summary and summary["checkpoint"]["surrogate_inference"]
     assert "Missing modality: surrogate inference (paper Eq. 5)" in page and "zero-filling" not in page
     assert set(summary["faithfulness"]["trained"]["auroc"]) == {"language", "acoustic"}
@@ -99,6 +137,8 @@ def test_cli_writes_the_same_numbers(sentiment_checkpoint, tmp_path):
     written = json.loads(js.read_text())
     _, summary = build_report(open_checkpoint(sentiment_checkpoint), SMALL)
     assert written["information"] == summary["information"]  # bit-identical for one seed
+    assert written["information_interventional"] == summary["information_interventional"]
+    assert written["dependence"] == summary["dependence"]
     assert written["gradients"] == summary["gradients"]
     assert out.read_text().startswith("<!doctype html>")
 
@@ -106,13 +146,11 @@ def test_cli_writes_the_same_numbers(sentiment_checkpoint, tmp_path):
 def test_a_checkpoint_trained_on_another_version_of_the_generated_data_is_refused(
     sentiment_checkpoint, tmp_path, capsys
 ):
-    import pytest
-
     from mfm.checkpoint import load_checkpoint, save_checkpoint
     from mfm.cli import main as mfm_main
     from mfm.data.registry import FIRST_RECORDED_VERSION
     from mfm.data.sentiment import GENERATOR_VERSION
-    from mfm.errors import DataError
+    from mfm.errors import CheckpointError, DataError
 
     loaded = load_checkpoint(sentiment_checkpoint)
     assert loaded.metadata["data_generator_version"] == GENERATOR_VERSION  # `train` records it
@@ -132,7 +170,8 @@ def test_a_checkpoint_trained_on_another_version_of_the_generated_data_is_refuse
     first = FIRST_RECORDED_VERSION["sentiment"]
     with pytest.raises(DataError, match=rf"a version before {first} of the generated data set 'sentiment'"):
         open_checkpoint(saved("unrecorded.pt", data_generator_version=None))
-    with pytest.raises(DataError, match=r"whole number"):
+    # A version that is not a whole number is refused by the loader itself, naming the field.
+    with pytest.raises(CheckpointError, match=r"metadata 'data_generator_version' must be a whole number"):
         open_checkpoint(saved("odd.pt", data_generator_version="three"))
     open_checkpoint(saved("as_text.pt", data_generator_version=str(GENERATOR_VERSION)))  # a JSON config's "3"
 
@@ -166,3 +205,57 @@ def test_report_on_an_imported_mmsa_model_labels_zero_filling(tmp_path, data_cac
     page = out.read_text()
     assert "Missing modality by zero-filling (not the paper&#x27;s surrogate inference)" in page
     assert "Imported from MMSA (thuiar/MMSA)" in page
+
+
+def test_the_observational_version_is_the_papers_information_by_modality(sentiment_checkpoint):
+    from interpret.analysis import information_by_modality
+
+    context = open_checkpoint(sentiment_checkpoint)
+    _, summary = build_report(context, SMALL)
+    direct = information_by_modality(
+        context.model, context.dataset.splits["test"].inputs, estimator="ksg", max_samples=96,
+        n_components=3, n_bootstrap=4, n_null=3, seed=0,
+    )  # fmt: skip
+    for name, v in direct.items():
+        assert summary["information"][name]["shared_mi"] == v.shared.value
+        assert summary["information"][name]["ratio_high"] == v.ratio_high
+
+
+def test_a_report_on_a_model_with_a_planted_cut(sentiment_checkpoint, tmp_path):
+    """A copy whose acoustic decoder cannot see F_y, saved and reported like any checkpoint, at the raw scale."""
+    from interpret.analysis import cut_shared_factor
+    from mfm.checkpoint import load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(sentiment_checkpoint)
+    cut = cut_shared_factor(loaded.model, "acoustic")
+    path = save_checkpoint(tmp_path / "cut_acoustic.pt", cut, loaded.metadata)
+    settings = ReportSettings(
+        max_samples=96,
+        n_bootstrap=4,
+        n_null=10,
+        gradient_samples=16,
+        faithfulness=False,
+        gradient_scale="raw",
+    )
+    page, summary = build_report(open_checkpoint(path), settings)
+    assert summary["gradients"]["scale"] == "raw" and "scale raw: raw" in page
+    # The exact F_y flow of the cut decoder is 0 at every step; the others' is not.
+    assert summary["gradients"]["acoustic"]["shared"] == [0.0] * 20
+    assert summary["gradients"]["acoustic"]["shared_fraction"] == [0.0] * 20
+    assert max(summary["gradients"]["language"]["shared"]) > 0
+    # Interventional: within the null for the cut modality (measured 0.003 against 0.044); the paper's
+    # observational value stays above its null (0.343 against 0.094), because F_y and F_acoustic are dependent.
+    intervened = summary["information_interventional"]["acoustic"]
+    observed = summary["information"]["acoustic"]
+    assert intervened["shared_mi"] <= intervened["shared_null_high"]
+    assert observed["shared_mi"] > observed["shared_null_high"]
+    assert summary["dependence"]["acoustic"]["mi"] > summary["dependence"]["acoustic"]["null_high"]
+    # ... and the report says so on that modality.
+    note = summary["information_disagreements"]["acoustic"]
+    assert "is above its null" in note and "within its null" in note
+    assert html.escape(note) in page
+
+
+def test_an_unknown_gradient_scale_is_refused_before_any_work(sentiment_checkpoint):
+    with pytest.raises(ValueError, match=r"unknown gradient-flow scale 'log'; choose one of std, raw"):
+        build_report(open_checkpoint(sentiment_checkpoint), ReportSettings(gradient_scale="log"))
