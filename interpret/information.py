@@ -265,6 +265,8 @@ class ModalityInformation:
     ratio_low: float
     ratio_high: float
     ratio_corrected: float = float("nan")
+    variance_kept: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Share of the variance of F_y, F_{a_i} and X̂_i that their principal components keep (1: not reduced)."""
 
 
 def _as_samples(a: np.ndarray, name: str) -> np.ndarray:
@@ -417,10 +419,22 @@ def reduce_dimensions(x: np.ndarray, n_components: int, seed: int = 0) -> np.nda
     flat = arr.reshape(arr.shape[0], -1)  # (N, D)
     if not np.all(np.isfinite(flat)):
         raise ValueError("reduce_dimensions input contains NaN or infinite values")
+    return _reduce(flat, n_components, seed)[0]
+
+
+def _reduce(flat: np.ndarray, n_components: int, seed: int) -> tuple[np.ndarray, float]:
+    """(projection, share of the total variance it keeps) of validated (N, D) samples."""
     if flat.shape[1] <= n_components:
-        return flat
+        return flat, 1.0
     n_keep = min(n_components, flat.shape[0])
-    return PCA(n_components=n_keep, random_state=seed).fit_transform(flat)  # (N, n_keep)
+    pca = PCA(n_components=n_keep, random_state=seed)
+    projected = pca.fit_transform(flat)  # (N, n_keep)
+    kept = (
+        float(pca.explained_variance_ratio_.sum())
+        if np.isfinite(pca.explained_variance_ratio_).all()
+        else 1.0
+    )
+    return projected, kept
 
 
 def extrapolation_factors(total_dims: int) -> tuple[float, float]:
@@ -793,9 +807,13 @@ def modality_information(
         if progress is not None:
             progress(done, total, stage)
 
-    f_y = reduce_dimensions(shared_factor, n_components, seed)  # (N, <= n_components)
-    f_a = reduce_dimensions(modality_factor, n_components, seed)  # (N, <= n_components)
-    x_hat = reduce_dimensions(reconstruction, n_components, seed)  # (N, <= n_components)
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
+        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
+    reduced = [
+        _reduce(np.asarray(a, dtype=np.float64).reshape(np.shape(a)[0], -1), n_components, seed)
+        for a in (shared_factor, modality_factor, reconstruction)
+    ]
+    (f_y, kept_y), (f_a, kept_a), (x_hat, kept_x) = reduced  # each (N, <= n_components)
     tick("reduce")
     f_y, x_hat = _check_pair(f_y, x_hat, estimator, k)
     f_a, _ = _check_pair(f_a, x_hat, estimator, k)
@@ -843,4 +861,5 @@ def modality_information(
         ratio_low=min(ratio_low, ratio),
         ratio_high=max(ratio_high, ratio),
         ratio_corrected=information_ratio(*corrected) if all(np.isfinite(corrected)) else float("nan"),
+        variance_kept=(kept_y, kept_a, kept_x),
     )

@@ -250,6 +250,7 @@ def _information_json(info: dict[str, ModalityInformation]) -> dict:
             # The intervals are widened by KSG's estimated bias (interpret.information); the values stay raw.
             "shared_corrected": v.shared.corrected, "modality_corrected": v.modality.corrected,
             "ratio_corrected": v.ratio_corrected, "interval": v.shared.interval,
+            "variance_kept": dict(zip(("shared_factor", "modality_factor", "reconstruction"), v.variance_kept, strict=True)),
         }
         for m, v in info.items()
     }  # fmt: skip

@@ -165,6 +165,15 @@ st.caption(
     "modalities within a version, not a KSG number with a Gaussian one. Both versions share one axis."
 )
 
+kept = "; ".join(
+    f"{name}: F_y {v.variance_kept[0]:.0%}, F_i {v.variance_kept[1]:.0%}, X̂ {v.variance_kept[2]:.0%}"
+    for name, v in versions.observational.items()
+)
+st.caption(
+    f"Share of each variable's variance that its {n_components} principal components keep ({kept}): the "
+    "estimates describe those components only; information carried by the rest is not counted."
+)
+
 st.subheader("Observational (the paper's)")
 st.caption(INFORMATION_READINGS["observational"])
 st.plotly_chart(

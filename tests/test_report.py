@@ -31,7 +31,7 @@ INFORMATION_FIELDS = {
     "ratio", "ratio_low", "ratio_high",
 }  # fmt: skip
 # Beside them: the bias-corrected estimates (shown, not used for the value) and the interval method's name.
-EXTRA_FIELDS = {"shared_corrected", "modality_corrected", "ratio_corrected", "interval"}
+EXTRA_FIELDS = {"shared_corrected", "modality_corrected", "ratio_corrected", "interval", "variance_kept"}
 
 
 def small_mmsa_args() -> dict:
