@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 import numpy as np
 import plotly.io as pio
 
-from interpret.analysis import faithfulness, gradient_flow_by_modality
+from interpret.analysis import faithfulness, gradient_flow_by_modality, sample_indices
 from interpret.app_support import (
     COMPARISON_LEGEND,
     INFORMATION_READINGS,
@@ -141,7 +141,9 @@ def build_report(
         progress=stage("gradients"),
     )
     done += 1
-    summary["gradients"] = {"scale": settings.gradient_scale}
+    # The split's index of the flows' first row (the segment the one-segment chart shows).
+    segment = int(sample_indices(len(split.labels), settings.gradient_samples, settings.seed)[0])
+    summary["gradients"] = {"scale": settings.gradient_scale, "segment": segment}
     summary["gradients"].update(
         {
             m: {
@@ -214,11 +216,17 @@ def build_report(
         )
         figures.append((f"Gradient flow curves, {scale_title}", gradient_curves(flows)))
         if words is not None:
-            planted = {k.split("/", 1)[1]: v[0] for k, v in split.extras.items() if k.startswith("mask/")}
+            # The flows' row 0 is the first sample of the gradient subsample, not the split's row 0: take the
+            # words and planted steps of that same segment.
+            segment = summary["gradients"]["segment"]
+            planted = {
+                k.split("/", 1)[1]: v[segment] for k, v in split.extras.items() if k.startswith("mask/")
+            }
             figures.append(
                 (
-                    f"One segment, with its words and planted steps ({scale_title})",
-                    gradient_heatmap(flows, sample=0, words=list(words[0]), planted=planted),
+                    f"Segment #{segment} of the {settings.split} split, with its words and planted steps "
+                    f"({scale_title})",
+                    gradient_heatmap(flows, sample=0, words=list(words[segment]), planted=planted),
                 )
             )
     else:

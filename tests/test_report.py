@@ -259,3 +259,22 @@ def test_a_report_on_a_model_with_a_planted_cut(sentiment_checkpoint, tmp_path):
 def test_an_unknown_gradient_scale_is_refused_before_any_work(sentiment_checkpoint):
     with pytest.raises(ValueError, match=r"unknown gradient-flow scale 'log'; choose one of std, raw"):
         build_report(open_checkpoint(sentiment_checkpoint), ReportSettings(gradient_scale="log"))
+
+
+def test_one_segment_chart_takes_words_and_planted_steps_from_the_segment_it_shows(sentiment_checkpoint):
+    """Issue 18: the chart once showed one segment's gradients (the subsample's first row) under another's words
+    and planted steps (the split's row 0)."""
+    from interpret.analysis import sample_indices
+
+    context = open_checkpoint(sentiment_checkpoint)
+    settings = ReportSettings(
+        max_samples=64, n_bootstrap=2, n_null=2, gradient_samples=16, faithfulness=False
+    )
+    page, summary = build_report(context, settings)
+    split = context.dataset.splits[settings.split]
+    segment = int(sample_indices(len(split.labels), 16, settings.seed)[0])
+    assert segment != 0  # the case that shows the bug: the gradient subsample does not start at row 0
+    assert summary["gradients"]["segment"] == segment
+    assert f"Segment #{segment} of the test split" in page
+    labels = [f"{t}: {w}" for t, w in enumerate(split.extras["words"][segment])]  # the chart's x axis
+    assert json.dumps(labels, separators=(",", ":")) in page or json.dumps(labels) in page
