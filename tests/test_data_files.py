@@ -338,3 +338,22 @@ def test_unaligned_pickle_loads_as_is_or_pooled(tmp_path: Path) -> None:
     assert train["acoustic"][0, :, 0].tolist() == [0.0, 2.5, 4.5, 6.5, 8.5]  # (0 + -inf->0) / 2 first
     assert train["acoustic"][1, :, 1].tolist() == [100.5, 102.5, 104.5, 106.5, 108.5]
     assert pooled.splits["test"].inputs["visual"][2, :, 0].tolist() == [200.5, 202.5, 204.5, 206.0, 206.0]
+
+
+def test_the_generated_data_cache_evicts_the_least_recently_used_files(tmp_path, monkeypatch) -> None:
+    import os
+
+    from mfm.data.cache import load_arrays, save_arrays
+
+    monkeypatch.setenv("MFM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("MFM_CACHE_MAX_BYTES", str(3 * 8_500))  # room for three of the files below
+    block = {"x": np.zeros(1000)}  # about 8.2 kB as .npz
+    for i in range(3):
+        save_arrays(f"seed{i}.npz", block)
+        os.utime(tmp_path / f"seed{i}.npz", (1000 + i, 1000 + i))  # distinct ages: seed0 oldest
+    assert load_arrays("seed0.npz") is not None  # reading seed0 makes it the most recently used
+    save_arrays("seed3.npz", block)  # over the bound: the least recently used (seed1) goes
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["seed0.npz", "seed2.npz", "seed3.npz"]
+    monkeypatch.setenv("MFM_CACHE_MAX_BYTES", "1")
+    save_arrays("seed4.npz", block)  # the file just written stays even when it alone is over the bound
+    assert [p.name for p in tmp_path.glob("*.npz")] == ["seed4.npz"]
