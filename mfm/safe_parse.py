@@ -110,6 +110,15 @@ def _check_key(key: _Node, name: str) -> None:
         )
 
 
+# Opcodes whose marked items hold hashed keys: every item (sets) or every other one, from the first (dicts).
+_KEY_STRIDE = {"DICT": 2, "SETITEMS": 2, "FROZENSET": 1, "ADDITEMS": 1}
+
+
+def _check_keys(op: str, items: list[_Node], name: str) -> None:
+    for key in items[:: _KEY_STRIDE[op]] if op in _KEY_STRIDE else ():
+        _check_key(key, name)
+
+
 def _step(op: str, arg: Any, stack: list[Any], memo: dict[Any, _Node], marks: int, name: str) -> int:
     """Apply one opcode's effect on sizes; returns the number of open marks."""
     if op in _PUSH_ONE:
@@ -118,18 +127,13 @@ def _step(op: str, arg: Any, stack: list[Any], memo: dict[Any, _Node], marks: in
         pass
     elif op == "MARK":
         marks += 1
-        if marks + len(stack) > MAX_DEPTH * 1000 or marks > MAX_DEPTH:
+        if marks > MAX_DEPTH:
             raise ParseLimitError(f"{name}: pickle nesting deeper than {MAX_DEPTH}; refusing")
         stack.append(_MARK)
     elif op in ("TUPLE", "LIST", "FROZENSET", "DICT", "OBJ", "INST"):
         items = _pop_to_mark(stack)
         marks -= 1
-        if op == "DICT":
-            for key in items[0::2]:
-                _check_key(key, name)
-        if op == "FROZENSET":
-            for key in items:
-                _check_key(key, name)
+        _check_keys(op, items, name)
         stack.append(_new(1 + sum(i.size for i in items), name))
     elif op in ("TUPLE1", "TUPLE2", "TUPLE3"):
         count = int(op[-1])
@@ -141,12 +145,7 @@ def _step(op: str, arg: Any, stack: list[Any], memo: dict[Any, _Node], marks: in
     elif op in ("APPENDS", "ADDITEMS", "SETITEMS"):
         items = _pop_to_mark(stack)
         marks -= 1
-        if op == "SETITEMS":
-            for key in items[0::2]:
-                _check_key(key, name)
-        if op == "ADDITEMS":
-            for key in items:
-                _check_key(key, name)
+        _check_keys(op, items, name)
         stack[-1].size = _new(stack[-1].size + sum(i.size for i in items), name).size
     elif op == "SETITEM":
         value, key = stack.pop(), stack.pop()

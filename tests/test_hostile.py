@@ -578,3 +578,18 @@ def test_the_cli_boundary_prints_one_line_for_an_unexpected_error(capsys, monkey
     monkeypatch.setenv("MFM_DEBUG", "1")
     with pytest.raises(RecursionError):
         cli.main(["check", "x.pt"])
+
+
+def test_the_pickle_scan_bounds_keys_expansion_and_opcodes_on_known_cases():
+    from mfm.safe_parse import ParseLimitError, scan_pickle
+
+    scan_pickle(pickle.dumps({"a": [1, 2, 3], (1, 2): {"b": None}}), "fine.pkl")  # small keys are fine
+    with pytest.raises(ParseLimitError, match="dict key or set member is a container of 63 nodes"):
+        scan_pickle(tuple_dag_pickle(5, as_key=True), "key.pkl")  # 2^6 - 1 nodes: over the 16 allowed
+    scan_pickle(tuple_dag_pickle(18, as_key=False), "value.pkl")  # 2^19 - 1 nodes: within a million
+    with pytest.raises(ParseLimitError, match="expand to more than 1,000,000"):
+        scan_pickle(tuple_dag_pickle(20, as_key=False), "value.pkl")  # 2^21 - 1
+    with pytest.raises(ParseLimitError, match="nesting deeper than 200"):
+        scan_pickle(b"\x80\x02" + b"(" * 201 + b".", "marks.pkl")
+    with pytest.raises(ParseLimitError, match="not a well-formed pickle"):
+        scan_pickle(b"\x80\x02(", "truncated.pkl")
