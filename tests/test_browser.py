@@ -152,12 +152,20 @@ def settle(page, timeout: float = 180.0) -> None:
 
 
 def open_app(browser, url: str, path: str = ""):
-    """A new browser session on the app, settled."""
+    """A new browser session on the app, settled. Every request it makes is recorded in `page.requests`."""
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.requests = []
+    page.on("request", lambda request: page.requests.append(request.url))
     page.goto(f"{url}/{path}")
     page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
     settle(page)
     return page
+
+
+def assert_offline(page, url: str) -> None:
+    """No request of this session left the app's own origin (the app must work without a network)."""
+    outside = sorted({u for u in page.requests if not u.startswith((url, "data:", "blob:", "about:"))})
+    assert not outside, f"requests outside {url}: {outside}"
 
 
 def go_to(page, title: str) -> None:
@@ -252,6 +260,7 @@ def test_upload_slider_heatmap_and_grid(browser, server, checkpoints, tmp_path):
     assert page.get_by_text("tiny_sentiment.pt").count() > 0
     assert_no_exception(page)
     screenshot(page, tmp_path, "browser_gradients_sequence")
+    assert_offline(page, server)
     page.close()
 
 
@@ -387,4 +396,5 @@ def test_information_and_gradients_pages_show_both_versions(browser, server, che
     assert "scale: raw ‖∂X̂/∂F‖² (the paper's)" in plot_titles(page)
     assert image_sources(page, HEATMAP) != before, "the raw flow redraws the heatmap"
     screenshot(page, tmp_path, "gradients_raw", ISSUE13_SCREENS)
+    assert_offline(page, server)
     page.close()
