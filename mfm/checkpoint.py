@@ -491,7 +491,7 @@ def expected_shapes(config: MFMConfig) -> dict[str, tuple[int, ...]]:
 
 DEFAULT_MAX_PARAMETERS = 20_000_000
 """Largest model a checkpoint may describe by default (values in its state_dict): MFMs are far smaller (the demos
-1-2 million, MMSA's MOSEI setting about 5 million). `MFM_MAX_PARAMETERS` (environment) or `max_parameters=`
+0.7-2.1 million, MMSA's MOSEI setting 5.8 million). `MFM_MAX_PARAMETERS` (environment) or `max_parameters=`
 changes it, up to `mfm.config.MAX_PARAMETERS`."""
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)

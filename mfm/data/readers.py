@@ -48,8 +48,9 @@ _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 
 
 
 # Bounds on what a data file may make the readers allocate, checked before (or while) reading: far above the real
-# files (MNIST's training images are 47 MB, SVHN's test_32x32.mat 79 MB expanded, MOSI's X_train.h5 33 MB and
-# MOSEI-sized data about 1 GB as float32), and low enough that a small hostile file cannot exhaust memory.
+# files (MNIST's training images are 47 MB, SVHN's test_32x32.mat 79 MB expanded, MOSI's X_train.h5 33 MB, a
+# MOSEI-sized training split in the 377-feature layout 470 MiB as float32), and low enough that a small hostile
+# file cannot exhaust memory.
 MAX_IDX_BYTES = 256 * 2**20
 MAX_SVHN_IMAGES = 200_000  # train 73,257, test 26,032
 MAX_ARRAY_BYTES = 2 * 2**30  # one h5 dataset as float32
