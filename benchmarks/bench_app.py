@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from interpret.analysis import gradient_flow_by_modality, sample_indices, take
 from interpret.app_support import demo_checkpoints, grid_factors
-from interpret.figures import image_grid
+from interpret.figures import generation_figure
 from interpret.generation import style_label_grid
 from interpret.gradients import FLOW_SCALES
 from mfm.checkpoint import load_checkpoint
@@ -80,8 +80,16 @@ def bench_model(label: str, model: MFM, dataset_name: str, repeats: int) -> None
             return style_label_grid(model, modality, styles[start : start + 10], labels)
 
         def decode_and_draw(move: int, modality: str = modality) -> object:
-            images = grid.as_images(modality, decode(move))
-            return image_grid(images, row_labels=grid.label_names[:10], title=modality)
+            kind = model.config.modality(modality).kind
+            return generation_figure(
+                kind,
+                decode(move),
+                line_labels=grid.label_names[:10],
+                line_title="label",
+                column_labels=[str(c) for c in range(10)],
+                column_title="style",
+                title=modality,
+            )
 
         decoder = timings(decode, repeats)
         with_figure = timings(decode_and_draw, repeats)

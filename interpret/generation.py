@@ -370,3 +370,84 @@ def traverse_factor(
     )  # (n, fi)
     (shared_t if which == "shared" else style_t)[:, dim] = values_t
     return _decode(model, modality, shared_t, style_t)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Which dimensions to traverse, and how far
+# ---------------------------------------------------------------------------------------------------------------
+TRAVERSAL_SPREAD = 2.0
+"""A traversal spans the dimension's mean ± this many standard deviations (clipped to the observed range)."""
+
+
+@dataclass(frozen=True)
+class TraversalSpan:
+    """Where one factor dimension is traversed: ``values`` from ``low`` to ``high``, the dimension's ``mean`` and
+    standard deviation ``sd`` over the split; ``sigmas`` is each value's distance from the mean in sd (0 for a
+    constant dimension)."""
+
+    dim: int
+    mean: float
+    sd: float
+    low: float
+    high: float
+    values: np.ndarray  # (count,)
+
+    @property
+    def sigmas(self) -> np.ndarray:
+        return (self.values - self.mean) / self.sd if self.sd > 0 else np.zeros_like(self.values)
+
+
+def traversal_span(
+    factors: np.ndarray, dim: int, count: int = 9, spread: float = TRAVERSAL_SPREAD
+) -> TraversalSpan:
+    """`count` evenly spaced values of dimension `dim`, mean ± `spread` standard deviations over the split,
+    clipped to the observed min..max (the decoder has seen nothing outside it; factors are ReLU outputs, so a
+    span reaching below 0 stops at the observed minimum). A constant (dead) dimension gives one repeated value."""
+    low_seen, high_seen = factor_range(factors, dim)
+    if count < 2 or spread <= 0:
+        raise ValueError(f"count must be >= 2 and spread > 0, got {count} and {spread}")
+    column = np.asarray(factors, dtype=np.float64)[:, dim]
+    mean, sd = float(column.mean()), float(column.std())
+    low, high = max(low_seen, mean - spread * sd), min(high_seen, mean + spread * sd)
+    return TraversalSpan(dim, mean, sd, low, high, np.linspace(low, high, count))
+
+
+def factor_effects(
+    model: MFM,
+    modality: str,
+    shared: ArrayLike,
+    style: ArrayLike,
+    which: Literal["shared", "modality"],
+    factors: np.ndarray,
+    spread: float = TRAVERSAL_SPREAD,
+) -> np.ndarray:
+    """How much each dimension of F_y (``which="shared"``) or F_i moves the generated `modality`, at one point.
+
+    For dimension d, the output is decoded with d at the two ends of its :func:`traversal_span` (every other
+    dimension at `shared` / `style`) and the effect is the root-mean-square difference of the two outputs, in the
+    modality's own units. All dimensions go through one batched decoder call. A dead dimension has effect 0.
+
+    Args:
+        factors: (N, width) values of that factor over the split (the spans come from it).
+
+    Returns:
+        (width,) effects; ``np.argsort(-effects)`` is the order in which to offer the dimensions.
+    """
+    shared_dim, style_dim = _factor_dims(model, modality)
+    if which not in ("shared", "modality"):
+        raise ValueError(f"which must be 'shared' or 'modality', got {which!r}")
+    width = shared_dim if which == "shared" else style_dim
+    factors = np.asarray(factors, dtype=np.float64)
+    if factors.ndim != 2 or factors.shape[1] != width:
+        raise ValueError(f"factors must be (N, {width}) values of the {which} factor, got {factors.shape}")
+    ends = np.array([[s.low, s.high] for s in (traversal_span(factors, d, 2, spread) for d in range(width))])
+    device = _device(model)
+    shared_t = (
+        as_float_tensor(_vector(shared, shared_dim, "shared"), device).expand(2 * width, shared_dim).clone()
+    )
+    style_t = as_float_tensor(_vector(style, style_dim, "style"), device).expand(2 * width, style_dim).clone()
+    moved = shared_t if which == "shared" else style_t  # rows 2d, 2d + 1: dimension d at its low and high end
+    rows = torch.arange(2 * width, device=device)
+    moved[rows, rows // 2] = as_float_tensor(ends.reshape(-1), device)
+    out = _decode(model, modality, shared_t, style_t).reshape(width, 2, -1).astype(np.float64)
+    return np.sqrt(np.mean((out[:, 1] - out[:, 0]) ** 2, axis=1))

@@ -268,6 +268,24 @@ class ModalityInformation:
     variance_kept: tuple[float, float, float] = (1.0, 1.0, 1.0)
     """Share of the variance of F_y, F_{a_i} and X̂_i that their principal components keep (1: not reduced)."""
 
+    @property
+    def floored(self) -> tuple[str, ...]:
+        """The terms of r_i whose estimate lies below ``RATIO_FLOOR`` and so enter the ratio as the floor:
+        ``"shared"`` (I(F_y; X̂_i)) and/or ``"modality"`` (I(F_{a_i}; X̂_i)). Empty when r_i is the plain ratio."""
+        return tuple(
+            name
+            for name, term in (("shared", self.shared), ("modality", self.modality))
+            if term.value < RATIO_FLOOR
+        )
+
+    @property
+    def floor_note(self) -> str:
+        """Which terms entered r_i as the floor, e.g. "I(F_y; X̂_i) = 0.000 counted as 0.01 nats"; '' if none."""
+        named = {"shared": ("I(F_y; X̂_i)", self.shared), "modality": ("I(F_i; X̂_i)", self.modality)}
+        return ", ".join(
+            f"{named[t][0]} = {named[t][1].value:.3f} counted as {RATIO_FLOOR:g} nats" for t in self.floored
+        )
+
 
 def _as_samples(a: np.ndarray, name: str) -> np.ndarray:
     """Return ``a`` as a float64 (N, D) array, or raise a ValueError naming ``name``."""

@@ -226,7 +226,13 @@ def build_report(
                 (
                     f"Segment #{segment} of the {settings.split} split, with its words and planted steps "
                     f"({scale_title})",
-                    gradient_heatmap(flows, sample=0, words=list(words[segment]), planted=planted),
+                    gradient_heatmap(
+                        flows,
+                        sample=0,
+                        sample_name=f"segment #{segment} of the {settings.split} split",
+                        words=list(words[segment]),
+                        planted=planted,
+                    ),
                 )
             )
     else:
@@ -352,12 +358,14 @@ def _style_label_figures(context: Context, split, seed: int, styles: int = 8) ->
     index = np.random.default_rng(seed).choice(len(split.labels), size=styles, replace=False)
     sources = collect(model, {k: v[index] for k, v in split.inputs.items()})
     labels = [f"label {c}" for c in range(model.config.num_classes)]
-    columns = [f"style {i}" for i in index]
+    columns = [f"#{i}" for i in index]
     return [
         (
             f"Style x label: {m}",
             image_grid(
                 style_label_grid(model, m, sources.modality[m], prototypes),
+                x_title="style of sample (row of the split)",
+                y_title="label factor F_y (class mean over the train split)",
                 row_labels=labels,
                 column_labels=columns,
             ),

@@ -320,6 +320,8 @@ def missing_modality_summary(
     - ``shared_code_mse``, ``modality_code_mse``: mean MSE(ẑ_y, z_y) and MSE(ẑ_m, z_m);
     - ``reconstruction_mse_surrogate``: mean MSE of X̂_m generated without X_m against X_m;
     - ``reconstruction_mse_full``: the same for the full-data X̂_m, the baseline;
+    - ``reconstruction_mse_mean``: the MSE of the samples' own mean X_m (each element's variance over them,
+      averaged): a generated X̂_m at or above it carries nothing specific to its sample;
     - ``prediction_change``: mean total-variation distance between the class distributions (classification) or
       mean |ŷ_without - ŷ_full| (regression); ``class_changed``: share of samples whose predicted class changes
       (classification only);
@@ -392,6 +394,9 @@ def _summary(
                 "modality_code_mse": sums["modality_code_error"] / n_samples,
                 recon_key: sums["reconstruction_error"] / n_samples,
                 "reconstruction_mse_full": sums["full_reconstruction_error"] / n_samples,
+                "reconstruction_mse_mean": float(
+                    np.asarray(inputs[missing], dtype=np.float64).var(axis=0).mean()
+                ),
                 "prediction_change": sums["prediction_change"] / n_samples,
             }
             if "class_changed" in sums:

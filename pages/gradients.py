@@ -139,15 +139,17 @@ view = columns[0].radio(
     "Show", ["Average", "One sample"], key=default_choice("grad_view", ["Average", "One sample"], "Average")
 )
 sample = None
+sample_name = None
 if view == "One sample":
-    position = columns[1].slider(
-        "Sample (of the subsample)", 0, len(index) - 1, key=default("grad_sample", 0, 0, len(index) - 1)
+    rows = sorted(int(r) for r in index)  # the split's own row numbers, as everywhere else in the app
+    row = columns[1].select_slider(
+        f"Sample (row of the {selection.split} split, among the {len(rows)} analysed)",
+        rows,
+        key=default_choice("grad_row", rows, rows[0]),
     )
-    sample = int(position)
-    row = int(index[sample])
-    columns[1].caption(
-        f"Row {row} of the {selection.split} split · {describe_label(split.labels[row], config.task)}"
-    )
+    sample = int(np.flatnonzero(index == row)[0])  # its position in the flows
+    sample_name = f"sample #{row} of the {selection.split} split"
+    columns[1].caption(f"Sample #{row} · {describe_label(split.labels[row], config.task)}")
 normalize = columns[2].checkbox(
     "Scale per modality",
     help="Divide each modality's two rows by their common maximum, so F_y and F_i compare within a modality.",
@@ -159,7 +161,6 @@ if sequence_flows:
     words = None
     planted = None
     if sample is not None:
-        row = int(index[sample])
         if "words" in split.extras:
             words = [str(w) for w in split.extras["words"][row]]
         planted = {
@@ -173,19 +174,30 @@ if sequence_flows:
     groups = (
         [sequence_flows] if len(lengths) == 1 else [{name: flow} for name, flow in sequence_flows.items()]
     )
+    method_name = METHODS[method].split(" (")[0]
+    quantity = None if method == "exact" else f"({method_name.removeprefix('Captum ')} attribution)²"
     for number, group in enumerate(groups):
         title = (
             "Gradient flow over time: per-step sensitivity"
             if method == "exact"
-            else f"{METHODS[method].split(' (')[0]}: squared attribution per step"
+            else f"{method_name}: squared attribution per step"
         )
         heatmap = gradient_heatmap(
-            group, sample=sample, words=words, planted=planted, normalize=normalize, title=title
+            group,
+            sample=sample,
+            sample_name=sample_name,
+            words=words,
+            planted=planted,
+            normalize=normalize,
+            title=title,
+            quantity=quantity,
         )
         st.plotly_chart(heatmap, width="stretch", key=f"gradient_heatmap_{number}")
     with st.expander("Curves per modality (log scale)", expanded=False):
         st.plotly_chart(
-            gradient_curves(sequence_flows, sample=sample), width="stretch", key="gradient_curves"
+            gradient_curves(sequence_flows, sample=sample, quantity=quantity),
+            width="stretch",
+            key="gradient_curves",
         )
     if method != "exact":
         st.caption(
@@ -203,7 +215,14 @@ if sequence_flows:
 
 for name in image_names:
     if name in result:
-        st.plotly_chart(pixel_maps(result[name], sample=sample), width="stretch", key=f"pixel_maps_{name}")
+        pixel_title = f"{name}: per-pixel sensitivity to the label and the style factor" + (
+            f", {sample_name}" if sample_name else ", average over the analysed samples"
+        )
+        st.plotly_chart(
+            pixel_maps(result[name], sample=sample, title=pixel_title),
+            width="stretch",
+            key=f"pixel_maps_{name}",
+        )
 if image_names:
     st.caption(
         "Red: how strongly each pixel responds to the label factor F_y; blue: to the modality's style factor F_i; "

@@ -13,7 +13,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from interpret.analysis import sample_indices, take
-from interpret.app_support import describe_label, describe_prediction, softmax, what_if_rows
+from interpret.app_support import (
+    describe_label,
+    describe_prediction,
+    missing_warnings,
+    softmax,
+    what_if_rows,
+)
 from interpret.figures import image_grid, sequence_comparison
 from interpret.whatif import (
     METHODS,
@@ -106,12 +112,15 @@ table = summary(
     selection.key, selection.data_key, selection.split, int(max_samples), 0, method, _selection=selection
 )
 st.dataframe(what_if_rows(table, config.task), hide_index=True, width="stretch")
+for warning in missing_warnings(table):
+    st.warning(warning, icon=":material/warning:")
 st.caption(
     f"Prediction change: total-variation distance between the class distributions (classification) or mean "
     f"|ŷ {without_words} − ŷ all| (regression). Reconstruction MSE of X̂_m "
     + ("generated from the zero-filled input" if zero_fill else "inferred without X_m")
-    + " beside the full-data one, in each modality's own units (compare a row's two values, not rows: e.g. "
-    "COVAREP-like audio is about ten times larger than the other streams)."
+    + " beside the full-data one and the MSE of the samples' mean X_m (what a generator that ignores its sample "
+    "would score), in each modality's own units (compare a row's values, not rows: e.g. COVAREP-like audio is "
+    "about ten times larger than the other streams)."
 )
 
 st.subheader(f"Sample #{row} " + (f"with {missing} zero-filled" if zero_fill else f"without {missing}"))
@@ -123,6 +132,8 @@ modality = config.modality(missing)
 if modality.kind == "image":
     figure = image_grid(
         np.stack([real, full, inferred])[None],
+        x_title="image",
+        y_title="sample",
         row_labels=[f"#{row}"],
         column_labels=[
             "real X_m",
@@ -142,6 +153,7 @@ else:
         real,
         inferred,
         words=words,
+        generated_name="generated from zeros" if zero_fill else f"generated without {missing}",
         title=f"{missing}: real vs. generated with it zero-filled (zero-filling, not surrogate inference)"
         if zero_fill
         else f"{missing}: real vs. generated without it (from the other modalities)",

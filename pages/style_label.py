@@ -1,6 +1,7 @@
 """Style & label page: decode chosen label factors F_y with chosen style factors F_i (rows = label, columns = style).
 
-The factors of the split are encoded once and cached; every slider move below only runs the decoder.
+The factors of the split are encoded once and cached; every slider move below only runs the decoder. Images are
+drawn as grids, sequences as lines over time of the features that change most between the rows.
 """
 
 from __future__ import annotations
@@ -8,16 +9,58 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from interpret.app_support import SHOWN_FEATURES, GridFactors, describe_label, grid_factors
-from interpret.figures import image_grid, sequence_comparison
-from interpret.generation import factor_range, interpolate_labels, style_label_grid, traverse_factor
+from interpret.app_support import (
+    Abilities,
+    GridFactors,
+    describe_label,
+    generation_abilities,
+    grid_factors,
+)
+from interpret.figures import generation_figure, sequence_comparison
+from interpret.generation import (
+    factor_effects,
+    interpolate_labels,
+    style_label_grid,
+    traversal_span,
+    traverse_factor,
+)
 from pages.common import Selection, current, default, default_choice, forget_invalid, page_title, require_data
+
+SEQUENCE_STYLES = 4
+"""Style columns of a sequence grid (each column is a panel of lines: more would be too narrow to read)."""
 
 
 @st.cache_data(show_spinner="Encoding the split's factors (once per checkpoint and split)…", max_entries=16)
 def factors(key: str, data: tuple, split: str, _selection: Selection) -> GridFactors:
     """`interpret.app_support.grid_factors` of the split: F_y, every F_i and the label prototypes (cached)."""
     return grid_factors(_selection.model, _selection.dataset.splits[split])
+
+
+@st.cache_data(
+    show_spinner="Measuring label swaps and style preservation (500 test samples, as `mfm evaluate`)…",
+    max_entries=16,
+)
+def abilities(key: str, data: tuple, _selection: Selection) -> Abilities:
+    """`interpret.app_support.generation_abilities` of the model on its data set's test split (cached)."""
+    return generation_abilities(_selection.model, _selection.dataset)
+
+
+@st.cache_data(show_spinner="Measuring each dimension's effect…", max_entries=64)
+def effects(
+    key: str,
+    data: tuple,
+    split: str,
+    modality: str,
+    which: str,
+    label: int,
+    style: int,
+    _selection: Selection,
+) -> np.ndarray:
+    """`interpret.generation.factor_effects` at one label prototype and one sample's style (cached)."""
+    grid = factors(key, data, split, _selection=_selection)
+    source = grid.factors.shared if which == "shared" else grid.factors.modality[modality]
+    style_factor = grid.factors.modality[modality][style]
+    return factor_effects(_selection.model, modality, grid.prototypes[label], style_factor, which, source)
 
 
 selection = current()
@@ -29,17 +72,30 @@ model = selection.model
 grid = factors(selection.key, selection.data_key, selection.split, _selection=selection)
 n_samples = len(split)
 names = list(config.modality_names)
+kinds = {m.name: m.kind for m in config.modalities}
 
 st.markdown(
     "MFM generates each modality from the **label factor F_y** and the modality's own **style factor F_i**. "
     "Rows hold one label (the mean F_y of the split's samples with that label), columns one style (F_i of a real "
     "sample, shown in the top row). Every slider below only re-runs the decoder."
 )
-if config.kind != "image":
+if "sequence" in kinds.values():
     st.caption(
-        f"Sequence tiles: the {SHOWN_FEATURES} features that vary most in the real data (down) over time (across); "
-        "blue is low, red high, on one scale per modality."
+        "Sequences are drawn as lines over time, one colour per row (label or step), the real sequence dashed; "
+        "each panel row is one of the three features that change most between the rows."
     )
+
+measured = abilities(selection.key, selection.data_key, _selection=selection)
+with st.expander(
+    "What this model's controls can do"
+    + (f" · {len(measured.warnings)} warning(s)" if measured.warnings else ""),
+    expanded=bool(measured.warnings),
+):
+    if measured.rows:
+        st.dataframe(measured.rows, hide_index=True, width="stretch")
+    st.caption(measured.note)
+for warning in measured.warnings:
+    st.warning(warning, icon=":material/warning:")
 
 columns = st.columns([3, 1])
 style_start = columns[0].slider(
@@ -49,19 +105,29 @@ n_styles = columns[1].slider("Styles (columns)", 2, 12, key=default("style_colum
 style_rows = np.arange(style_start, min(style_start + n_styles, n_samples))
 
 st.subheader("Label × style grid")
-grid_columns = st.columns(len(names)) if len(names) <= 2 else [st.container() for _ in names]
-for slot, name in zip(grid_columns, names, strict=True):
-    styles = grid.factors.modality[name][style_rows]  # (S, fi)
-    generated = style_label_grid(model, name, styles, grid.prototypes)  # (L, S, *shape)
-    real = split.inputs[name][style_rows][None]  # (1, S, *shape)
-    tiles = np.concatenate([grid.as_images(name, real), grid.as_images(name, generated)])
-    figure = image_grid(
-        tiles,
-        row_labels=["real"] + [f"label {n}" for n in grid.label_names],
-        column_labels=[f"#{r}" for r in style_rows],
-        title=f"{name}: rows = label, columns = style",
-    )
-    slot.plotly_chart(figure, width="stretch", key=f"grid_{name}")
+grid_columns = st.columns(len(names)) if len(names) <= 2 and "sequence" not in kinds.values() else None
+with st.spinner("Decoding the grid…"):
+    for number, name in enumerate(names):
+        rows = style_rows if kinds[name] == "image" else style_rows[:SEQUENCE_STYLES]
+        styles = grid.factors.modality[name][rows]  # (S, fi)
+        generated = style_label_grid(model, name, styles, grid.prototypes)  # (L, S, *shape)
+        figure = generation_figure(
+            kinds[name],
+            generated,
+            real=split.inputs[name][rows],
+            line_labels=grid.label_names,
+            line_title="label",
+            column_labels=[f"#{r}" for r in rows],
+            column_title="style of sample",
+            title=f"{name}: rows = label, columns = style"
+            + (
+                f" (the first {len(rows)} of the {len(style_rows)} styles)"
+                if len(rows) < len(style_rows)
+                else ""
+            ),
+        )
+        slot = grid_columns[number] if grid_columns else st.container()
+        slot.plotly_chart(figure, width="stretch", key=f"grid_{name}")
 
 st.subheader("One style, any label")
 columns = st.columns([1, 2])
@@ -77,16 +143,23 @@ own = style_label_grid(model, modality, style, grid.factors.shared[style_start])
 swapped = style_label_grid(model, modality, style, grid.prototypes[label_index])[0, 0]
 real_sample = split.inputs[modality][style_start]
 st.caption(f"Sample #{style_start}: {describe_label(split.labels[style_start], config.task)}")
-if modality in grid.features:
+if kinds[modality] == "sequence":
     words = [str(w) for w in split.extras["words"][style_start]] if "words" in split.extras else None
     figure = sequence_comparison(
-        real_sample, swapped, words=words, title=f"{modality}: real vs. label {label}"
+        real_sample,
+        swapped,
+        words=words,
+        generated_name=f"generated with label {label}",
+        title=f"{modality}: sample #{style_start}, real vs. generated with label {label}",
     )
 else:
-    figure = image_grid(
+    figure = generation_figure(
+        "image",
         np.stack([real_sample, own, swapped])[None],
-        row_labels=[f"#{style_start}"],
+        line_labels=[f"#{style_start}"],
+        line_title="sample",
         column_labels=["real", "reconstruction", f"label {label}"],
+        column_title="generated from",
         title=f"{modality}: sample #{style_start} with label {label}",
     )
 st.plotly_chart(figure, width="stretch", key="swap")
@@ -109,16 +182,29 @@ line = interpolate_labels(
     int(steps),
 )  # (steps, *shape)
 weights = np.linspace(0.0, 1.0, int(steps))
-st.plotly_chart(
-    image_grid(
-        grid.as_images(modality, line[None]),
-        row_labels=[f"#{style_start}"],
+interpolation_title = f"{modality}: label {start_label} → {end_label} in the style of sample #{style_start}"
+if kinds[modality] == "image":
+    figure = generation_figure(
+        "image",
+        line[None],
+        line_labels=[f"#{style_start}"],
+        line_title="style of sample",
         column_labels=[f"{w:.2f}" for w in weights],
-        title=f"{modality}: label {start_label} → {end_label} in the style of sample #{style_start}",
-    ),
-    width="stretch",
-    key="interpolation",
-)
+        column_title=f"weight t of label {end_label} (F_y = (1 − t)·start + t·end)",
+        title=interpolation_title,
+    )
+else:
+    figure = generation_figure(
+        "sequence",
+        line[:, None],
+        real=real_sample[None],
+        line_labels=[f"{w:.2f}" for w in weights],
+        line_title=f"weight of label {end_label}",
+        column_labels=[f"#{style_start}"],
+        column_title="style of sample",
+        title=interpolation_title,
+    )
+st.plotly_chart(figure, width="stretch", key="interpolation")
 
 st.subheader("Traverse one factor dimension")
 columns = st.columns([1, 2])
@@ -128,24 +214,55 @@ which = columns[0].radio(
     format_func={"shared": "label factor F_y", "modality": f"style factor F_{modality}"}.get,
     key=default_choice("style_which", ["shared", "modality"], "shared"),
 )
+factor_name = "F_y" if which == "shared" else f"F_{modality}"
 source = grid.factors.shared if which == "shared" else grid.factors.modality[modality]
-width = source.shape[1]
-dim = columns[1].slider("Dimension", 0, width - 1, key=default("style_dim", 0, 0, width - 1))
-low, high = factor_range(source, int(dim), quantiles=(0.01, 0.99))
-values = np.linspace(low, high, 9)
-traversal = traverse_factor(model, modality, grid.prototypes[label_index], style, which, int(dim), values)
-st.plotly_chart(
-    image_grid(
-        grid.as_images(modality, traversal[None]),
-        row_labels=[f"dim {dim}"],
-        column_labels=[f"{v:.2f}" for v in values],
-        title=f"{modality}: dimension {dim} of {'F_y' if which == 'shared' else 'F_' + modality} from "
-        f"{low:.2f} to {high:.2f} (1–99 % of the split), label {label}, style of sample #{style_start}",
-    ),
-    width="stretch",
-    key="traversal",
+effect = effects(
+    selection.key, selection.data_key, selection.split, modality, which, label_index, int(style_start),
+    _selection=selection,
+)  # fmt: skip
+order = [int(d) for d in np.argsort(-effect, kind="stable")]  # most effect first
+dim = columns[1].selectbox(
+    "Dimension (largest effect on the output first)",
+    order,
+    format_func=lambda d: f"dimension {d} · effect {effect[d]:.3g}",
+    key=default_choice("style_dim", order, order[0]),
+    help=f"Effect: root-mean-square change of the generated {modality} when the dimension moves across its span "
+    "(mean ± 2 standard deviations over the split, within what the split shows), every other dimension fixed, at "
+    "this label and style. A dimension with effect 0 is dead (constant over the split) or ignored by the decoder.",
 )
-if high - low < 1e-6:
+span = traversal_span(source, int(dim))
+traversal = traverse_factor(
+    model, modality, grid.prototypes[label_index], style, which, int(dim), span.values
+)
+steps_named = [f"{s:+.1f}σ ({v:.2f})" for s, v in zip(span.sigmas, span.values, strict=True)]
+traversal_title = (
+    f"{modality}: dimension {dim} of {factor_name} from {span.low:.2f} to {span.high:.2f} (mean {span.mean:.2f} ± "
+    f"2σ, σ = {span.sd:.2g}), label {label}, style of sample #{style_start}"
+)
+if kinds[modality] == "image":
+    figure = generation_figure(
+        "image",
+        traversal[None],
+        line_labels=[f"dim {dim}"],
+        line_title="dimension",
+        column_labels=steps_named,
+        column_title="value of the dimension: distance from its mean over the split, in standard deviations σ",
+        title=traversal_title,
+    )
+else:
+    figure = generation_figure(
+        "sequence",
+        traversal[:, None],
+        line_labels=steps_named,
+        line_title=f"dimension {dim}",
+        column_labels=[f"#{style_start}"],
+        column_title="style of sample",
+        title=traversal_title,
+    )
+st.plotly_chart(figure, width="stretch", key="traversal")
+if span.sd < 1e-6:
     st.caption(
         "This dimension is (almost) constant over the split — a dead unit: the decoder never sees it move."
     )
+elif effect[dim] == 0:
+    st.caption("Moving this dimension changes nothing the decoder generates at this label and style.")

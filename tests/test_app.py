@@ -27,6 +27,7 @@ import pytest
 import streamlit as st
 import torch
 from conftest import tiny_image_config, tiny_sequence_config
+from figure_checks import untitled_axes
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 from test_import import official_state
@@ -43,7 +44,6 @@ from interpret.app_support import (
     label_prototypes,
     metric_rows,
     planted_cut,
-    sequence_images,
     split_command,
     upload_source,
     what_if_rows,
@@ -209,6 +209,18 @@ def figure_data(at: AppTest, title_part: str | None = None) -> str:
     return json.dumps(chosen, sort_keys=True)
 
 
+def assert_axes_titled(at: AppTest) -> None:
+    """Every visible axis of every figure on the page has a title (its own or the one of the axis it matches)."""
+    missing = {
+        json.dumps(f.get("layout", {}).get("title", ""), ensure_ascii=False)[:80]: untitled_axes(
+            f.get("layout", {})
+        )
+        for f in figures(at)
+    }
+    missing = {title: axes for title, axes in missing.items() if axes}
+    assert not missing, f"axes without a title: {missing}"
+
+
 def kind_of(name: str) -> str:
     """'image' or 'sequence' for a demo checkpoint name, read from the file."""
     from mfm.checkpoint import load_checkpoint
@@ -248,24 +260,34 @@ def test_every_page_with_every_checkpoint(name):
     at.run()
     assert_healthy(at)
     assert figure_data(at) != before
+    assert_axes_titled(at)
 
     # Gradients: a heatmap over time (sequences) or per-pixel maps (images); picking a sample changes it.
     open_page(at, "gradients")
     assert "heatmap" in trace_types(at)
     before = figure_data(at)
     at.radio(key="grad_view").set_value("One sample").run()
-    at.slider(key="grad_sample").set_value(3).run()
+    rows = at.select_slider(key="grad_row").options  # the analysed samples, by their row of the split
+    row = int(rows[3])
+    at.select_slider(key="grad_row").set_value(row).run()
     assert_healthy(at)
     assert figure_data(at) != before
+    assert any(f"Sample #{row}" in c.value for c in at.caption)
+    assert f"sample #{row} of the test split" in figure_data_titles(at)
     if kind == "sequence":
-        # Words label the columns of a segment from the sentiment data.
+        # The columns carry the words of that same row of the split: the numbering is the split's own.
         heatmap = next(t for f in figures(at) for t in f["data"] if t.get("type") == "heatmap")
-        assert ":" in str(heatmap["x"][0])
+        words = at.session_state["mfm_selection"].dataset.splits["test"].extras["words"][row]
+        assert heatmap["x"] == [f"{t}: {w}" for t, w in enumerate(words)]
+    assert_axes_titled(at)
 
     # Style & label: image grids; the style slider changes the grid, the label slider the single swap and the
     # traversal (not the interpolation, whose ends have their own slider), the dimension slider the traversal.
     open_page(at, "style_label")
-    assert "image" in trace_types(at)
+    assert ("image" if kind == "image" else "scatter") in trace_types(at)
+    assert_axes_titled(at)
+    dimension = at.selectbox(key="style_dim")
+    assert dimension.value == int(dimension.options[0].split()[1])  # the largest effect is offered first
     before = figure_data(at, "rows = label")
     at.slider(key="style_sample").set_value(5).run()
     assert_healthy(at)
@@ -277,7 +299,8 @@ def test_every_page_with_every_checkpoint(name):
     assert figure_data(at, "→") == interpolation
     assert figure_data(at, "dimension") != traversal
     traversal = figure_data(at, "dimension")
-    at.slider(key="style_dim").set_value(1).run()
+    dimension = at.selectbox(key="style_dim")
+    at.selectbox(key="style_dim").set_value(int(dimension.options[1].split()[1])).run()
     assert_healthy(at)
     assert figure_data(at, "dimension") != traversal
 
@@ -288,6 +311,7 @@ def test_every_page_with_every_checkpoint(name):
     at.slider(key="missing_sample").set_value(7).run()
     assert_healthy(at)
     assert figure_data(at) != before
+    assert_axes_titled(at)
 
     # Report: the download buttons when the report builder exists, an explanation otherwise.
     open_page(at, "report")
@@ -882,12 +906,12 @@ def test_a_new_upload_replaces_the_earlier_one(tmp_path):
 # Several sessions at once share one model
 # ---------------------------------------------------------------------------------------------------------------
 SESSIONS = [
-    ("tiny_sentiment.pt", "gradients", {"grad_view": "One sample", "grad_sample": 2}),
+    ("tiny_sentiment.pt", "gradients", {"grad_view": "One sample"}),
     ("tiny_sentiment.pt", "style_label", {"style_sample": 4, "style_dim": 2}),
     ("tiny_sentiment.pt", "information", {"info_estimator": "gaussian"}),
     ("tiny_sentiment.pt", "missing_modality", {"missing_sample": 5, "missing_modality": "acoustic"}),
     ("tiny_digits.pt", "style_label", {"style_sample": 9}),
-    ("tiny_digits.pt", "gradients", {"grad_view": "One sample", "grad_sample": 1}),
+    ("tiny_digits.pt", "gradients", {"grad_view": "One sample"}),
 ]
 
 
@@ -1055,16 +1079,6 @@ def test_label_prototypes_average_the_label_factor_per_group():
     prototypes, names = label_prototypes(shared, np.array([-2.9, 0.2, 2.6]), "regression", 1)
     assert names == ["-3", "0", "+3"]
     np.testing.assert_allclose(prototypes, shared)
-
-
-def test_sequence_images_are_rgb_tiles_of_features_by_time():
-    x = np.linspace(-1, 1, 2 * 5 * 3).reshape(2, 5, 3)  # (N, T, D)
-    images = sequence_images(x, features=np.array([0, 2]), limits=(-1.0, 1.0))
-    assert images.shape == (2, 3, 2, 5)  # (N, RGB, features, time)
-    assert images.min() >= 0 and images.max() <= 1
-    # The lowest value maps to the blue end of the scale, the highest to the red end.
-    assert images[0, 2, 0, 0] > images[0, 0, 0, 0]
-    assert images[1, 0, 1, 4] > images[1, 2, 1, 4]
 
 
 def test_metric_rows_flatten_the_metadata():
