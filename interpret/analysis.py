@@ -301,12 +301,31 @@ def faithfulness(
     subset = take(inputs, index)
     masks = {m: np.asarray(extras[f"mask/{m}"])[index] for m in model.modality_names if f"mask/{m}" in extras}
     out = {}
-    for label, candidate in (("trained", model), ("randomized", randomized_copy(model, seed))):
-        info = information_by_modality(
-            candidate, subset, max_samples=None, seed=seed, **dict(information_settings or {})
+    names = {"trained": "the trained model", "randomized": "a randomised copy"}
+
+    def part(number: int, what: str) -> Progress | None:
+        """Progress of part `number` of 4 (information, then gradients, of each model), named honestly."""
+        if progress is None:
+            return None
+        return lambda done, total, stage: progress(
+            number * 1000 + int(1000 * done / max(total, 1)), 4000, f"{what}: {stage}"
         )
+
+    for number, (label, candidate) in enumerate(
+        (("trained", model), ("randomized", randomized_copy(model, seed)))
+    ):
+        info = information_by_modality(
+            candidate, subset, max_samples=None, seed=seed, **dict(information_settings or {}),
+            progress=part(2 * number, f"{names[label]}, information"),
+        )  # fmt: skip
         ratios = {m: float(v.ratio) for m, v in info.items()}
-        flows = gradient_flow_by_modality(candidate, subset, max_samples=None, seed=seed)
+        flows = gradient_flow_by_modality(
+            candidate,
+            subset,
+            max_samples=None,
+            seed=seed,
+            progress=part(2 * number + 1, f"{names[label]}, gradients"),
+        )
         out[label] = {
             "ratios": ratios,
             "ranking_margin": ranking_margin(ratios, expected_order) if expected_order else None,
@@ -314,6 +333,6 @@ def faithfulness(
                 m: planted_step_auroc(flows[m].shared, mask) for m, mask in masks.items() if mask.any()
             },
         }
-        if progress is not None:
-            progress(1 if label == "trained" else 2, 2, f"faithfulness: {label}")
+    if progress is not None:
+        progress(4000, 4000, "done")
     return out

@@ -289,10 +289,12 @@ def gradient_heatmap(
     shown = "average over the analysed samples" if sample is None else (sample_name or f"sample {sample}")
     fig.update_layout(
         title=f"{title}<br><sup>{shown} · scale: {_scale_name(scale_of)}</sup>",
-        height=200 + 45 * len(labels),
-        margin=dict(l=10, r=10, t=80, b=10),
-        xaxis=dict(tickangle=-45, title=time_axis_title(words), type="category"),
-        yaxis=dict(autorange="reversed", title="modality · factor"),
+        height=(260 if words is not None else 200) + 45 * len(labels),
+        margin=dict(
+            l=150, r=10, t=80, b=120 if words is not None else 60
+        ),  # room for the row and step labels
+        xaxis=dict(tickangle=-45, title=time_axis_title(words), type="category", automargin=True),
+        yaxis=dict(autorange="reversed", title="modality · factor", automargin=True),
         legend=dict(orientation="h", y=1.12),
     )
     return fig

@@ -411,8 +411,8 @@ def render_html(summary: dict, figures: list) -> str:
     faith_html = ""
     if faith:
         rows = "".join(
-            f"<tr><td>{k}</td><td>{html.escape(json.dumps(v['ratios']))}</td><td>{_fmt(v['ranking_margin'])}</td>"
-            f"<td>{html.escape(json.dumps(v['auroc']))}</td></tr>"
+            f"<tr><td>{html.escape(str(k))}</td><td>{_named_values(v['ratios'])}</td>"
+            f"<td>{_fmt(v['ranking_margin'])}</td><td>{_named_values(v['auroc'])}</td></tr>"
             for k, v in faith.items()
             if isinstance(v, dict)
         )
@@ -442,12 +442,23 @@ seed {summary["settings"]["seed"]}; created {summary["created"]}.{origin_html}</
 {faith_html}
 {"".join(parts)}
 {what_if_html}
-<h2>Summary (JSON)</h2><pre>{html.escape(json.dumps(summary, indent=2))}</pre>
+<h2>Summary (JSON)</h2>
+<details><summary>Every number above, and the settings, as JSON (what <code>--json FILE</code> writes and the app offers for download)</summary>
+<pre>{html.escape(json.dumps(summary, indent=2))}</pre></details>
 </body></html>"""
 
 
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
+
+
+def _named_values(values) -> str:
+    """{name: number} as "name 0.123 · name 0.456" (3 significant digits), escaped for HTML."""
+    if not isinstance(values, dict):
+        return html.escape(str(values))
+    return " · ".join(
+        f"{html.escape(str(name))} {'n/a' if v is None else format(v, '.3g')}" for name, v in values.items()
+    )
 
 
 def _what_if_html(summary: dict) -> str:
@@ -471,12 +482,14 @@ def _what_if_html(summary: dict) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{_fmt(e['metrics_full'].get(headline))}</td>"
         f"<td>{_fmt(e['metrics_without'].get(headline))}</td><td>{_fmt(e['prediction_change'])}</td>"
-        f"<td>{_fmt(e['reconstruction_mse_full'])}</td><td>{_fmt(e[recon])}</td></tr>"
+        f"<td>{_fmt(e['reconstruction_mse_full'])}</td><td>{_fmt(e[recon])}</td>"
+        f"<td>{_fmt(e.get('reconstruction_mse_mean'))}</td></tr>"
         for name, e in entries.items()
     )
     return (
         f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p><table><tr>"
         f"<th>{'zero-filled' if zero_fill else 'dropped'}</th><th>{headline} (all)</th>"
         f"<th>{headline} ({without})</th><th>prediction change</th><th>recon MSE with X_m</th>"
-        f"<th>recon MSE {'from zeros' if zero_fill else 'inferred'}</th></tr>{rows}</table>"
+        f"<th>recon MSE {'from zeros' if zero_fill else 'inferred'}</th><th>recon MSE of the samples' mean</th>"
+        f"</tr>{rows}</table>"
     )

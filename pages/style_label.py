@@ -86,14 +86,16 @@ if "sequence" in kinds.values():
     )
 
 measured = abilities(selection.key, selection.data_key, _selection=selection)
-with st.expander(
-    "What this model's controls can do"
-    + (f" · {len(measured.warnings)} warning(s)" if measured.warnings else ""),
-    expanded=bool(measured.warnings),
-):
-    if measured.rows:
+if measured.rows:
+    with st.expander(
+        "What this model's controls can do"
+        + (f" · {len(measured.warnings)} warning(s)" if measured.warnings else ""),
+        expanded=bool(measured.warnings),
+    ):
         st.dataframe(measured.rows, hide_index=True, width="stretch")
-    st.caption(measured.note)
+        st.caption(measured.note)
+else:
+    st.caption(f"What this model's controls can do: {measured.note}")
 for warning in measured.warnings:
     st.warning(warning, icon=":material/warning:")
 
@@ -234,7 +236,7 @@ span = traversal_span(source, int(dim))
 traversal = traverse_factor(
     model, modality, grid.prototypes[label_index], style, which, int(dim), span.values
 )
-steps_named = [f"{s:+.1f}σ ({v:.2f})" for s, v in zip(span.sigmas, span.values, strict=True)]
+steps_named = [f"{round(s, 1) + 0.0:+.1f}σ ({v:.2f})" for s, v in zip(span.sigmas, span.values, strict=True)]
 traversal_title = (
     f"{modality}: dimension {dim} of {factor_name} from {span.low:.2f} to {span.high:.2f} (mean {span.mean:.2f} ± "
     f"2σ, σ = {span.sd:.2g}), label {label}, style of sample #{style_start}"

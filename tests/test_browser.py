@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.figure_checks import untitled_axes
 from tests.test_app import tiny_checkpoint
 from tests.test_report import small_mmsa_files
 
@@ -37,6 +38,9 @@ LAUNCH_ARGS = [
 ]
 SCREENS = Path("/tmp/app_screens")
 ISSUE13_SCREENS = Path("/tmp/issue13_screens")  # the Information and Gradients pages, for review
+PAGE_SCREENS = Path(
+    "/tmp/page_screens"
+)  # every page with the shipped sequence and image demos, and the report
 PAGE_TITLES = ("Model", "Information", "Gradients over time", "Style & label", "Missing modality", "Report")
 # Plotly draws go.Image traces into an <image> of the "imagelayer" and heatmaps into one of the "heatmaplayer".
 IMAGE_GRID = ".stPlotlyChart g.imagelayer image"
@@ -57,6 +61,7 @@ def checkpoints(tmp_path_factory) -> Path:
     tiny_checkpoint(folder / "demos" / "tiny_sentiment.pt", "sentiment")
     tiny_checkpoint(folder / "upload_digits.pt", "digits", seed=3)
     shutil.copy(ROOT / "assets" / "checkpoints" / "sentiment_mfm.pt", folder / "shipped_sentiment.pt")
+    shutil.copy(ROOT / "assets" / "checkpoints" / "digits_mfm_paper.pt", folder / "shipped_digits_paper.pt")
     weights, config = small_mmsa_files(
         seed=4
     )  # an MFM saved by MMSA (small sizes, the sentiment data's shapes)
@@ -398,3 +403,101 @@ def test_information_and_gradients_pages_show_both_versions(browser, server, che
     screenshot(page, tmp_path, "gradients_raw", ISSUE13_SCREENS)
     assert_offline(page, server)
     page.close()
+
+
+# Each rendered chart's layout as Plotly holds it (the figure JSON the app sent, with Plotly's additions).
+FIGURE_LAYOUTS = """() => Array.from(document.querySelectorAll('.stPlotlyChart .js-plotly-plot')).map(el =>
+    JSON.parse(JSON.stringify(el.layout, (key, value) => key.startsWith('_') ? undefined : value)))"""
+
+
+def assert_every_axis_titled(page) -> int:
+    """Every chart on the page is drawn and names its axes (read from the figures' JSON); returns the count."""
+    charts = page.locator(".stPlotlyChart")
+    deadline = time.monotonic() + 60
+    while page.locator(".stPlotlyChart .js-plotly-plot").count() < charts.count():
+        assert time.monotonic() < deadline, "some charts were not drawn"
+        time.sleep(0.25)
+    layouts = page.evaluate(FIGURE_LAYOUTS)
+    missing = {
+        str(layout.get("title", {}).get("text", ""))[:70]: untitled_axes(layout)
+        for layout in layouts
+        if untitled_axes(layout)
+    }
+    assert not missing, f"axes without a title: {missing}"
+    return len(layouts)
+
+
+def set_slider_to_minimum(page, label: str) -> None:
+    slider = page.get_by_role("slider", name=label).first
+    slider.focus()
+    slider.press("Home")
+
+
+def build_small_report(page, tmp_path: Path, stem: str) -> Path:
+    """On the Report page: the smallest settings, build, download the HTML report; returns its path."""
+    for label in (
+        "Samples (information)",
+        "Samples (gradients)",
+        "Subsampling rounds",
+        "Shuffled-pairs rounds",
+    ):
+        set_slider_to_minimum(page, label)
+    page.get_by_test_id("stCheckbox").get_by_text("Faithfulness checks").click()
+    page.get_by_role("button", name="Build report").click()
+    button = page.get_by_role("button", name="Download the HTML report")
+    button.wait_for(timeout=300_000)
+    settle(page)
+    with page.expect_download() as download:
+        button.click()
+    path = tmp_path / f"{stem}_report.html"
+    download.value.save_as(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("upload", "kind"), [("shipped_sentiment.pt", "sequence"), ("shipped_digits_paper.pt", "image")]
+)
+def test_every_page_with_a_shipped_demo(browser, server, checkpoints, tmp_path, upload, kind):
+    """Every page with the shipped sequence demo and the paper-objective image demo: no exception box, every
+    chart drawn with titled axes, no request outside the app, the model's limits stated where a control cannot
+    work well; the report built, downloaded and opened offline. Screenshots under /tmp/page_screens/."""
+    page = open_app(browser, server)
+    page.set_viewport_size({"width": 1400, "height": 5200})  # Streamlit scrolls inside: show the whole page
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(checkpoints / upload))
+    page.get_by_text("(uploaded)").wait_for(timeout=60_000)
+    settle(page)
+    stem = Path(upload).stem
+    charts = {}
+    for title in PAGE_TITLES:
+        go_to(page, title)
+        assert_no_exception(page)
+        charts[title] = assert_every_axis_titled(page)
+        if title == "Style & label":
+            text = page.locator('[data-testid="stMain"]').inner_text()
+            assert "What this model's controls can do" in text
+            if kind == "image":  # the paper objective's MNIST label swaps mostly keep the source digit
+                assert "mnist: only" in text and "label swaps are read as their target label" in text
+            else:
+                assert "not measured" in text
+        if title == "Report":
+            report = build_small_report(page, tmp_path, stem)
+            assert_no_exception(page)
+        screenshot(page, tmp_path, f"{stem}_{title.split()[0].replace('&', 'and')}", PAGE_SCREENS)
+    assert all(charts[t] > 0 for t in ("Model", "Information", "Gradients over time", "Style & label")), (
+        charts
+    )
+    assert_offline(page, server)
+    page.close()
+
+    # The downloaded report opens with no network at all (plotly.js is embedded) and draws its charts.
+    viewer = browser.new_page(viewport={"width": 1400, "height": 1800})
+    outside = []
+    viewer.on(
+        "request", lambda request: outside.append(request.url) if request.url.startswith("http") else None
+    )
+    viewer.goto(report.as_uri())
+    viewer.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    assert not outside, f"the report fetched {outside}"
+    shutil.copy(report, PAGE_SCREENS / report.name)
+    viewer.screenshot(path=str(PAGE_SCREENS / f"{stem}_report_html.png"), full_page=True)
+    viewer.close()

@@ -278,3 +278,39 @@ def test_one_segment_chart_takes_words_and_planted_steps_from_the_segment_it_sho
     assert f"Segment #{segment} of the test split" in page
     labels = [f"{t}: {w}" for t, w in enumerate(split.extras["words"][segment])]  # the chart's x axis
     assert json.dumps(labels, separators=(",", ":")) in page or json.dumps(labels) in page
+
+
+def test_the_page_formats_its_tables_and_keeps_the_json_out_of_the_body(sentiment_checkpoint):
+    """Issue 18: the faithfulness table printed raw dicts with 16-digit floats, and the JSON was half the page."""
+    context = open_checkpoint(sentiment_checkpoint)
+    page, summary = build_report(context, SMALL)
+    table = page[page.index("Faithfulness against planted truth") : page.index("</table>")]
+    assert "{" not in table and "&quot;" not in table  # no JSON dicts in the cells
+    ratios = summary["faithfulness"]["trained"]["ratios"]
+    for name, value in ratios.items():
+        assert f"{name} {value:.3g}" in table
+    assert not re.search(r"\d\.\d{5,}", table)  # no long floats
+    # The JSON is in a collapsed section after everything else, not the body.
+    details = page.index("<details>")
+    assert page.index("<pre>") > details and "<details open" not in page
+    assert page.index("Missing modality: surrogate inference") < details
+    assert "recon MSE of the samples' mean" in page
+
+
+def test_report_progress_names_every_step_and_only_moves_forward(sentiment_checkpoint):
+    """Issue 18: the progress text stalled on one step ("faithfulness: faithfulness: trained") for most of a
+    minute; each part of the faithfulness check now reports its own steps."""
+    context = open_checkpoint(sentiment_checkpoint)
+    calls = []
+    build_report(context, SMALL, lambda done, total, stage: calls.append((done, total, stage)))
+    fractions = [done / total for done, total, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    stages = [stage for *_, stage in calls]
+    assert not any("faithfulness: faithfulness" in s for s in stages)
+    for part in (
+        "the trained model, information",
+        "the trained model, gradients",
+        "a randomised copy, information",
+        "a randomised copy, gradients",
+    ):
+        assert sum(f"faithfulness: {part}" in s for s in stages) >= 3, part  # several updates per part
