@@ -44,6 +44,7 @@ PAGE_SCREENS = Path(
 PAGE_TITLES = ("Model", "Information", "Gradients over time", "Style & label", "Missing modality", "Report")
 # Plotly draws go.Image traces into an <image> of the "imagelayer" and heatmaps into one of the "heatmaplayer".
 IMAGE_GRID = ".stPlotlyChart g.imagelayer image"
+SEQUENCE_LINES = ".stPlotlyChart g.scatterlayer path.js-line"  # the Style & label page draws sequences as lines
 HEATMAP = ".stPlotlyChart g.heatmaplayer image"
 
 
@@ -278,7 +279,7 @@ def test_a_bad_upload_shows_an_error_and_the_app_keeps_working(browser, server, 
     settle(page)
     assert_no_exception(page)
     go_to(page, "Style & label")
-    page.locator(IMAGE_GRID).first.wait_for(timeout=60_000)
+    page.locator(SEQUENCE_LINES).first.wait_for(timeout=60_000)
     assert_no_exception(page)
     screenshot(page, tmp_path, "browser_bad_upload")
     page.close()
@@ -333,7 +334,7 @@ def test_several_sessions_at_once(browser, server, tmp_path):
     # Each session asks for another page; the clicks go out together so the server works on them at once.
     plan = [
         ("Gradients over time", HEATMAP),
-        ("Style & label", IMAGE_GRID),
+        ("Style & label", SEQUENCE_LINES),
         ("Missing modality", None),
         ("Information", None),
     ]
