@@ -61,6 +61,24 @@ SENTIMENT_RANGE = (-3, 3)
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Text from files, shown as text
+# ---------------------------------------------------------------------------------------------------------------
+MARKDOWN_ACTIVE = frozenset("\\`*_{}[]()<>#+-.!|~$:&=^\"'")
+"""Characters Markdown, Streamlit's own directives (``:red[…]``, ``:material/icon:``, emoji shortcodes, ``$``
+maths) or HTML could act on: `plain` escapes each of them."""
+
+
+def plain(text: Any) -> str:
+    """`text` (a file name, a metadata field, an error message quoting either) for an element that renders
+    Markdown, shown literally: every active character is backslash-escaped and line breaks become spaces, so an
+    image link or an icon directive in a file name is printed, never fetched or drawn. A colon becomes the
+    entity ``&#58;``: Streamlit draws ``\\:material/icon\\:`` as an icon despite the escapes (measured in
+    Chromium), not so the entity."""
+    flat = " ".join(str(text).splitlines())
+    return "".join("&#58;" if c == ":" else "\\" + c if c in MARKDOWN_ACTIVE else c for c in flat)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Checkpoint sources
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from interpret.app_support import (
     import_datasets,
     import_upload,
     open_source,
+    plain,
     producer_config_steps,
     sha256_bytes,
     split_command,
@@ -199,7 +200,14 @@ def _demo_choice() -> CheckpointSource | None:
         st.sidebar.info("No demo checkpoint in `assets/checkpoints/`: upload one below.")
         return None
     names = [p.name for p in demos]
-    choice = st.sidebar.selectbox("Demo checkpoint", names, key="demo_checkpoint")
+    uploading = bool(st.session_state.get("upload"))  # the uploader's files, from the previous run
+    choice = st.sidebar.selectbox(
+        "Demo checkpoint (not used while an upload is loaded)" if uploading else "Demo checkpoint",
+        names,
+        key="demo_checkpoint",
+        disabled=uploading,
+        help="Remove the upload (×) to use a demo again; a refused upload falls back to this demo.",
+    )
     path = demos[names.index(choice)]
     stat = path.stat()
     return demo_source(path, demo_sha256(str(path), stat.st_mtime_ns, stat.st_size))
@@ -228,7 +236,8 @@ def _upload_choice() -> tuple[CheckpointSource | None, str | None]:
     ignored = [f.name for f in files if f.file_id not in chosen]
     if ignored:
         st.sidebar.caption(
-            f"The newest upload replaces the earlier one: {', '.join(ignored)} is not used (remove it with ×)."
+            f"The newest upload replaces the earlier one: {plain(', '.join(ignored))} is not used (remove it "
+            "with ×)."
         )
     try:
         return upload_source([(f.name, f.getvalue()) for f in used]), None
@@ -239,10 +248,10 @@ def _upload_choice() -> tuple[CheckpointSource | None, str | None]:
 def _refused(message: str, demo: CheckpointSource | None) -> None:
     """An upload's refusal, in the sidebar and on the page; a command in the message is shown to copy."""
     text, command = split_command(message)
-    st.sidebar.error(f"Upload refused: {text}")
+    st.sidebar.error(f"Upload refused: {plain(text)}")
     if command:
         st.sidebar.code(command, language="bash", wrap_lines=True)
-    st.error(f"Upload refused: {text}" + (" — showing the demo checkpoint instead." if demo else ""))
+    st.error(f"Upload refused: {plain(text)}" + (" — showing the demo checkpoint instead." if demo else ""))
     if command:
         st.code(command, language="bash", wrap_lines=True)
 
@@ -252,7 +261,7 @@ def _import_controls(
 ) -> ImportedCheckpoint | str:
     """Ask for what the import needs (config or T, data set), import in memory, offer the converted checkpoint."""
     box.info(
-        f"**{upload.name}** is a bare state_dict of **{upload.producer_name}**, not an MFM checkpoint"
+        f"**{plain(upload.name)}** is a bare state_dict of **{upload.producer_name}**, not an MFM checkpoint"
         + (" (keys behind MMSA's `Model.` prefix)" if upload.weights.prefixed else "")
         + ". It is imported in memory, as `python -m mfm import` does."
     )
@@ -268,7 +277,7 @@ def _import_controls(
             "other size is then inferred from the weights' shapes."
         )
     else:
-        box.caption(f"Config: `{config[0]}`" + (f" (T = {config_steps})" if config_steps else ""))
+        box.caption(f"Config: {plain(config[0])}" + (f" (T = {config_steps})" if config_steps else ""))
     steps = None
     if config_steps is None:
         steps = int(
@@ -312,7 +321,7 @@ def _import_controls(
     if isinstance(result, str):
         return result
     box.success(
-        f"Imported as `{result.file_name}` (format version 2)"
+        f"Imported as {plain(result.file_name)} (format version 2)"
         + (
             f"; {len(result.dropped)} unused weights dropped (MFN's own output head; see the Model page)"
             if result.dropped
@@ -382,7 +391,8 @@ def sidebar() -> Selection | None:
             loaded, source = result, upload
             if upload.producer_config is not None and imported is None:
                 st.sidebar.caption(
-                    f"{upload.producer_config[0]} is not used: {upload.name} is a complete MFM checkpoint."
+                    f"{plain(upload.producer_config[0])} is not used: {plain(upload.name)} is a complete MFM "
+                    "checkpoint."
                 )
     if upload_error:
         _refused(upload_error, demo)
@@ -392,7 +402,7 @@ def sidebar() -> Selection | None:
             message = (
                 result if isinstance(result, str) else "it is a producer's state_dict: upload it instead"
             )
-            st.sidebar.error(f"Demo checkpoint {demo.name} could not be loaded: {message}")
+            st.sidebar.error(f"Demo checkpoint {plain(demo.name)} could not be loaded: {plain(message)}")
         else:
             loaded, source = result, demo
     if loaded is None or source is None:
@@ -441,26 +451,26 @@ def _identity(selection: Selection) -> None:
     imported = selection.imported
     st.sidebar.divider()
     if imported:
-        origin = f", imported from `{imported.source_name}` · {imported.producer_name}"
+        origin = f", imported from {plain(imported.source_name)} · {imported.producer_name}"
     else:
         origin = " (uploaded)" if selection.uploaded else ""
-    st.sidebar.markdown(f"**Current:** `{selection.name}`{origin}")
+    st.sidebar.markdown(f"**Current:** {plain(selection.name)}{origin}")
     st.sidebar.code(selection.checkpoint.sha256, language=None, wrap_lines=True)
     meta = selection.checkpoint.metadata
     options = recorded_data_options(meta)
     nonfinite = selection.data_key[-1]
     st.sidebar.caption(
         f"{config.kind} model · {len(config.modalities)} modalities ({', '.join(config.modality_names)}) · "
-        f"{config.task} · data set `{meta.get('dataset', '?')}` · non-finite values: {nonfinite}"
+        f"{config.task} · data set {plain(meta.get('dataset', '?'))} · non-finite values: {nonfinite}"
         + (" (recorded)" if nonfinite == options["nonfinite"] else "")
         + (
-            f" · SHA-256 of `{imported.source_name}`: `{meta['imported_from']['sha256'][:16]}…`"
+            f" · SHA-256 of {plain(imported.source_name)}: {plain(meta['imported_from']['sha256'][:16])}…"
             if imported
             else ""
         )
     )
     if selection.data_error:
-        st.sidebar.warning(f"Data not loaded: {selection.data_error}")
+        st.sidebar.warning(f"Data not loaded: {plain(selection.data_error)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -485,7 +495,9 @@ def current() -> Selection:
 def require_data(selection: Selection) -> MultimodalDataset:
     """The selection's data set; stops the page with the data error (what is expected where) when it is missing."""
     if selection.dataset is None:
-        st.error(f"This page needs the checkpoint's data, which could not be loaded: {selection.data_error}")
+        st.error(
+            f"This page needs the checkpoint's data, which could not be loaded: {plain(selection.data_error)}"
+        )
         st.caption(
             "Offline data sets (`digits`, `sentiment`) load by themselves. For `digits-real`, `mosi` or "
             "`mosi-pickle`, enter the folder holding the files in the sidebar's *Data folder* box."
@@ -498,7 +510,7 @@ def page_title(title: str, selection: Selection) -> None:
     """The page heading with the checkpoint it describes."""
     st.title(title)
     st.caption(
-        f"`{selection.name}` · SHA-256 `{selection.checkpoint.sha256[:16]}…` · split `{selection.split}`"
+        f"{plain(selection.name)} · SHA-256 `{selection.checkpoint.sha256[:16]}…` · split `{selection.split}`"
     )
 
 

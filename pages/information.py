@@ -14,6 +14,7 @@ from interpret.app_support import (
     information_disagreements,
     information_rows,
     information_versions,
+    plain,
     planted_cut,
     planted_cut_reading,
     planted_cut_rows,
@@ -142,7 +143,7 @@ try:
         selection.key, selection.data_key, selection.split, *settings, _selection=selection
     )
 except ValueError as exc:  # e.g. too few samples for the chosen k
-    st.error(f"The estimate could not be computed: {exc}")
+    st.error(f"The estimate could not be computed: {plain(exc)}")
     st.stop()
 
 if n_components > 4:
@@ -239,7 +240,7 @@ if clicked or st.session_state.get("info_cut_shown") == request:
             selection.key, selection.data_key, selection.split, cut_modality, *settings, _selection=selection
         )
     except ValueError as exc:
-        st.error(f"The control could not be computed: {exc}")
+        st.error(f"The control could not be computed: {plain(exc)}")
         st.stop()
     st.session_state["info_cut_shown"] = request
     st.dataframe(planted_cut_rows(versions, cut), hide_index=True, width="stretch")

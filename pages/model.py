@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from interpret.app_support import history_series, metric_rows, modality_rows, pretty_json
+from interpret.app_support import history_series, metric_rows, modality_rows, plain, pretty_json
 from mfm.model import parameter_counts
 from pages.common import current, page_title
 
@@ -26,9 +26,10 @@ source = meta.get("imported_from")
 if isinstance(source, dict):
     dropped = source.get("dropped") or []
     st.info(
-        f"Imported from **{source.get('producer_name', source.get('producer'))}**: `{source.get('file')}` "
-        f"(SHA-256 `{str(source.get('sha256'))[:16]}…`), sizes from the {source.get('sizes_from')}"
-        + (f"; dropped, unused by MFM's forward: {', '.join(dropped)}" if dropped else "")
+        f"Imported from **{plain(source.get('producer_name', source.get('producer')))}**: "
+        f"{plain(source.get('file'))} (SHA-256 {plain(str(source.get('sha256'))[:16])}…), sizes from the "
+        f"{plain(source.get('sizes_from'))}"
+        + (f"; dropped, unused by MFM's forward: {plain(', '.join(map(str, dropped)))}" if dropped else "")
         + ". No surrogate inference and no input standardisation, as in the producer's MFM; the producer's "
         "config is kept verbatim in the metadata below."
     )
@@ -52,21 +53,25 @@ with left:
 with right:
     st.subheader("Data")
     st.markdown(
-        f"Data set **`{meta.get('dataset', '?')}`** (seed {meta.get('data_seed', 0)}"
+        f"Data set **{plain(meta.get('dataset', '?'))}** (seed {plain(meta.get('data_seed', 0))}"
         + (
-            f", generator version {meta['data_generator_version']})"
+            f", generator version {plain(meta['data_generator_version'])})"
             if meta.get("data_generator_version") is not None
             else ")"
         )
-        + (f", folder `{meta['data_dir']}`" if meta.get("data_dir") else "")
+        + (f", folder {plain(meta['data_dir'])}" if meta.get("data_dir") else "")
     )
     if isinstance(meta.get("split_sizes"), dict):
-        sizes = " · ".join(f"{split} {size:,}" for split, size in meta["split_sizes"].items())
+        sizes = " · ".join(
+            f"{plain(split)} {plain(f'{size:,}' if isinstance(size, int) else size)}"
+            for split, size in meta["split_sizes"].items()
+        )
         st.markdown(
-            f"Trained with {sizes} samples" + (f" (`--limit {meta['limit']}`)" if meta.get("limit") else "")
+            f"Trained with {sizes} samples"
+            + (f" (--limit {plain(meta['limit'])})" if meta.get("limit") else "")
         )
     if selection.data_error:
-        st.warning(f"The data could not be loaded: {selection.data_error}")
+        st.warning(f"The data could not be loaded: {plain(selection.data_error)}")
     elif selection.dataset is not None:
         st.caption(selection.dataset.info.get("description", ""))
 
@@ -109,9 +114,9 @@ else:
     st.info("The metadata does not record the command that made this checkpoint.")
 if meta.get("best_epoch") is not None:
     st.caption(
-        f"Best validation epoch {meta.get('best_epoch')}"
-        + (f", trained in {meta['wall_seconds']} s" if meta.get("wall_seconds") is not None else "")
-        + (f", created {meta['created']}" if meta.get("created") else "")
+        f"Best validation epoch {plain(meta.get('best_epoch'))}"
+        + (f", trained in {plain(meta['wall_seconds'])} s" if meta.get("wall_seconds") is not None else "")
+        + (f", created {plain(meta['created'])}" if meta.get("created") else "")
     )
 
 with st.expander("Full config"):

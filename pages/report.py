@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from interpret.app_support import plain
 from interpret.context import Context
 from mfm.errors import MFMError
 from pages.common import Selection, current, default, default_choice, page_title, progress_bar, require_data
@@ -32,20 +33,21 @@ command = f"python -m interpret report {selection.path or selection.name}"
 if build_report is None:
     st.info(
         "The report builder (`interpret/report.py`) is not part of this build yet. When it is, this page "
-        f"offers the same HTML report and JSON summary as `{command}`."
+        f"offers the same HTML report and JSON summary as {plain(command)}."
     )
     st.stop()
 require_data(selection)
 st.markdown(
-    f"The HTML report and the JSON summary are exactly what `{command}` writes: both interpretations, the "
+    "The HTML report and the JSON summary are exactly what the command below writes: both interpretations, the "
     "faithfulness checks, the settings, the seed and the library versions. It embeds plotly.js, so it opens "
     "offline."
     + (
-        f" Run it on `{selection.name}`, the converted checkpoint the sidebar offers for download."
+        f" Run it on {plain(selection.name)}, the converted checkpoint the sidebar offers for download."
         if selection.imported
         else ""
     )
 )
+st.code(command, language="bash", wrap_lines=True)
 if not selection.checkpoint.config.surrogate:
     st.caption(
         "This model has no surrogate inference: the report's missing-modality section uses zero-filling (each "
@@ -100,7 +102,7 @@ if build or st.session_state.get("report_built") == (selection.key, json.dumps(s
     try:
         html, summary = report(selection.key, selection.data_key, settings, _selection=selection)
     except (MFMError, ValueError) as exc:  # e.g. too few samples for the chosen settings
-        st.error(f"The report could not be built: {exc}")
+        st.error(f"The report could not be built: {plain(exc)}")
         st.stop()
     st.session_state["report_built"] = (selection.key, json.dumps(settings))
     stem = selection.name.rsplit(".", 1)[0]

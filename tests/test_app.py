@@ -13,6 +13,7 @@ import io
 import json
 import os
 import pickle
+import re
 import runpy
 import shutil
 import zipfile
@@ -43,6 +44,7 @@ from interpret.app_support import (
     information_versions,
     label_prototypes,
     metric_rows,
+    plain,
     planted_cut,
     split_command,
     upload_source,
@@ -182,6 +184,12 @@ def open_page(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def shown(markdown: str) -> str:
+    """What a reader sees of an element's Markdown source where file-provided text went through `plain`: the
+    backslash escapes and the colon entity undone."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("&#58;", ":")
+
+
 def assert_healthy(at: AppTest) -> None:
     """No uncaught exception in the last run."""
     assert not at.exception, [e.value for e in at.exception]
@@ -243,7 +251,9 @@ def test_every_page_with_every_checkpoint(name):
     kind = kind_of(name)
     sidebar_code = [c.value for c in at.sidebar.code]
     assert any(len(v) == 64 for v in sidebar_code), "the SHA-256 is shown in the sidebar"
-    assert any(name in m.value for m in at.sidebar.markdown), "the checkpoint's name is shown in the sidebar"
+    assert any(name in shown(m.value) for m in at.sidebar.markdown), (
+        "the checkpoint's name is shown in the sidebar"
+    )
 
     # Model: tables of modalities, parameters and metrics; the training command.
     open_page(at, "model")
@@ -598,7 +608,7 @@ def test_a_good_upload_is_used_and_shown(tmp_path):
     import hashlib
 
     assert hashlib.sha256(data).hexdigest() in [c.value for c in at.sidebar.code]
-    assert any("my_model.pt" in m.value and "uploaded" in m.value for m in at.sidebar.markdown)
+    assert any("my_model.pt" in shown(m.value) and "uploaded" in m.value for m in at.sidebar.markdown)
     open_page(at, "style_label")
     assert "image" in trace_types(at)  # the uploaded digits model, not the sentiment demo
 
@@ -621,7 +631,7 @@ def test_a_safetensors_upload_with_its_config(tmp_path):
     ).run()
     assert_healthy(at)
     assert not at.error
-    assert any("weights.safetensors" in m.value for m in at.sidebar.markdown)
+    assert any("weights.safetensors" in shown(m.value) for m in at.sidebar.markdown)
 
 
 class _Payload:
@@ -663,7 +673,7 @@ def test_bad_uploads_show_an_error_and_the_app_keeps_working(tmp_path):
     for name, data in bad_uploads(tmp_path).items():
         at.sidebar.file_uploader[0].set_value((name, data, "application/octet-stream")).run()
         assert_healthy(at)
-        errors = [e.value for e in at.error]
+        errors = [shown(e.value) for e in at.error]
         assert any("Upload refused" in e for e in errors), (name, errors)
         assert any(name in e or "empty" in e for e in errors), (name, errors)
         # The app falls back to the demo checkpoint and still renders the page.
@@ -744,11 +754,18 @@ def test_an_mmsa_state_dict_with_its_config_is_imported_and_used_on_every_page()
         ).run()
     assert_healthy(at)
     assert not at.error, [e.value for e in at.error]
-    assert any("MMSA (thuiar/MMSA)" in i.value and "mfm-small.pth" in i.value for i in at.sidebar.info)
-    assert any("Config: `mfm-small.json` (T = 20)" in c.value for c in at.sidebar.caption)
+    assert any(
+        "MMSA (thuiar/MMSA)" in shown(i.value) and "mfm-small.pth" in shown(i.value) for i in at.sidebar.info
+    )
+    assert any("Config: mfm-small.json (T = 20)" in shown(c.value) for c in at.sidebar.caption)
     assert not at.sidebar.number_input, "the config gives T: it is not asked for"
-    assert any("Imported as `mfm-small_mfm.pt` (format version 2)" in s.value for s in at.sidebar.success)
-    assert any("mfm-small_mfm.pt" in m.value and "imported from" in m.value for m in at.sidebar.markdown)
+    assert any(
+        "Imported as mfm-small_mfm.pt (format version 2)" in shown(s.value) for s in at.sidebar.success
+    )
+    assert any(
+        "mfm-small_mfm.pt" in shown(m.value) and "imported from" in shown(m.value)
+        for m in at.sidebar.markdown
+    )
     selection = at.session_state["mfm_selection"]
     assert selection.imported.producer == "mmsa" and not selection.checkpoint.config.surrogate
     assert selection.checkpoint.sha256 in [c.value for c in at.sidebar.code]
@@ -766,7 +783,7 @@ def test_an_mmsa_state_dict_with_its_config_is_imported_and_used_on_every_page()
     # Without the statement that it read this program's generated data, the data set is refused and says why.
     at.sidebar.checkbox(key="import_generated").uncheck().run()
     assert_healthy(at)
-    assert any("generated data set 'sentiment'" in w.value for w in at.sidebar.warning)
+    assert any("generated data set 'sentiment'" in shown(w.value) for w in at.sidebar.warning)
 
 
 def _tiny_pickle(path: Path, steps: int = 20, seed: int = 0) -> Path:
@@ -802,7 +819,9 @@ def test_an_official_state_dict_without_config_asks_for_t_and_reads_the_users_pi
     assert [m.hidden_dim for m in selection.checkpoint.config.modalities] == [88, 64, 48]  # from the shapes
     assert "--steps 20" in selection.imported.command
     # The pickle holds -inf: refused, with the count, until the sidebar says to replace it by 0.
-    assert any("non-finite" in w.value for w in at.sidebar.warning), [w.value for w in at.sidebar.warning]
+    assert any("non-finite" in shown(w.value) for w in at.sidebar.warning), [
+        w.value for w in at.sidebar.warning
+    ]
     at.sidebar.selectbox(key="nonfinite").set_value("zero").run()
     assert_healthy(at)
     assert not at.sidebar.warning, [w.value for w in at.sidebar.warning]
@@ -839,7 +858,7 @@ def test_a_pickled_module_upload_shows_the_command_that_resaves_it(tmp_path):
         ("mfn_123.pth", buffer.getvalue(), "application/octet-stream")
     ).run()
     assert_healthy(at)
-    assert any("whole pickled model (mfm_model.MFM)" in e.value for e in at.sidebar.error)
+    assert any("whole pickled model (mfm_model.MFM)" in shown(e.value) for e in at.sidebar.error)
     command = (
         "python -c \"from mfm_model import *; import torch; torch.save(torch.load('mfn_123.pth').state_dict(), "
         "'mfn_123_state_dict.pt')\""
@@ -857,8 +876,8 @@ def test_a_state_dict_of_no_known_layout_and_hostile_pth_files_are_refused_clear
     at.sidebar.file_uploader[0].set_value(("model.pth", buffer.getvalue(), "application/octet-stream")).run()
     assert_healthy(at)
     assert any(
-        "neither an MFM checkpoint nor an MFM state_dict of a known producer" in e.value
-        and "encoder.weight" in e.value
+        "neither an MFM checkpoint nor an MFM state_dict of a known producer" in shown(e.value)
+        and "encoder.weight" in shown(e.value)
         for e in at.sidebar.error
     ), [e.value for e in at.sidebar.error]
     # Every hostile file of the .pt corpus is refused under the producers' extensions too, and runs nothing.
@@ -878,7 +897,8 @@ def test_a_state_dict_of_no_known_layout_and_hostile_pth_files_are_refused_clear
     at.sidebar.file_uploader[0].set_value(("broken.pth", buffer.getvalue(), "application/octet-stream")).run()
     assert_healthy(at)
     assert any(
-        "could not be imported" in e.value and "decoder_v.fc1.bias" in e.value for e in at.sidebar.error
+        "could not be imported" in shown(e.value) and "decoder_v.fc1.bias" in shown(e.value)
+        for e in at.sidebar.error
     ), [e.value for e in at.sidebar.error]
 
 
@@ -897,9 +917,44 @@ def test_a_new_upload_replaces_the_earlier_one(tmp_path):
     assert_healthy(at)
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["mfm_selection"].name == "second.pt"
-    assert any("first.pt is not used" in c.value for c in at.sidebar.caption)
+    assert any("first\\.pt is not used" in c.value for c in at.sidebar.caption)
     at.run()  # and it stays so on the next run
     assert at.session_state["mfm_selection"].name == "second.pt"
+    # The demo box says it is not in use while an upload is loaded, and comes back when the upload is removed.
+    demo = at.sidebar.selectbox(key="demo_checkpoint")
+    assert demo.disabled and "not used while an upload is loaded" in demo.label
+    at.sidebar.file_uploader[0].set_value(None).run()
+    demo = at.sidebar.selectbox(key="demo_checkpoint")
+    assert not demo.disabled and demo.value == "tiny_sentiment.pt"
+    assert at.session_state["mfm_selection"].name == "tiny_sentiment.pt"
+
+
+HOSTILE_NAME = "![x](http://127.0.0.2/leak.png) :material/star: `a` $x$ <b>b</b> [l](http://127.0.0.2/)"
+
+
+def test_file_names_and_metadata_are_shown_as_plain_text(tmp_path):
+    """Issue 14, point 6: an upload's name and its metadata's data set and folder were rendered as Markdown, so
+    an image link in them made every viewer's browser fetch it. Every element that renders Markdown must carry
+    them escaped (the browser test checks that nothing is fetched)."""
+    path = tiny_checkpoint(tmp_path / "hostile.pt", "sentiment", data_dir=HOSTILE_NAME)
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    at.sidebar.file_uploader[0].set_value(
+        (HOSTILE_NAME + ".pt", path.read_bytes(), "application/octet-stream")
+    )
+    at.run()
+    assert_healthy(at)
+    open_page(at, "model")
+    rendered = [
+        e.value
+        for kind in ("markdown", "caption", "error", "warning", "info", "success")
+        for e in list(getattr(at, kind)) + list(getattr(at.sidebar, kind))
+    ]
+    shown = [text for text in rendered if "leak" in text]
+    assert len(shown) >= 3, rendered  # the sidebar's current name, the page caption, the data folder
+    for text in shown:
+        assert "](http" not in text and "![x]" not in text and ":material/star:" not in text, text
+        assert plain(HOSTILE_NAME) in text, text
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -44,7 +44,9 @@ PAGE_SCREENS = Path(
 PAGE_TITLES = ("Model", "Information", "Gradients over time", "Style & label", "Missing modality", "Report")
 # Plotly draws go.Image traces into an <image> of the "imagelayer" and heatmaps into one of the "heatmaplayer".
 IMAGE_GRID = ".stPlotlyChart g.imagelayer image"
-SEQUENCE_LINES = ".stPlotlyChart g.scatterlayer path.js-line"  # the Style & label page draws sequences as lines
+SEQUENCE_LINES = (
+    ".stPlotlyChart g.scatterlayer path.js-line"  # the Style & label page draws sequences as lines
+)
 HEATMAP = ".stPlotlyChart g.heatmaplayer image"
 
 
@@ -502,3 +504,26 @@ def test_every_page_with_a_shipped_demo(browser, server, checkpoints, tmp_path, 
     shutil.copy(report, PAGE_SCREENS / report.name)
     viewer.screenshot(path=str(PAGE_SCREENS / f"{stem}_report_html.png"), full_page=True)
     viewer.close()
+
+
+def test_a_file_name_with_markdown_is_shown_not_fetched(browser, server, checkpoints, tmp_path):
+    """Issue 14, point 6: an image link in an upload's name made every viewer's browser fetch it. The name of a
+    producer's state_dict appears in several sidebar texts; none may fetch, and the name shows as written."""
+    name = "![x](http://127.0.0.2/leak.png) :material/star: [l](http://127.0.0.2/).pth"
+    page = open_app(browser, server)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        {
+            "name": name,
+            "mimeType": "application/octet-stream",
+            "buffer": (checkpoints / "mfm-small.pth").read_bytes(),
+        }
+    )
+    page.get_by_text("is a bare state_dict of").wait_for(timeout=60_000)
+    settle(page)
+    assert_no_exception(page)
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert name in sidebar, sidebar[sidebar.find("state_dict") - 200 :][:400]
+    assert page.locator('[data-testid="stSidebar"] img').count() == 0
+    screenshot(page, tmp_path, "browser_markdown_name")
+    assert_offline(page, server)
+    page.close()
