@@ -79,6 +79,112 @@ def plain(text: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Bounded caches and uploads
+# ---------------------------------------------------------------------------------------------------------------
+def _environment_bytes(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise CheckpointError(f"{name} must be a whole number of bytes, got {value!r}") from None
+    if number < 0:
+        raise CheckpointError(f"{name} must not be negative, got {number}")
+    return number
+
+
+MODEL_CACHE_BYTES = 1 << 30
+"""Default bound (1 GiB; ``MFM_APP_MODEL_CACHE_BYTES``) of what the app keeps loaded for every session: models,
+imported checkpoints' bytes and refusals, counted by their tensors' and byte strings' sizes."""
+SESSION_UPLOAD_FILES = 4
+"""Most files one session's uploader may hold before the app asks to remove some (``MFM_APP_SESSION_UPLOAD_FILES``)."""
+SESSION_UPLOAD_BYTES = 200 << 20
+"""Most bytes one session's uploader may hold (200 MiB; ``MFM_APP_SESSION_UPLOAD_BYTES``); one file is capped
+at 100 MB by ``server.maxUploadSize``."""
+
+
+def model_cache_bytes() -> int:
+    """The app's model cache bound: ``MFM_APP_MODEL_CACHE_BYTES`` or `MODEL_CACHE_BYTES`."""
+    return _environment_bytes("MFM_APP_MODEL_CACHE_BYTES", MODEL_CACHE_BYTES)
+
+
+def resident_bytes(value: Any) -> int:
+    """Bytes a cached value keeps alive: parameters and buffers of a model, tensors of a producer's state_dict,
+    the bytes of an imported checkpoint, the text of a refusal."""
+    if isinstance(value, LoadedCheckpoint):
+        tensors = list(value.model.parameters()) + list(value.model.buffers())
+        return sum(t.numel() * t.element_size() for t in tensors)
+    if isinstance(value, ProducerUpload):
+        return sum(t.numel() * t.element_size() for t in value.weights.state.values())
+    if isinstance(value, ImportedCheckpoint):
+        return resident_bytes(value.checkpoint) + len(value.data)
+    return len(str(value).encode())
+
+
+class BoundedCache:
+    """A least-recently-used map bounded by the total `size(value)` of what it holds, not by a count; shared by
+    every session, so it is thread-safe. A value larger than the bound is returned but not kept. Values evicted
+    here live on only as long as a session still holds them."""
+
+    def __init__(self, max_bytes: int, size: Callable[[Any], int] = resident_bytes):
+        import threading
+        from collections import OrderedDict
+
+        self.max_bytes = max_bytes
+        self._size = size
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def total_bytes(self) -> int:
+        with self._lock:
+            return sum(size for _, size in self._items.values())
+
+    def __contains__(self, key: Any) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def get(self, key: Any, create: Callable[[], Any]) -> Any:
+        """The value for `key`, made by `create()` (outside the lock: other sessions keep working) when absent."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = create()
+        size = self._size(value)
+        with self._lock:
+            if key in self._items:  # another session made it meanwhile: keep one
+                self._items.move_to_end(key)
+                return self._items[key][0]
+            if size <= self.max_bytes:
+                self._items[key] = (value, size)
+                total = sum(s for _, s in self._items.values())
+                while total > self.max_bytes:
+                    _, (_, evicted) = self._items.popitem(last=False)
+                    total -= evicted
+        return value
+
+
+def session_upload_problem(sizes: Sequence[int]) -> str | None:
+    """Why a session's uploader holds too much (file count or total bytes), or None; the limits come from the
+    environment (see `SESSION_UPLOAD_FILES`, `SESSION_UPLOAD_BYTES`)."""
+    most_files = _environment_bytes("MFM_APP_SESSION_UPLOAD_FILES", SESSION_UPLOAD_FILES)
+    most_bytes = _environment_bytes("MFM_APP_SESSION_UPLOAD_BYTES", SESSION_UPLOAD_BYTES)
+    if len(sizes) > most_files:
+        return (
+            f"the uploader holds {len(sizes)} files; this app takes at most {most_files} per session. Remove the "
+            "earlier ones (×) and upload again."
+        )
+    if sum(sizes) > most_bytes:
+        return (
+            f"the uploader holds {sum(sizes) / 2**20:.0f} MiB; this app takes at most {most_bytes / 2**20:.0f} MiB "
+            "per session. Remove the earlier files (×) and upload again."
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Checkpoint sources
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)

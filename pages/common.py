@@ -1,10 +1,11 @@
 """What every page shares: the sidebar (checkpoint choice, upload, import of a producer's state_dict, data folder,
 non-finite values), the current selection, progress.
 
-The loaded model is cached once per process with `st.cache_resource`, keyed by the checkpoint's SHA-256 (for an
-import: by the state_dict's and config's SHA-256 and the import choices), and is shared by every session: nothing
-here or in the pages may change it (no `model.train()`, no gradients kept); the `interpret/` functions run it in
-eval mode and restore whatever they touch.
+The loaded model is cached once per process (one `BoundedCache`, bounded by bytes), keyed by the checkpoint's
+SHA-256 (for an import: by the state_dict's and config's SHA-256 and the import choices), and is shared by every
+session: nothing here or in the pages may change it (no `model.train()`, no gradients kept); the `interpret/`
+functions run it in eval mode and restore whatever they touch. A session's uploader may hold a bounded number of
+files and bytes (`interpret.app_support.session_upload_problem`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import streamlit as st
 from interpret.app_support import (
     SPLITS,
     UPLOAD_TYPES,
+    BoundedCache,
     CheckpointSource,
     ImportedCheckpoint,
     ProducerUpload,
@@ -31,9 +33,11 @@ from interpret.app_support import (
     generated_data_version,
     import_datasets,
     import_upload,
+    model_cache_bytes,
     open_source,
     plain,
     producer_config_steps,
+    session_upload_problem,
     sha256_bytes,
     split_command,
     upload_source,
@@ -153,7 +157,22 @@ def demo_sha256(path: str, mtime_ns: int, size: int) -> str:
     return file_sha256(path)
 
 
-@st.cache_resource(show_spinner="Loading the checkpoint (weights only, validated)…", max_entries=8)
+@st.cache_resource(show_spinner=False)
+def shared_cache() -> BoundedCache:
+    """The one cache of loaded models, imports and refusals for every session, bounded by bytes
+    (`interpret.app_support.MODEL_CACHE_BYTES`, `MFM_APP_MODEL_CACHE_BYTES`)."""
+    return BoundedCache(model_cache_bytes())
+
+
+def _cached(key: tuple, create: Callable[[], Any], spinner: str) -> Any:
+    """`shared_cache().get(key, create)`, with a spinner while `create` runs."""
+    cache = shared_cache()
+    if key in cache:
+        return cache.get(key, create)
+    with st.spinner(spinner):
+        return cache.get(key, create)
+
+
 def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | ProducerUpload | str:
     """The validated checkpoint for `key`, a producer's state_dict to import, or the loader's message when it is
     refused (refusals are cached too).
@@ -161,19 +180,26 @@ def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | Produc
     Uploaded bytes go only to mfm's loaders (`interpret.app_support.open_source`), which read weights as data and
     never unpickle code. One model per key is shared by every session.
     """
-    try:
-        return open_source(_source)
-    except MFMError as exc:
-        return str(exc)
+
+    def create() -> LoadedCheckpoint | ProducerUpload | str:
+        try:
+            return open_source(_source)
+        except MFMError as exc:
+            return str(exc)
+
+    return _cached(("checkpoint", key), create, "Loading the checkpoint (weights only, validated)…")
 
 
-@st.cache_resource(show_spinner="Importing the model (in memory)…", max_entries=8)
 def import_model_cached(key: tuple, _upload: ProducerUpload, _choices: dict) -> ImportedCheckpoint | str:
     """`interpret.app_support.import_upload` for one state_dict and one set of choices (or its message)."""
-    try:
-        return import_upload(_upload, **_choices)
-    except MFMError as exc:
-        return str(exc)
+
+    def create() -> ImportedCheckpoint | str:
+        try:
+            return import_upload(_upload, **_choices)
+        except MFMError as exc:
+            return str(exc)
+
+    return _cached(("import", key), create, "Importing the model (in memory)…")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -225,6 +251,9 @@ def _upload_choice() -> tuple[CheckpointSource | None, str | None]:
         "executed. A new upload replaces the earlier one.",
     )
     files = list(files or [])
+    problem = session_upload_problem([f.size for f in files])
+    if problem:
+        return None, problem
     # The uploader keeps earlier files: the newest weights (with the files that came with them) are the upload.
     listed = [(f.file_id, f.name) for f in files]
     chosen = active_uploads(

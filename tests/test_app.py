@@ -1145,3 +1145,19 @@ def test_metric_rows_flatten_the_metadata():
         {"split": "test", "modalities": "all", "mae": 0.6},
         {"split": "test", "modalities": "without language", "mae": 1.0},
     ]
+
+
+def test_a_session_holding_too_many_bytes_is_asked_to_remove_files(tmp_path, monkeypatch):
+    data = good_upload_bytes(tmp_path, seed=1)
+    monkeypatch.setenv("MFM_APP_SESSION_UPLOAD_BYTES", str(len(data) - 1))
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    at.sidebar.file_uploader[0].set_value(("big.pt", data, "application/octet-stream")).run()
+    assert_healthy(at)
+    assert any(
+        "per session" in shown(e.value) and "Remove the earlier files" in shown(e.value) for e in at.error
+    )
+    assert at.session_state["mfm_selection"].name == "tiny_sentiment.pt"  # the demo stays in use
+    monkeypatch.setenv("MFM_APP_SESSION_UPLOAD_BYTES", str(len(data)))
+    at.run()
+    assert at.session_state["mfm_selection"].name == "big.pt"

@@ -1,0 +1,76 @@
+"""Issue 14, point 7: what the app keeps for every session is bounded by bytes, and one session's uploads by count
+and bytes."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from test_app import good_upload_bytes
+
+from interpret.app_support import (
+    BoundedCache,
+    model_cache_bytes,
+    resident_bytes,
+    session_upload_problem,
+)
+from mfm.checkpoint import load_checkpoint
+from mfm.errors import CheckpointError
+
+
+def test_the_cache_evicts_the_least_recently_used_beyond_its_bytes():
+    made = []
+    cache = BoundedCache(100, size=len)
+
+    def make(value):
+        return lambda: made.append(value) or value
+
+    assert cache.get("a", make("x" * 40)) == "x" * 40
+    cache.get("b", make("y" * 40))
+    cache.get("a", make("never"))  # a hit: "a" becomes the most recently used
+    cache.get("c", make("z" * 40))  # 120 bytes: the least recently used ("b") goes
+    assert "a" in cache and "c" in cache and "b" not in cache
+    assert cache.total_bytes == 80 and made == ["x" * 40, "y" * 40, "z" * 40]
+    big = cache.get("d", make("w" * 500))  # larger than the bound: returned, not kept
+    assert big == "w" * 500 and "d" not in cache and cache.total_bytes == 80
+
+
+def test_the_cache_keeps_one_value_when_sessions_ask_at_once():
+    cache = BoundedCache(10_000, size=lambda value: 8)
+    barrier = threading.Barrier(4)
+    results = []
+
+    def create():
+        barrier.wait(timeout=10)  # all four create at the same time
+        return object()
+
+    threads = [threading.Thread(target=lambda: results.append(cache.get("k", create))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(r) for r in results}) == 1 and cache.total_bytes == 8
+
+
+def test_resident_bytes_counts_a_models_tensors(tmp_path):
+    data = good_upload_bytes(tmp_path, seed=1)
+    (tmp_path / "m.pt").write_bytes(data)
+    loaded = load_checkpoint(tmp_path / "m.pt")
+    expected = sum(t.numel() * t.element_size() for t in loaded.model.state_dict().values())
+    assert resident_bytes(loaded) == expected
+    assert resident_bytes("refused: 12 bytes") == len(b"refused: 12 bytes")
+    assert expected > 1000 and isinstance(next(iter(loaded.model.parameters())), torch.Tensor)
+
+
+def test_limits_come_from_the_environment_and_bad_values_are_refused(monkeypatch):
+    monkeypatch.setenv("MFM_APP_MODEL_CACHE_BYTES", "12345")
+    assert model_cache_bytes() == 12345
+    monkeypatch.setenv("MFM_APP_MODEL_CACHE_BYTES", "lots")
+    with pytest.raises(CheckpointError, match="MFM_APP_MODEL_CACHE_BYTES must be a whole number"):
+        model_cache_bytes()
+    monkeypatch.setenv("MFM_APP_SESSION_UPLOAD_FILES", "2")
+    monkeypatch.setenv("MFM_APP_SESSION_UPLOAD_BYTES", "1000")
+    assert session_upload_problem([10, 10]) is None
+    assert "holds 3 files" in session_upload_problem([1, 1, 1])
+    assert "at most 0 MiB" in session_upload_problem([600, 600])
