@@ -511,9 +511,50 @@ def import_upload(
     )
 
 
+def dataset_needs_folder(checkpoint: LoadedCheckpoint) -> bool:
+    """Whether the data set the checkpoint names reads real files from a folder (not generated offline)."""
+    known = {spec.name: spec for spec in list_datasets()}
+    spec = known.get(checkpoint.metadata.get("dataset"))
+    return bool(spec and spec.needs_data_dir)
+
+
+LOCAL_ADDRESSES = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Server addresses that only this machine can reach."""
+
+
+def data_root() -> Path | None:
+    """The folder every data path typed into the app must lie in (``MFM_DATA_ROOT``), resolved; None if unset."""
+    root = os.environ.get("MFM_DATA_ROOT")
+    return Path(root).resolve() if root else None
+
+
+def allowed_data_dir(path: str, *, server_address: str, root: Path | None) -> str:
+    """`path` (typed in the app, or a checkpoint's recorded folder the user confirmed) resolved, if the app may
+    open it; otherwise a DataError saying why.
+
+    With a data root, the path (relative ones taken inside the root) must resolve, symbolic links followed, to the
+    root or a path below it. Without one, paths are allowed only when the server listens on this machine alone
+    (`LOCAL_ADDRESSES`): served beyond localhost, no typed path is opened until ``MFM_DATA_ROOT`` names a root.
+    """
+    from mfm.errors import DataError
+
+    if root is not None:
+        resolved = (root / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
+        if resolved != root and root not in resolved.parents:
+            raise DataError(f"{path!r} lies outside the data root this app reads from (MFM_DATA_ROOT)")
+        return str(resolved)
+    if server_address not in LOCAL_ADDRESSES:
+        raise DataError(
+            f"this app is served on {server_address or 'every address'}, beyond this machine: it opens no typed "
+            "folder until the server names a data root (MFM_DATA_ROOT) to confine them to"
+        )
+    return str(Path(path).expanduser().resolve())
+
+
 def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None, nonfinite: str | None = None) -> tuple:
     """The identity of the data a checkpoint is analysed on: (data set, seed, folder, modality shapes, generator
-    version the checkpoint records, non-finite handling).
+    version the checkpoint records, non-finite handling). `data_dir` is the folder to read, as the user gave or
+    confirmed it: the folder the metadata records is not used here (see `interpret.context.dataset_for`).
 
     Results are cached under the checkpoint key plus this, so two checkpoints of one data set share the data and
     a different folder for real data, or another treatment of NaN / inf, is a different cache entry. `nonfinite`
@@ -525,7 +566,7 @@ def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None, nonfinite: str 
     return (
         str(meta.get("dataset")),
         int(meta.get("data_seed", 0) or 0),
-        data_dir or meta.get("data_dir") or None,
+        data_dir or None,
         shapes,
         str(meta.get("data_generator_version")),  # so the data's version check runs for each recorded version
         nonfinite or options["nonfinite"],

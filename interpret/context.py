@@ -30,9 +30,14 @@ def dataset_for(
     nonfinite: str | None = None,
     align: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    recorded_dir: bool = True,
 ) -> MultimodalDataset:
     """Load the data set named in the checkpoint's metadata and check it matches the model's modalities and shapes
     (and, for generated data, the generator version it was trained on).
+
+    Without `data_dir`, the folder the metadata records is read when `recorded_dir` (the command line, whose user
+    chose the checkpoint); the app passes False, so a stranger's checkpoint never makes the server open a path the
+    user has not confirmed.
 
     `nonfinite` and `align` (see `load_dataset`) default to what the checkpoint recorded ("data_options"), else
     "refuse" and "none".
@@ -47,7 +52,7 @@ def dataset_for(
             f"the checkpoint was trained on data set {name!r}, which this program does not know; "
             f"known data sets: {sorted(known)}"
         )
-    directory = data_dir or meta.get("data_dir")
+    directory = data_dir or (meta.get("data_dir") if recorded_dir else None)
     if known[name].needs_data_dir and not directory:
         raise DataError(
             f"data set {name!r} reads real files: name the folder that holds them ({known[name].description})"

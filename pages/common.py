@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,10 @@ from interpret.app_support import (
     ImportedCheckpoint,
     ProducerUpload,
     active_uploads,
+    allowed_data_dir,
     data_key,
+    data_root,
+    dataset_needs_folder,
     default_import_dataset,
     demo_checkpoints,
     demo_source,
@@ -43,12 +47,15 @@ from interpret.app_support import (
     upload_source,
 )
 from interpret.context import dataset_for, recorded_data_options
+from mfm import isolation
 from mfm.checkpoint import LoadedCheckpoint, file_sha256
 from mfm.data import MultimodalDataset
 from mfm.errors import MFMError
+from mfm.isolation import preflight
 from mfm.model import MFM
 
 STATE_KEY = "mfm_selection"
+isolation.preload("interpret.app_support", "interpret.context")  # what the worker's checks run
 Progress = Callable[[int, int, str], None]
 
 
@@ -183,6 +190,10 @@ def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | Produc
 
     def create() -> LoadedCheckpoint | ProducerUpload | str:
         try:
+            if (
+                _source.uploaded
+            ):  # first in a limited worker process: nothing an upload does reaches the server
+                preflight(_source.name, open_source, _source)
             return open_source(_source)
         except MFMError as exc:
             return str(exc)
@@ -195,6 +206,7 @@ def import_model_cached(key: tuple, _upload: ProducerUpload, _choices: dict) -> 
 
     def create() -> ImportedCheckpoint | str:
         try:
+            preflight(_upload.name, partial(import_upload, _upload, **_choices))
             return import_upload(_upload, **_choices)
         except MFMError as exc:
             return str(exc)
@@ -206,8 +218,12 @@ def import_model_cached(key: tuple, _upload: ProducerUpload, _choices: dict) -> 
 def load_data(key: tuple, _checkpoint: LoadedCheckpoint) -> MultimodalDataset:
     """The data set named in the checkpoint, checked against its modalities (shared by checkpoints of one data key)."""
     name, _, data_dir, _, _, nonfinite = key
+    options = {"data_dir": data_dir, "nonfinite": nonfinite, "recorded_dir": False}
+    if data_dir is not None:  # files the user named: read first in a limited worker process
+        with st.spinner(f"Checking the files of {plain(name)} in a separate process…"):
+            preflight(f"data folder {data_dir}", partial(dataset_for, _checkpoint, **options))
     with progress_bar(f"Loading data set {name!r}") as update:
-        return dataset_for(_checkpoint, data_dir=data_dir, nonfinite=nonfinite, progress=update)
+        return dataset_for(_checkpoint, progress=update, **options)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -437,9 +453,11 @@ def sidebar() -> Selection | None:
     if loaded is None or source is None:
         st.session_state[STATE_KEY] = None
         return None
-    key = data_key(loaded, data_dir or None, nonfinite)
     dataset, data_error = None, None
+    key = data_key(loaded, None, nonfinite)
     try:
+        folder = _data_folder(loaded, data_dir)
+        key = data_key(loaded, folder, nonfinite)
         dataset = load_data(key, _checkpoint=loaded)
     except MFMError as exc:
         data_error = str(exc)
@@ -460,6 +478,24 @@ def sidebar() -> Selection | None:
     _identity(selection)
     st.session_state[STATE_KEY] = selection
     return selection
+
+
+def _data_folder(checkpoint: LoadedCheckpoint, typed: str) -> str | None:
+    """The data folder to read: the typed one, or the one the checkpoint records once the user confirms it; each
+    checked against the data-root rule (`interpret.app_support.allowed_data_dir`). None: no folder."""
+    address = str(st.get_option("server.address") or "")
+    if typed:
+        return allowed_data_dir(typed, server_address=address, root=data_root())
+    recorded = checkpoint.metadata.get("data_dir")
+    if not isinstance(recorded, str) or not recorded or not dataset_needs_folder(checkpoint):
+        return None
+    confirmed = st.sidebar.checkbox(
+        f"Read the data folder the checkpoint records: {plain(recorded)}",
+        key=f"confirm_data_dir_{checkpoint.sha256[:16]}",
+        help="A checkpoint's metadata may name any path on this machine: the app opens it only when you say so "
+        "(or type a folder above).",
+    )
+    return allowed_data_dir(recorded, server_address=address, root=data_root()) if confirmed else None
 
 
 def _load(source: CheckpointSource) -> LoadedCheckpoint | ProducerUpload | str:

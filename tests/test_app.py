@@ -1161,3 +1161,48 @@ def test_a_session_holding_too_many_bytes_is_asked_to_remove_files(tmp_path, mon
     monkeypatch.setenv("MFM_APP_SESSION_UPLOAD_BYTES", str(len(data)))
     at.run()
     assert at.session_state["mfm_selection"].name == "big.pt"
+
+
+def test_a_recorded_data_folder_is_read_only_once_confirmed(tmp_path):
+    """Issue 14, point 5: a checkpoint's metadata made the server open any path it named."""
+    folder = tmp_path / "their_folder"
+    folder.mkdir()
+    data = tiny_checkpoint(
+        tmp_path / "mosi.pt", "sentiment", dataset="mosi", data_dir=str(folder)
+    ).read_bytes()
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    at.sidebar.file_uploader[0].set_value(("mosi.pt", data, "application/octet-stream")).run()
+    assert_healthy(at)
+    selection = at.session_state["mfm_selection"]
+    assert selection.data_key[2] is None and "name the folder" in selection.data_error  # nothing opened
+    confirm = next(c for c in at.sidebar.checkbox if c.key.startswith("confirm_data_dir_"))
+    assert str(folder) in shown(confirm.label) and not confirm.value
+    confirm.check().run()
+    assert_healthy(at)
+    selection = at.session_state["mfm_selection"]
+    assert selection.data_key[2] == str(folder.resolve())  # now it is the folder read
+    assert "name the folder" not in selection.data_error  # (it holds no MOSI files: another message)
+
+
+def test_served_beyond_localhost_typed_folders_need_a_data_root(tmp_path, monkeypatch):
+    """Issue 14, point 5: the data-folder box made the server open any path; served to others, no typed path is
+    opened unless it lies in MFM_DATA_ROOT."""
+    original = st.get_option
+    monkeypatch.setattr(st, "get_option", lambda key: "0.0.0.0" if key == "server.address" else original(key))
+    data = tiny_checkpoint(tmp_path / "mosi.pt", "sentiment", dataset="mosi").read_bytes()
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    at.sidebar.file_uploader[0].set_value(("mosi.pt", data, "application/octet-stream")).run()
+    at.sidebar.text_input(key="data_dir").set_value("/etc").run()
+    assert_healthy(at)
+    error = at.session_state["mfm_selection"].data_error
+    assert "served on 0.0.0.0" in error and "MFM_DATA_ROOT" in error
+    assert at.session_state["mfm_selection"].data_key[2] is None
+    root = tmp_path / "root"
+    (root / "mosi").mkdir(parents=True)
+    monkeypatch.setenv("MFM_DATA_ROOT", str(root))
+    at.sidebar.text_input(key="data_dir").set_value("/etc").run()
+    assert "outside the data root" in at.session_state["mfm_selection"].data_error
+    at.sidebar.text_input(key="data_dir").set_value("mosi").run()  # relative: inside the root
+    assert at.session_state["mfm_selection"].data_key[2] == str((root / "mosi").resolve())

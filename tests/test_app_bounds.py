@@ -74,3 +74,24 @@ def test_limits_come_from_the_environment_and_bad_values_are_refused(monkeypatch
     assert session_upload_problem([10, 10]) is None
     assert "holds 3 files" in session_upload_problem([1, 1, 1])
     assert "at most 0 MiB" in session_upload_problem([600, 600])
+
+
+def test_allowed_data_dir_confines_paths_to_the_root(tmp_path):
+    from interpret.app_support import allowed_data_dir
+    from mfm.errors import DataError
+
+    root = tmp_path / "root"
+    (root / "mosi").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (root / "escape").symlink_to(tmp_path / "secret")  # a link inside the root that leads out of it
+    inside = allowed_data_dir("mosi", server_address="0.0.0.0", root=root.resolve())
+    assert inside == str((root / "mosi").resolve())
+    assert allowed_data_dir(str(root / "mosi"), server_address="0.0.0.0", root=root.resolve()) == inside
+    for outside in ("../secret", str(tmp_path / "secret"), "escape", "/etc"):
+        with pytest.raises(DataError, match="outside the data root"):
+            allowed_data_dir(outside, server_address="0.0.0.0", root=root.resolve())
+    # No root: only a server on this machine alone opens typed paths.
+    assert allowed_data_dir(str(tmp_path), server_address="127.0.0.1", root=None) == str(tmp_path.resolve())
+    for address in ("0.0.0.0", "", "192.168.1.5"):
+        with pytest.raises(DataError, match="MFM_DATA_ROOT"):
+            allowed_data_dir(str(tmp_path), server_address=address, root=None)

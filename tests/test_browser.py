@@ -527,3 +527,31 @@ def test_a_file_name_with_markdown_is_shown_not_fetched(browser, server, checkpo
     screenshot(page, tmp_path, "browser_markdown_name")
     assert_offline(page, server)
     page.close()
+
+
+def test_a_hostile_upload_does_not_stall_other_sessions(browser, server, tmp_path):
+    """Issue 14's freeze case: a 40-level tuple DAG used as a metadata dict key once froze the server for every
+    user. Session A uploads it; meanwhile session B keeps loading pages and the health check keeps answering; A
+    gets a refusal, and B saw no stall of more than a few seconds."""
+    from tests.test_hostile import saved, tuple_dag_pickle, valid_payload, with_data_pkl
+
+    hostile = tmp_path / "dag.pt"
+    hostile.write_bytes(with_data_pkl(saved(valid_payload()), tuple_dag_pickle(40, as_key=True)))
+    other = open_app(browser, server)
+    attacker = open_app(browser, server)
+    attacker.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(hostile))
+    slowest = 0.0
+    for title in ("Information", "Style & label", "Missing modality", "Model"):
+        started = time.monotonic()
+        with urllib.request.urlopen(f"{server}/_stcore/health", timeout=10) as response:
+            assert response.read() == b"ok"
+        go_to(other, title)
+        assert_no_exception(other)
+        slowest = max(slowest, time.monotonic() - started)
+    attacker.get_by_text("Upload refused").first.wait_for(timeout=60_000)
+    settle(attacker)
+    assert_no_exception(attacker)
+    assert slowest < 30, f"the other session waited {slowest:.1f} s for a page"
+    screenshot(attacker, tmp_path, "browser_hostile_upload")
+    other.close()
+    attacker.close()

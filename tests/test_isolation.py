@@ -1,0 +1,110 @@
+"""Issue 14, point 2: untrusted input is parsed first in a limited worker process (mfm.isolation.preflight), so
+nothing it does can stall or exhaust the server; each limit must stop a child built to exceed it."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from test_app import (  # noqa: F401  (fixtures)
+    assert_healthy,
+    checkpoint_dir,
+    demo_dir,
+    good_upload_bytes,
+    new_app,
+    release_streamlit_caches,
+    shown,
+)
+
+from mfm.errors import MFMError
+from mfm.isolation import Limits, preflight
+
+
+def allocate(gib: int) -> None:
+    block = bytearray(gib << 30)
+    block[-1] = 1
+
+
+def spin() -> None:
+    while True:
+        pass
+
+
+def sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def refuse(message: str) -> None:
+    raise MFMError(message)
+
+
+def crash() -> None:
+    os._exit(3)
+
+
+def fine(value: int) -> int:
+    return value * 2
+
+
+def test_a_check_within_its_limits_returns():
+    assert preflight("small.pt", fine, 21) is None
+
+
+def test_a_refusal_in_the_child_is_raised_with_its_message():
+    with pytest.raises(MFMError, match=r"^the file says no$"):
+        preflight("x.pt", refuse, "the file says no")
+
+
+def test_memory_beyond_the_limit_is_refused():
+    with pytest.raises(MFMError, match=r"x\.pt: reading it needs more than 1\.0 GiB of memory"):
+        preflight("x.pt", allocate, 2, limits=Limits(memory_bytes=1 << 30))
+
+
+def test_cpu_time_beyond_the_limit_is_stopped():
+    start = time.monotonic()
+    with pytest.raises(MFMError, match="more than 1 s of CPU time"):
+        preflight("x.pt", spin, limits=Limits(cpu_seconds=1, wall_seconds=30))
+    assert time.monotonic() - start < 15
+
+
+def test_wall_clock_beyond_the_limit_is_stopped():
+    start = time.monotonic()
+    with pytest.raises(MFMError, match="longer than 1 s; stopped"):
+        preflight("x.pt", sleep, 60, limits=Limits(wall_seconds=1))
+    assert time.monotonic() - start < 10
+
+
+def test_a_child_that_dies_is_a_refusal_not_a_crash():
+    with pytest.raises(MFMError, match="ended without an answer"):
+        preflight("x.pt", crash)
+
+
+def test_limits_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MFM_WORKER_MEMORY_BYTES", "123456789")
+    monkeypatch.setenv("MFM_WORKER_WALL_SECONDS", "2.5")
+    limits = Limits.from_environment()
+    assert limits.memory_bytes == 123456789 and limits.wall_seconds == 2.5 and limits.cpu_seconds == 120
+    monkeypatch.setenv("MFM_WORKER_CPU_SECONDS", "-1")
+    with pytest.raises(MFMError, match="MFM_WORKER_CPU_SECONDS must be positive"):
+        Limits.from_environment()
+
+
+def test_the_app_parses_an_upload_in_the_worker_first(tmp_path, monkeypatch):
+    """With the worker's time limit below what any parse needs, a good upload is refused by the worker (so the
+    app does run it), the app keeps working, and with the default limits the same file loads."""
+    data = good_upload_bytes(tmp_path, seed=5)
+    monkeypatch.setenv("MFM_WORKER_WALL_SECONDS", "0.001")
+    at = new_app("tiny_sentiment.pt")
+    at.run()
+    at.sidebar.file_uploader[0].set_value(("model.pt", data, "application/octet-stream")).run()
+    assert_healthy(at)
+    errors = [shown(e.value) for e in at.error]
+    assert any("model.pt: reading it took longer than 0.001 s" in e for e in errors), errors
+    assert at.session_state["mfm_selection"].name == "tiny_sentiment.pt"
+    monkeypatch.delenv("MFM_WORKER_WALL_SECONDS")
+    import streamlit as st
+
+    st.cache_resource.clear()  # the refusal is cached under the file's SHA-256
+    at.run()
+    assert at.session_state["mfm_selection"].name == "model.pt"
