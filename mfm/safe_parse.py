@@ -229,8 +229,8 @@ def load_json(data: bytes | str, name: str, *, max_bytes: int = MAX_JSON_BYTES) 
         raise ParseLimitError(f"{name}: JSON nested deeper than {MAX_DEPTH} levels; refusing")
     try:
         value = json.loads(text, parse_int=_bounded_int)
-    except ParseLimitError:
-        raise
+    except ParseLimitError as error:  # an integer too long: say in which file
+        raise ParseLimitError(f"{name}: {error}") from None
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         raise ParseLimitError(f"{name} is not valid JSON ({str(error)[:200]})") from None
     walk(value, name)

@@ -198,7 +198,10 @@ def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | Produc
         except MFMError as exc:
             return str(exc)
 
-    return _cached(("checkpoint", key), create, "Loading the checkpoint (weights only, validated)…")
+    # The name is part of the key: messages and the import box quote it (the same bytes may come under two names).
+    return _cached(
+        ("checkpoint", key, _source.name), create, "Loading the checkpoint (weights only, validated)…"
+    )
 
 
 def import_model_cached(key: tuple, _upload: ProducerUpload, _choices: dict) -> ImportedCheckpoint | str:
@@ -361,7 +364,9 @@ def _import_controls(
         "generated_version": generated,
         "nonfinite": nonfinite,
     }
-    key = (source.key, sha256_bytes(config[1]) if config else None, steps, dataset, generated, nonfinite)
+    key = (
+        source.key, upload.name, sha256_bytes(config[1]) if config else None, steps, dataset, generated, nonfinite
+    )  # fmt: skip
     result = import_model_cached(key, _upload=upload, _choices=choices)
     if isinstance(result, str):
         return result
