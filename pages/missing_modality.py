@@ -14,8 +14,10 @@ import streamlit as st
 
 from interpret.analysis import sample_indices, take
 from interpret.app_support import (
+    Abilities,
     describe_label,
     describe_prediction,
+    missing_image_abilities,
     missing_warnings,
     softmax,
     what_if_rows,
@@ -47,6 +49,12 @@ def summary(
     text = "Dropping each modality in turn" if method == SURROGATE else "Zero-filling each modality in turn"
     with progress_bar(text) as update:
         return run(_selection.model, take(part.inputs, index), part.labels[index], progress=update)
+
+
+@st.cache_data(show_spinner="Reading generated images with the independent classifiers…", max_entries=16)
+def image_abilities(key: str, data: tuple, _selection: Selection) -> Abilities:
+    """`interpret.app_support.missing_image_abilities` on the data set's test split (cached)."""
+    return missing_image_abilities(_selection.model, _selection.dataset)
 
 
 selection = current()
@@ -114,6 +122,17 @@ table = summary(
 st.dataframe(what_if_rows(table, config.task), hide_index=True, width="stretch")
 for warning in missing_warnings(table):
     st.warning(warning, icon=":material/warning:")
+measured = image_abilities(selection.key, selection.data_key, _selection=selection)
+if measured.rows:
+    with st.expander(
+        "Does a generated missing image show its label?"
+        + (f" · {len(measured.warnings)} warning(s)" if measured.warnings else ""),
+        expanded=bool(measured.warnings),
+    ):
+        st.dataframe(measured.rows, hide_index=True, width="stretch")
+        st.caption(measured.note)
+    for warning in measured.warnings:
+        st.warning(warning, icon=":material/warning:")
 st.caption(
     f"Prediction change: total-variation distance between the class distributions (classification) or mean "
     f"|ŷ {without_words} − ŷ all| (regression). Reconstruction MSE of X̂_m "

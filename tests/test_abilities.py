@@ -133,7 +133,7 @@ def test_a_missing_modality_no_better_than_the_mean_warns():
     warnings = missing_warnings(summary)
     assert [w.split(":")[0] for w in warnings] == ["language", "visual"]
     assert "without it" in warnings[0] and "90%" in warnings[0]
-    assert "150%" in warnings[1] and "has MSE 3," in warnings[1] and "(2)" in warnings[1]
+    assert "150%" in warnings[1] and "MSE 3," in warnings[1] and "of 2)" in warnings[1]
 
 
 def test_zero_filled_entries_are_judged_by_their_zero_fill_mse():
@@ -224,3 +224,65 @@ def test_what_if_rows_of_an_old_summary_leave_the_mean_empty():
     (row,) = what_if_rows({"visual": entry}, "regression")
     assert row["recon MSE of the mean"] is None
     assert row["recon MSE inferred"] == 0.8 and row["dropped"] == "visual"
+
+
+class _LookupClassifier(torch.nn.Module):
+    """A stand-in judge that knows the label of each real image exactly (by its bytes) and calls anything else
+    class -1: real images score 100 %, generated ones 0 %, so the page's warning must fire."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, shape: tuple):
+        super().__init__()
+        self.known = {
+            np.asarray(x, dtype=np.float32).tobytes(): int(y) for x, y in zip(images, labels, strict=True)
+        }
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.full((x.shape[0], 11), -1e9)
+        for row, image in enumerate(x.detach().float().cpu().numpy()):
+            logits[row, self.known.get(image.tobytes(), 10)] = (
+                0.0  # column 10: "not a digit this judge knows"
+            )
+        return logits[:, :11]
+
+
+def test_missing_image_abilities_read_generated_images_with_the_judge(monkeypatch):
+    from conftest import tiny_image_config
+
+    from interpret.app_support import MISSING_READ_WARNING, missing_image_abilities
+    from mfm import classifiers
+    from mfm.data import load_dataset
+
+    dataset = load_dataset("digits")
+    test = dataset.splits["test"]
+    judge = {
+        m: _LookupClassifier(test.inputs[m], test.labels, tuple(test.inputs[m].shape[1:]))
+        for m in ("svhn", "mnist")
+    }
+    monkeypatch.setattr(classifiers, "load_classifiers", lambda names, directory=None: judge)
+    torch.manual_seed(0)
+    model = MFM(tiny_image_config()).eval()
+    measured = missing_image_abilities(model, dataset, max_samples=40)
+    by_measure = {row["measure"]: row for row in measured.rows}
+    real = by_measure["real images read right (the ceiling)"]
+    without = by_measure["generated without it: read as its label"]
+    assert real == {"measure": real["measure"], "svhn": "100.0%", "mnist": "100.0%"}
+    assert without["svhn"] == "0.0%" and without["mnist"] == "0.0%"
+    assert len(measured.warnings) == 2 and all(
+        "0% of the images generated without it" in w for w in measured.warnings
+    )
+    assert MISSING_READ_WARNING > 0 and "40 test samples" in measured.note
+    # A model without surrogate inference is judged on zero-filling, and says so.
+    no_surrogate = MFM(tiny_image_config(surrogate=False)).eval()
+    measured = missing_image_abilities(no_surrogate, dataset, max_samples=40)
+    assert "generated from its zero-filled input: read as its label" in {
+        row["measure"] for row in measured.rows
+    }
+    assert "zero-filling" in measured.note
+
+
+def test_missing_image_abilities_are_not_measured_for_sequences():
+    from interpret.app_support import missing_image_abilities
+
+    measured = missing_image_abilities(MFM(tiny_sequence_config()).eval(), dataset=None)
+    assert measured.rows == [] and measured.warnings == [] and "not measured" in measured.note
