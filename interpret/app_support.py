@@ -110,11 +110,12 @@ def model_cache_bytes() -> int:
 
 
 def resident_bytes(value: Any) -> int:
-    """Bytes a cached value keeps alive: parameters and buffers of a model, tensors of a producer's state_dict,
-    the bytes of an imported checkpoint, the text of a refusal."""
+    """Bytes a cached value keeps alive: parameters and buffers of a model with its metadata and config (as JSON),
+    tensors of a producer's state_dict, the bytes of an imported checkpoint, the text of a refusal."""
     if isinstance(value, LoadedCheckpoint):
         tensors = list(value.model.parameters()) + list(value.model.buffers())
-        return sum(t.numel() * t.element_size() for t in tensors)
+        text = json.dumps(value.metadata, default=str) + json.dumps(value.config.to_dict(), default=str)
+        return sum(t.numel() * t.element_size() for t in tensors) + len(text.encode())
     if isinstance(value, ProducerUpload):
         return sum(t.numel() * t.element_size() for t in value.weights.state.values())
     if isinstance(value, ImportedCheckpoint):
@@ -177,9 +178,13 @@ def session_upload_problem(sizes: Sequence[int]) -> str | None:
             "earlier ones (×) and upload again."
         )
     if sum(sizes) > most_bytes:
+
+        def size(n: int) -> str:
+            return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
         return (
-            f"the uploader holds {sum(sizes) / 2**20:.0f} MiB; this app takes at most {most_bytes / 2**20:.0f} MiB "
-            "per session. Remove the earlier files (×) and upload again."
+            f"the uploader holds {size(sum(sizes))}; this app takes at most {size(most_bytes)} per session. Remove "
+            "the earlier files (×) and upload again."
         )
     return None
 
@@ -538,6 +543,8 @@ def allowed_data_dir(path: str, *, server_address: str, root: Path | None) -> st
     """
     from mfm.errors import DataError
 
+    if "\x00" in path:
+        raise DataError("a folder name cannot hold a NUL character")
     if root is not None:
         resolved = (root / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
         if resolved != root and root not in resolved.parents:

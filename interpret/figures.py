@@ -141,6 +141,8 @@ def information_figure(
         ticks = log_ticks(low, high)
         log_axis.update(range=[low, high], tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     fig.update_yaxes(**log_axis, row=1, col=2)
+    # Floored points are another trace: keep both panels in the modalities' own order.
+    fig.update_xaxes(categoryorder="array", categoryarray=names)
     fig.update_yaxes(title_text=f"mutual information ({estimator}, nats)", rangemode="tozero", row=1, col=1)
     fig.update_xaxes(title_text="modality")
     if mi_max is not None and np.isfinite(mi_max) and mi_max > 0:

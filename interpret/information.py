@@ -283,7 +283,7 @@ class ModalityInformation:
         """Which terms entered r_i as the floor, e.g. "I(F_y; X̂_i) = 0.000 counted as 0.01 nats"; '' if none."""
         named = {"shared": ("I(F_y; X̂_i)", self.shared), "modality": ("I(F_i; X̂_i)", self.modality)}
         return ", ".join(
-            f"{named[t][0]} = {named[t][1].value:.3f} counted as {RATIO_FLOOR:g} nats" for t in self.floored
+            f"{named[t][0]} = {named[t][1].value:.3g} counted as {RATIO_FLOOR:g} nats" for t in self.floored
         )
 
 

@@ -416,9 +416,11 @@ def _validate_payload(
             f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     expected = TOP_LEVEL_KEYS if with_state_dict else TOP_LEVEL_KEYS - {"state_dict"}
-    missing, unknown = sorted(expected - set(payload)), sorted(set(payload) - expected)
+    missing, unknown = sorted(expected - set(payload)), sorted(map(repr, set(payload) - expected))
     if missing or unknown:
-        raise CheckpointError(f"{name}: missing keys {missing}, unexpected keys {unknown}")
+        raise CheckpointError(
+            f"{name}: missing keys {_listing(missing)}, unexpected keys {_listing(unknown)}"
+        )
     metadata = payload["metadata"]
     if not isinstance(metadata, dict):
         raise CheckpointError(f"{name}: metadata must be a dict, got {type(metadata).__name__}")

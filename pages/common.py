@@ -51,7 +51,7 @@ from mfm import isolation
 from mfm.checkpoint import LoadedCheckpoint, file_sha256
 from mfm.data import MultimodalDataset
 from mfm.errors import MFMError
-from mfm.isolation import preflight
+from mfm.isolation import WorkerLimitError, preflight
 from mfm.model import MFM
 
 STATE_KEY = "mfm_selection"
@@ -182,39 +182,48 @@ def _cached(key: tuple, create: Callable[[], Any], spinner: str) -> Any:
 
 def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | ProducerUpload | str:
     """The validated checkpoint for `key`, a producer's state_dict to import, or the loader's message when it is
-    refused (refusals are cached too).
+    refused (refusals are cached too, except a worker's limit hit: the same file may pass on a quieter machine).
 
-    Uploaded bytes go only to mfm's loaders (`interpret.app_support.open_source`), which read weights as data and
-    never unpickle code. One model per key is shared by every session.
+    Uploaded bytes go first to a limited worker process (`mfm.isolation.preflight`), then to mfm's loaders
+    (`interpret.app_support.open_source`), which read weights as data and never unpickle code. One model per key
+    is shared by every session. The upload's name is part of the key: messages and the import box quote it.
     """
 
     def create() -> LoadedCheckpoint | ProducerUpload | str:
         try:
-            if (
-                _source.uploaded
-            ):  # first in a limited worker process: nothing an upload does reaches the server
+            if _source.uploaded:
                 preflight(_source.name, open_source, _source)
             return open_source(_source)
+        except WorkerLimitError:
+            raise  # not cached
         except MFMError as exc:
             return str(exc)
 
-    # The name is part of the key: messages and the import box quote it (the same bytes may come under two names).
-    return _cached(
-        ("checkpoint", key, _source.name), create, "Loading the checkpoint (weights only, validated)…"
-    )
+    try:
+        return _cached(
+            ("checkpoint", key, _source.name), create, "Loading the checkpoint (weights only, validated)…"
+        )
+    except WorkerLimitError as exc:
+        return str(exc)
 
 
 def import_model_cached(key: tuple, _upload: ProducerUpload, _choices: dict) -> ImportedCheckpoint | str:
-    """`interpret.app_support.import_upload` for one state_dict and one set of choices (or its message)."""
+    """`interpret.app_support.import_upload` for one state_dict and one set of choices (or its message), checked
+    first in a limited worker process."""
 
     def create() -> ImportedCheckpoint | str:
         try:
             preflight(_upload.name, partial(import_upload, _upload, **_choices))
             return import_upload(_upload, **_choices)
+        except WorkerLimitError:
+            raise  # not cached
         except MFMError as exc:
             return str(exc)
 
-    return _cached(("import", key), create, "Importing the model (in memory)…")
+    try:
+        return _cached(("import", key), create, "Importing the model (in memory)…")
+    except WorkerLimitError as exc:
+        return str(exc)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -225,7 +234,7 @@ def load_data(key: tuple, _checkpoint: LoadedCheckpoint) -> MultimodalDataset:
     if data_dir is not None:  # files the user named: read first in a limited worker process
         with st.spinner(f"Checking the files of {plain(name)} in a separate process…"):
             preflight(f"data folder {data_dir}", partial(dataset_for, _checkpoint, **options))
-    with progress_bar(f"Loading data set {name!r}") as update:
+    with progress_bar(f"Loading data set {plain(name)}") as update:
         return dataset_for(_checkpoint, progress=update, **options)
 
 
@@ -387,7 +396,7 @@ def _import_controls(
         key="import_download",
         on_click="ignore",
         icon=":material/download:",
-        help=f"The same file as `{result.command}`.",
+        help=f"The same file as {plain(result.command)}.",
     )
     return result
 
@@ -531,7 +540,7 @@ def _identity(selection: Selection) -> None:
     nonfinite = selection.data_key[-1]
     st.sidebar.caption(
         f"{config.kind} model · {len(config.modalities)} modalities ({', '.join(config.modality_names)}) · "
-        f"{config.task} · data set {plain(meta.get('dataset', '?'))} · non-finite values: {nonfinite}"
+        f"{config.task} · data set {plain(meta.get('dataset', '?'))} · non-finite values: {plain(nonfinite)}"
         + (" (recorded)" if nonfinite == options["nonfinite"] else "")
         + (
             f" · SHA-256 of {plain(imported.source_name)}: {plain(meta['imported_from']['sha256'][:16])}…"

@@ -237,9 +237,11 @@ traversal = traverse_factor(
     model, modality, grid.prototypes[label_index], style, which, int(dim), span.values
 )
 steps_named = [f"{round(s, 1) + 0.0:+.1f}σ ({v:.2f})" for s, v in zip(span.sigmas, span.values, strict=True)]
+clipped = span.low > span.mean - 2 * span.sd + 1e-9 or span.high < span.mean + 2 * span.sd - 1e-9
 traversal_title = (
     f"{modality}: dimension {dim} of {factor_name} from {span.low:.2f} to {span.high:.2f} (mean {span.mean:.2f} ± "
-    f"2σ, σ = {span.sd:.2g}), label {label}, style of sample #{style_start}"
+    f"2σ, σ = {span.sd:.2g}" + (", clipped to the split's range" if clipped else "") + f"), label {label}, "
+    f"style of sample #{style_start}"
 )
 if kinds[modality] == "image":
     figure = generation_figure(

@@ -936,7 +936,9 @@ def test_file_names_and_metadata_are_shown_as_plain_text(tmp_path):
     """Issue 14, point 6: an upload's name and its metadata's data set and folder were rendered as Markdown, so
     an image link in them made every viewer's browser fetch it. Every element that renders Markdown must carry
     them escaped (the browser test checks that nothing is fetched)."""
-    path = tiny_checkpoint(tmp_path / "hostile.pt", "sentiment", data_dir=HOSTILE_NAME)
+    path = tiny_checkpoint(
+        tmp_path / "hostile.pt", "sentiment", data_dir=HOSTILE_NAME, data_options={"nonfinite": HOSTILE_NAME}
+    )
     at = new_app("tiny_sentiment.pt")
     at.run()
     at.sidebar.file_uploader[0].set_value(
@@ -951,7 +953,7 @@ def test_file_names_and_metadata_are_shown_as_plain_text(tmp_path):
         for e in list(getattr(at, kind)) + list(getattr(at.sidebar, kind))
     ]
     shown = [text for text in rendered if "leak" in text]
-    assert len(shown) >= 3, rendered  # the sidebar's current name, the page caption, the data folder
+    assert len(shown) >= 4, rendered  # the sidebar's name and non-finite option, the page caption, the folder
     for text in shown:
         assert "](http" not in text and "![x]" not in text and ":material/star:" not in text, text
         assert plain(HOSTILE_NAME) in text, text

@@ -3,6 +3,7 @@ and bytes."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -15,7 +16,7 @@ from interpret.app_support import (
     resident_bytes,
     session_upload_problem,
 )
-from mfm.checkpoint import load_checkpoint
+from mfm.checkpoint import load_checkpoint, save_checkpoint
 from mfm.errors import CheckpointError
 
 
@@ -57,8 +58,14 @@ def test_resident_bytes_counts_a_models_tensors(tmp_path):
     data = good_upload_bytes(tmp_path, seed=1)
     (tmp_path / "m.pt").write_bytes(data)
     loaded = load_checkpoint(tmp_path / "m.pt")
-    expected = sum(t.numel() * t.element_size() for t in loaded.model.state_dict().values())
+    tensors = sum(t.numel() * t.element_size() for t in loaded.model.state_dict().values())
+    text = json.dumps(loaded.metadata, default=str) + json.dumps(loaded.config.to_dict(), default=str)
+    expected = tensors + len(text.encode())
     assert resident_bytes(loaded) == expected
+    # Metadata counts: a model with a large metadata string is not a small entry.
+    big = tmp_path / "big.pt"
+    save_checkpoint(big, loaded.model, {**loaded.metadata, "command": "x" * (4 << 20)})
+    assert resident_bytes(load_checkpoint(big)) > tensors + (4 << 20)
     assert resident_bytes("refused: 12 bytes") == len(b"refused: 12 bytes")
     assert expected > 1000 and isinstance(next(iter(loaded.model.parameters())), torch.Tensor)
 
@@ -73,7 +80,7 @@ def test_limits_come_from_the_environment_and_bad_values_are_refused(monkeypatch
     monkeypatch.setenv("MFM_APP_SESSION_UPLOAD_BYTES", "1000")
     assert session_upload_problem([10, 10]) is None
     assert "holds 3 files" in session_upload_problem([1, 1, 1])
-    assert "at most 0 MiB" in session_upload_problem([600, 600])
+    assert "holds 1,200 bytes; this app takes at most 1,000 bytes" in session_upload_problem([600, 600])
 
 
 def test_allowed_data_dir_confines_paths_to_the_root(tmp_path):

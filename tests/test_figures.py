@@ -244,7 +244,9 @@ def test_floored_names_the_terms_below_the_floor():
 
 def test_floor_note_names_the_term_its_value_and_the_floor():
     note = information(0.0, 0.5).floor_note
-    assert "I(F_y; X̂_i)" in note and "0.000" in note and f"{RATIO_FLOOR:g} nats" in note
+    assert "I(F_y; X̂_i) = 0 counted" in note and f"{RATIO_FLOOR:g} nats" in note
+    # Three significant digits: a value just under the floor does not read as the floor itself.
+    assert "= 0.0096 counted" in information(0.0096, 0.5).floor_note
     assert "I(F_i; X̂_i)" not in note
     other = information(0.5, 0.004).floor_note
     assert "I(F_i; X̂_i) = 0.004" in other and "I(F_y; X̂_i)" not in other

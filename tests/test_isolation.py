@@ -17,8 +17,9 @@ from test_app import (  # noqa: F401  (fixtures)
     shown,
 )
 
+from mfm import isolation
 from mfm.errors import MFMError
-from mfm.isolation import Limits, preflight
+from mfm.isolation import MESSAGE_CHARS, Limits, WorkerLimitError, preflight
 
 
 def allocate(gib: int) -> None:
@@ -103,8 +104,67 @@ def test_the_app_parses_an_upload_in_the_worker_first(tmp_path, monkeypatch):
     assert any("model.pt: reading it took longer than 0.001 s" in e for e in errors), errors
     assert at.session_state["mfm_selection"].name == "tiny_sentiment.pt"
     monkeypatch.delenv("MFM_WORKER_WALL_SECONDS")
-    import streamlit as st
-
-    st.cache_resource.clear()  # the refusal is cached under the file's SHA-256
-    at.run()
+    at.run()  # a limit hit is not cached: the same file loads once the limit allows it
     assert at.session_state["mfm_selection"].name == "model.pt"
+
+
+def touch(tensor) -> None:
+    tensor.add_(1000.0)  # a child that would write into what it was given
+
+
+def kill_self() -> None:
+    os.kill(os.getpid(), 9)
+
+
+def torch_allocate(gib: int) -> None:
+    import torch
+
+    torch.empty(gib << 28, dtype=torch.float32).fill_(1.0)
+
+
+def long_refusal() -> None:
+    raise MFMError("x" * 10_000_000)
+
+
+def test_the_child_gets_a_copy_never_shared_memory():
+    import torch
+
+    tensor = torch.zeros(4)
+    preflight("x.pt", touch, tensor)
+    assert not tensor.is_shared() and torch.equal(tensor, torch.zeros(4))
+
+
+def test_limit_hits_are_worker_limit_errors_and_name_the_limit():
+    with pytest.raises(WorkerLimitError, match="was killed"):
+        preflight("x.pt", kill_self)
+    with pytest.raises(WorkerLimitError, match=r"needs more than 1\.0 GiB"):
+        preflight("x.pt", torch_allocate, 4, limits=Limits(memory_bytes=1 << 30))
+    with pytest.raises(MFMError) as refused:
+        preflight("x.pt", refuse, "bad file")
+    assert not isinstance(refused.value, WorkerLimitError)  # a refusal of the file itself: may be cached
+
+
+def test_a_long_message_is_cut_not_mistaken_for_a_memory_limit():
+    with pytest.raises(MFMError) as refused:
+        preflight("x.pt", long_refusal)
+    assert not isinstance(refused.value, WorkerLimitError) and len(str(refused.value)) <= MESSAGE_CHARS
+
+
+def test_checks_wait_for_a_free_worker(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(isolation, "_SLOTS", threading.BoundedSemaphore(1))
+    isolation._SLOTS.acquire()  # every worker busy
+    try:
+        with pytest.raises(WorkerLimitError, match=r"stayed busy for 0\.5 s"):
+            preflight("x.pt", fine, 1, limits=Limits(wall_seconds=0.5))
+    finally:
+        isolation._SLOTS.release()
+    # One slot: three checks of 1 s each run one after the other.
+    started = time.monotonic()
+    threads = [threading.Thread(target=preflight, args=("x.pt", sleep, 1.0)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - started >= 3.0
