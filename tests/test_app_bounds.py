@@ -102,3 +102,12 @@ def test_allowed_data_dir_confines_paths_to_the_root(tmp_path):
     for address in ("0.0.0.0", "", "192.168.1.5"):
         with pytest.raises(DataError, match="MFM_DATA_ROOT"):
             allowed_data_dir(str(tmp_path), server_address=address, root=None)
+
+
+def test_a_nul_byte_in_a_folder_name_is_a_clear_refusal(tmp_path):
+    from interpret.app_support import allowed_data_dir
+    from mfm.errors import DataError
+
+    for root in (None, tmp_path.resolve()):
+        with pytest.raises(DataError, match="cannot hold a NUL character"):
+            allowed_data_dir("data\x00/etc", server_address="127.0.0.1", root=root)
