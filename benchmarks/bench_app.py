@@ -1,21 +1,25 @@
 """Server-side time of one slider move on the Style & label page: a 10 x 10 style-label grid.
 
     python benchmarks/bench_app.py [--checkpoint FILE.pt ...] [--repeats 50] [--threads N] [--page]
-                                   [--gradients [--scale std|raw]]
+                                   [--gradients [--scale std|raw]] [--upload-check]
 
 For every checkpoint (default: the demo checkpoints in assets/checkpoints/, and an untrained model of the
 digits preset, the architecture `python -m mfm train --dataset digits` trains: the cost depends on the sizes, not
 the weights), and every modality, the median and 95th percentile over `--repeats` moves of:
 
 - decoder: `style_label_grid` on 10 cached style factors x 10 label prototypes (one batched decoder call of 100);
-- + figure: the same and the Plotly figure the page draws (tiling to one RGB mosaic, or colour-mapped sequence
-  tiles), i.e. everything the page computes for one grid after a slider move (the factors are cached);
+- + figure: the same and the Plotly figure the page draws (tiling to one RGB mosaic, or lines over time of the
+  features that change most), i.e. everything the page computes for one grid after a slider move (the factors
+  are cached);
 
 and, with `--page`, the wall time of a whole Style & label page rerun in Streamlit's AppTest after moving the
 style slider (every grid, the swap, the interpolation and the traversal, plus Streamlit's own work). None of this
 computes a gradient flow. With `--gradients`, also the Gradients page's computation at its default 64 samples:
 the exact gradient flow of every modality at `--scale` (default "std", the page's default: per one-standard-
-deviation change of each factor dimension, the spread taken over those samples; "raw": the paper's norm).
+deviation change of each factor dimension, the spread taken over those samples; "raw": the paper's norm). With
+`--upload-check`, what the app's isolation adds to an upload: the parse in-process (`open_source`) against the
+same parse first in the limited worker (`mfm.isolation.preflight`) and then in-process, as the app does it; the
+first check also starts the forkserver and is reported apart.
 
 On a machine whose cores are busy with other work, torch's multi-threaded kernels can wait on descheduled threads
 and run tens of times slower than on one thread: compare `--threads 1` with the default there.
@@ -160,6 +164,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)"
     )
+    parser.add_argument(
+        "--upload-check", action="store_true", help="also time the isolation worker's check of each upload"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -178,6 +185,37 @@ def main() -> None:
     if args.page:
         for path in paths:
             bench_page(path, min(args.repeats, 20))
+    if args.upload_check:
+        for path in paths:
+            bench_upload_check(path, min(args.repeats, 10))
+
+
+def bench_upload_check(path: Path, repeats: int) -> None:
+    """Time an upload's parse in-process and with the worker check before it (what the app does)."""
+    from interpret.app_support import open_source as parse
+    from interpret.app_support import upload_source
+    from mfm import isolation
+
+    isolation.preload("interpret.app_support")
+    source = upload_source(
+        [(path.name, path.read_bytes())]
+    )  # the bytes, as an upload: nothing read from disk
+    assert source is not None
+    started = time.perf_counter()
+    isolation.preflight(path.name, parse, source)
+    first = 1000 * (time.perf_counter() - started)
+
+    def checked(move: int) -> object:
+        isolation.preflight(path.name, parse, source)
+        return parse(source)
+
+    plain = timings(lambda move: parse(source), repeats)
+    both = timings(checked, repeats)
+    print(
+        f"{path.name:<28} upload of {path.stat().st_size / 2**20:5.1f} MiB: parse {plain[0]:7.1f} ms (p95 "
+        f"{plain[1]:6.1f}); worker check + parse {both[0]:7.1f} ms (p95 {both[1]:6.1f}), x{both[0] / plain[0]:.1f}; "
+        f"its first check {first:7.1f} ms (the run's very first starts the forkserver)"
+    )
 
 
 def _loaded(path: Path) -> tuple[MFM, str]:
