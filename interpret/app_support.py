@@ -892,15 +892,22 @@ def missing_image_abilities(model: MFM, dataset: Any, max_samples: int = 500, se
 
     config = model.config
     if config.task != "classification" or config.kind != "image":
-        return swap_abilities(
-            None,
-            "it needs an independent classifier of the generated modality, which exists for the digit images only",
+        return Abilities(
+            [],
+            [],
+            "Whether a generated missing modality shows its label is not measured: it needs an independent "
+            "classifier of the generated modality, which exists for the digit images only.",
         )
     classifiers = load_classifiers(model.modality_names)
     shapes = {m: tuple(config.modality(m).shape) for m in model.modality_names}
     classifiers = {m: c for m, c in classifiers.items() if tuple(getattr(c, "shape", shapes[m])) == shapes[m]}
     if not classifiers:
-        return swap_abilities(None, "no independent classifier in assets/classifiers reads these modalities")
+        return Abilities(
+            [],
+            [],
+            "Whether a generated missing modality shows its label is not measured: no independent classifier in "
+            "assets/classifiers reads these modalities.",
+        )
     test = dataset.splits["test"]
     index = sample_indices(len(test), max_samples, seed)
     inputs, labels = take(test.inputs, index), np.asarray(test.labels)[index]

@@ -22,6 +22,7 @@ import streamlit as st
 from interpret.app_support import (
     SPLITS,
     UPLOAD_TYPES,
+    Abilities,
     BoundedCache,
     CheckpointSource,
     ImportedCheckpoint,
@@ -583,6 +584,22 @@ def require_data(selection: Selection) -> MultimodalDataset:
         )
         st.stop()
     return selection.dataset
+
+
+def show_abilities(measured: Abilities, heading: str, *, note_when_unmeasured: bool = True) -> None:
+    """A model's measured abilities (`interpret.app_support.Abilities`): the table and how it was measured in an
+    expander, open when there are warnings; then each warning. Unmeasured: the reason as a caption, if asked."""
+    if measured.rows:
+        with st.expander(
+            heading + (f" · {len(measured.warnings)} warning(s)" if measured.warnings else ""),
+            expanded=bool(measured.warnings),
+        ):
+            st.dataframe(measured.rows, hide_index=True, width="stretch")
+            st.caption(measured.note)
+    elif note_when_unmeasured:
+        st.caption(f"{heading}: {measured.note}")
+    for warning in measured.warnings:
+        st.warning(warning, icon=":material/warning:")
 
 
 def page_title(title: str, selection: Selection) -> None:

@@ -33,7 +33,16 @@ from interpret.whatif import (
     zero_fill_missing_modality,
     zero_fill_summary,
 )
-from pages.common import Selection, current, default, default_choice, page_title, progress_bar, require_data
+from pages.common import (
+    Selection,
+    current,
+    default,
+    default_choice,
+    page_title,
+    progress_bar,
+    require_data,
+    show_abilities,
+)
 
 SHORT = {SURROGATE: "Surrogate inference (paper Eq. 5)", ZERO_FILL: "Zero-filling (X_m = 0)"}
 
@@ -122,17 +131,11 @@ table = summary(
 st.dataframe(what_if_rows(table, config.task), hide_index=True, width="stretch")
 for warning in missing_warnings(table):
     st.warning(warning, icon=":material/warning:")
-measured = image_abilities(selection.key, selection.data_key, _selection=selection)
-if measured.rows:
-    with st.expander(
-        "Does a generated missing image show its label?"
-        + (f" · {len(measured.warnings)} warning(s)" if measured.warnings else ""),
-        expanded=bool(measured.warnings),
-    ):
-        st.dataframe(measured.rows, hide_index=True, width="stretch")
-        st.caption(measured.note)
-    for warning in measured.warnings:
-        st.warning(warning, icon=":material/warning:")
+show_abilities(
+    image_abilities(selection.key, selection.data_key, _selection=selection),
+    "Does a generated missing image show its label?",
+    note_when_unmeasured=False,
+)
 st.caption(
     f"Prediction change: total-variation distance between the class distributions (classification) or mean "
     f"|ŷ {without_words} − ŷ all| (regression). Reconstruction MSE of X̂_m "

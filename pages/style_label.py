@@ -24,7 +24,16 @@ from interpret.generation import (
     traversal_span,
     traverse_factor,
 )
-from pages.common import Selection, current, default, default_choice, forget_invalid, page_title, require_data
+from pages.common import (
+    Selection,
+    current,
+    default,
+    default_choice,
+    forget_invalid,
+    page_title,
+    require_data,
+    show_abilities,
+)
 
 SEQUENCE_STYLES = 4
 """Style columns of a sequence grid (each column is a panel of lines: more would be too narrow to read)."""
@@ -85,19 +94,9 @@ if "sequence" in kinds.values():
         "each panel row is one of the three features that change most between the rows."
     )
 
-measured = abilities(selection.key, selection.data_key, _selection=selection)
-if measured.rows:
-    with st.expander(
-        "What this model's controls can do"
-        + (f" · {len(measured.warnings)} warning(s)" if measured.warnings else ""),
-        expanded=bool(measured.warnings),
-    ):
-        st.dataframe(measured.rows, hide_index=True, width="stretch")
-        st.caption(measured.note)
-else:
-    st.caption(f"What this model's controls can do: {measured.note}")
-for warning in measured.warnings:
-    st.warning(warning, icon=":material/warning:")
+show_abilities(
+    abilities(selection.key, selection.data_key, _selection=selection), "What this model's controls can do"
+)
 
 columns = st.columns([3, 1])
 style_start = columns[0].slider(
