@@ -451,3 +451,52 @@ def factor_effects(
     moved[rows, rows // 2] = as_float_tensor(ends.reshape(-1), device)
     out = _decode(model, modality, shared_t, style_t).reshape(width, 2, -1).astype(np.float64)
     return np.sqrt(np.mean((out[:, 1] - out[:, 0]) ** 2, axis=1))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Did colour survive? Measured colours of a style x label grid's columns
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ColumnColours:
+    """The colours measured (`mfm.data.style.estimate_colors`) on a colour grid's style sources and its columns.
+
+    source_fg, source_bg (S, 3) sRGB: measured on each column's real style source. generated_fg, generated_bg
+    (S, 3): the mean over the column's rows (labels) of what is measured on each generated image. delta_e_fg,
+    delta_e_bg (S,): the mean over the rows of the CIEDE2000 difference between a generated image's colour and
+    its source's (about 1 is just noticeable, above 10 another colour).
+    """
+
+    source_fg: np.ndarray
+    source_bg: np.ndarray
+    generated_fg: np.ndarray
+    generated_bg: np.ndarray
+    delta_e_fg: np.ndarray
+    delta_e_bg: np.ndarray
+
+
+def column_colours(real: np.ndarray, generated: np.ndarray) -> ColumnColours:
+    """Measure the foreground and background colours of each style column of a grid.
+
+    real (S, 3, H, W): the style sources; generated (L, S, 3, H, W): `style_label_grid` output (rows = labels).
+    Raises ValueError for other shapes (e.g. grey-scale or sequence modalities, which have no colours).
+    """
+    from mfm.data.style import delta_e_2000, estimate_colors, srgb_to_lab
+
+    real, generated = np.asarray(real), np.asarray(generated)
+    if real.ndim != 4 or real.shape[1] != 3 or generated.shape[1:] != real.shape or generated.ndim != 5:
+        raise ValueError(
+            f"column_colours: need style sources (S, 3, H, W) and a grid (L, S, 3, H, W), got {real.shape} and "
+            f"{generated.shape}"
+        )
+    rows, columns = generated.shape[:2]
+    source_fg, source_bg = estimate_colors(real)  # (S, 3) each
+    cell_fg, cell_bg = estimate_colors(generated.reshape(rows * columns, *real.shape[1:]))
+    cell_fg, cell_bg = cell_fg.reshape(rows, columns, 3), cell_bg.reshape(rows, columns, 3)
+    return ColumnColours(
+        source_fg=source_fg,
+        source_bg=source_bg,
+        generated_fg=cell_fg.mean(0),
+        generated_bg=cell_bg.mean(0),
+        delta_e_fg=delta_e_2000(srgb_to_lab(cell_fg), srgb_to_lab(source_fg)[None]).mean(0),
+        delta_e_bg=delta_e_2000(srgb_to_lab(cell_bg), srgb_to_lab(source_bg)[None]).mean(0),
+    )

@@ -421,6 +421,7 @@ def render_html(summary: dict, figures: list) -> str:
             f"<th>ranking margin (log)</th><th>F_y gradient-flow AUROC (scale std)</th></tr>{rows}</table>"
         )
     what_if_html = _what_if_html(summary)
+    generation_html = _generation_html(summary)
     origin = ckpt.get("imported_from")
     origin_html = (
         f"<br>Imported from {html.escape(str(origin.get('producer_name')))}: "
@@ -441,6 +442,7 @@ modalities {html.escape(", ".join(ckpt["modalities"]))}. Estimator: {html.escape
 seed {summary["settings"]["seed"]}; created {summary["created"]}.{origin_html}</p>
 {faith_html}
 {"".join(parts)}
+{generation_html}
 {what_if_html}
 <h2>Summary (JSON)</h2>
 <details><summary>Every number above, and the settings, as JSON (what <code>--json FILE</code> writes and the app offers for download)</summary>
@@ -458,6 +460,31 @@ def _named_values(values) -> str:
         return html.escape(str(values))
     return " · ".join(
         f"{html.escape(str(name))} {'n/a' if v is None else format(v, '.3g')}" for name, v in values.items()
+    )
+
+
+def _generation_html(summary: dict) -> str:
+    """Label-swap fidelity and style preservation (`mfm evaluate`'s numbers) as the Style & label page shows them:
+    one row per measure, a column per modality, the real images' figure in brackets, and its warnings."""
+    generation = summary.get("generation")
+    if not generation:
+        return ""
+    from interpret.app_support import swap_abilities
+
+    abilities = swap_abilities(generation["by_modality"])
+    names = list(generation["by_modality"])
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = "".join(
+        f"<tr><td>{html.escape(row['measure'])}</td>"
+        + "".join(f"<td>{html.escape(str(row[n]))}</td>" for n in names)
+        + "</tr>"
+        for row in abilities.rows
+    )
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in abilities.warnings)
+    return (
+        f"<h2>Label swap and style preservation</h2><p>{html.escape(abilities.note)}</p>"
+        + (f'<ul class="warnings">{warnings}</ul>' if warnings else "")
+        + f"<table><tr><th>measure</th>{head}</tr>{rows}</table>"
     )
 
 

@@ -319,7 +319,9 @@ class ObjectiveConfig:
     Beyond the paper, all off by default: `style_adversary_weight` (each modality encoder learns to leave a label
     classifier on its z_i uncertain; needs a model built with `style_adversaries`), `swap_weight` (swap-cycle
     consistency), both ramped in linearly over the first `ramp_epochs` epochs; `foreground_weight` (image
-    reconstruction errors weighted toward the strokes of a digit; `losses.foreground_weights`).
+    reconstruction errors weighted toward the strokes of a digit; `losses.foreground_weights`), `chroma_weight`
+    (colour image errors in the colour directions weigh 1 + chroma_weight times the grey level's;
+    `losses.reconstruction_losses`).
     """
 
     recon_weights: tuple[tuple[str, float], ...] = ()
@@ -329,6 +331,7 @@ class ObjectiveConfig:
     style_adversary_weight: float = 0.0
     swap_weight: float = 0.0
     foreground_weight: float = 0.0
+    chroma_weight: float = 0.0
     ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
@@ -351,6 +354,7 @@ class ObjectiveConfig:
             "style_adversary_weight",
             "swap_weight",
             "foreground_weight",
+            "chroma_weight",
         ):
             _check_float("objective", name, getattr(self, name), 0.0, 1e6)
         _check_int("objective", "ramp_epochs", self.ramp_epochs, 0, 10_000)

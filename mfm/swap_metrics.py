@@ -7,12 +7,13 @@ the style. Two measurements test that on held-out data, for every image modality
   prototype, the mean training F_y of that class; or the F_y of one test sample of that class) and ask an
   independent classifier (`mfm.classifiers`) which digit it sees; the fraction that show the target class.
 - style preservation: in the same swapped images, the style measured by `mfm.data.style` should follow the style
-  source's recorded style: street-view foreground and background colours (`estimate_colors`), MNIST slant and
-  stroke thickness (`mnist_moments`), as Pearson correlations. Without it, a decoder that ignores F_m and draws a
+  source's recorded style: street-view foreground and background colours (`estimate_colors`) compared as colour
+  in CIELAB (lightness, chroma and CIEDE2000, `colour_metrics`), MNIST slant and stroke thickness
+  (`mnist_moments`) as Pearson correlations. Without it, a decoder that ignores F_m and draws a
   class template would score a perfect swap. The same estimators on the real test images give the ceilings.
 
-Split as in disentanglement_lib: `gather_factors` runs the model; `class_prototypes`, `swap_targets` and
-`pearson_r` are pure numpy; `swap_images` and `label_swap_fidelity` decode chosen factors. Everything that runs the
+Split as in disentanglement_lib: `gather_factors` runs the model; `class_prototypes`, `swap_targets`,
+`pearson_r` and `colour_metrics` are pure numpy; `swap_images` and `label_swap_fidelity` decode chosen factors. Everything that runs the
 model uses eval mode under `torch.no_grad()` and restores every submodule's train/eval flag afterwards.
 """
 
@@ -26,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from mfm.classifiers import DigitClassifier, accuracy, classify, load_classifiers
-from mfm.data.style import estimate_colors, mnist_moments
+from mfm.data.style import concordance, delta_e_2000, estimate_colors, mnist_moments, srgb_to_lab
 from mfm.data.types import MultimodalDataset
 from mfm.errors import MFMError
 from mfm.model import MFM
@@ -196,30 +197,69 @@ def label_swap_fidelity(
 # ---------------------------------------------------------------------------------------------------------------
 # The evaluation
 # ---------------------------------------------------------------------------------------------------------------
+COLOUR_MEASURES = ("rgb_r", "lightness_r", "chroma_agreement", "delta_e")
+"""Per colour (fg, bg) of a street-view image set, from `colour_metrics`."""
+
+
+def colour_metrics(images: np.ndarray, fg_recorded: np.ndarray, bg_recorded: np.ndarray) -> dict[str, float]:
+    """How well the colours measured on colour digit images (`estimate_colors`) follow recorded ones, as colour.
+
+    images (S, 3, H, W) in [0, 1]; fg_recorded, bg_recorded (S, 3) sRGB. For each of fg and bg, in CIELAB:
+
+    - `<part>_lightness_r`: Pearson r of L* (the grey level a viewer sees);
+    - `<part>_chroma_agreement`: Lin's concordance of (a*, b*) (`concordance`): 1 when the hues and their
+      saturation match, 0 for grey images whatever their lightness, low for faded colours;
+    - `<part>_delta_e`: the median CIEDE2000 difference (about 1 is just noticeable; lower is better);
+    - `<part>_rgb_r`: Pearson r over samples x RGB channels flattened, the figure reported before this one
+      existed; it is dominated by brightness (a generator of grey images scores about as well as one that keeps
+      the colours), so it measures lightness, not colour.
+
+    Legibility, from the difference between foreground and background (CIEDE2000 of fg against bg):
+    `contrast_r` (Pearson r of the measured against the recorded contrast) and `contrast_kept` (the median of
+    measured / recorded contrast: below 1, digits are fainter than their style source's).
+    """
+    fg_measured, bg_measured = estimate_colors(images)  # (S, 3) each
+    out: dict[str, float] = {}
+    lab = {}
+    for part, measured, recorded in (("fg", fg_measured, fg_recorded), ("bg", bg_measured, bg_recorded)):
+        recorded = np.asarray(recorded, dtype=np.float64)
+        out[f"{part}_rgb_r"] = pearson_r(measured, recorded)
+        lab[part] = measured_lab, recorded_lab = srgb_to_lab(measured), srgb_to_lab(recorded)  # (S, 3) each
+        out[f"{part}_lightness_r"] = pearson_r(measured_lab[:, 0], recorded_lab[:, 0])
+        out[f"{part}_chroma_agreement"] = concordance(measured_lab[:, 1:], recorded_lab[:, 1:])
+        out[f"{part}_delta_e"] = float(np.median(delta_e_2000(measured_lab, recorded_lab)))
+    measured_contrast = delta_e_2000(lab["fg"][0], lab["bg"][0])  # (S,)
+    recorded_contrast = delta_e_2000(lab["fg"][1], lab["bg"][1])
+    out["contrast_r"] = pearson_r(measured_contrast, recorded_contrast)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kept = measured_contrast / recorded_contrast
+    out["contrast_kept"] = (
+        float(np.median(kept[np.isfinite(kept)])) if np.isfinite(kept).any() else float("nan")
+    )
+    return out
+
+
 def _style_metrics(
     generated: Mapping[str, np.ndarray], real: np.ndarray, extras: Mapping[str, np.ndarray], modality: str
 ) -> dict[str, float]:
-    """Correlations of measured with recorded style, per image set in `generated` ("" names the main set)."""
+    """Style measured against recorded style, per image set in `generated` ("" names the main set), and on the
+    real images (suffix `_ceiling`)."""
     out: dict[str, float] = {}
     colours = f"style/{modality}/fg_color" in extras and f"style/{modality}/bg_color" in extras
     moments = f"style/{modality}/slant" in extras and f"style/{modality}/thickness" in extras
+    sets = [*generated.items(), ("_ceiling", real)]
     if colours and real.shape[1] == 3:
-        recorded = {
-            "fg_color": extras[f"style/{modality}/fg_color"],
-            "bg_color": extras[f"style/{modality}/bg_color"],
-        }
-        estimator = estimate_colors  # -> fg (S, 3), bg (S, 3)
+        fg, bg = extras[f"style/{modality}/fg_color"], extras[f"style/{modality}/bg_color"]
+        for suffix, images in sets:
+            out.update({f"{name}{suffix}": value for name, value in colour_metrics(images, fg, bg).items()})
     elif moments and real.shape[1] == 1:
         recorded = {
             "slant": extras[f"style/{modality}/slant"],
             "thickness": extras[f"style/{modality}/thickness"],
         }
-        estimator = mnist_moments  # -> slant (S,), thickness (S,)
-    else:
-        return out
-    for suffix, images in [*generated.items(), ("_ceiling", real)]:
-        for (name, truth), measured in zip(recorded.items(), estimator(images), strict=True):
-            out[f"{name}_r{suffix}"] = pearson_r(measured, truth)
+        for suffix, images in sets:
+            for (name, truth), measured in zip(recorded.items(), mnist_moments(images), strict=True):
+                out[f"{name}_r{suffix}"] = pearson_r(measured, truth)
     return out
 
 
@@ -241,9 +281,10 @@ def swap_evaluation(
     of the target class. Per modality m with a classifier in `classifiers`:
 
     - label_swap_prototype, label_swap_sample: fraction classified as the target class;
-    - style on the prototype swaps: street-view fg_color_r, bg_color_r (estimate_colors against the recorded
-      colours, samples x channels flattened), MNIST slant_r, thickness_r (mnist_moments against the recorded
-      ones); the same with suffix `_sample` on the sample swaps and `_ceiling` on the real test images;
+    - style on the prototype swaps: street-view colours as colour (`colour_metrics`: fg_ / bg_ lightness_r,
+      chroma_agreement, delta_e, rgb_r; contrast_r, contrast_kept), MNIST slant_r, thickness_r (mnist_moments
+      against the recorded ones); the same with suffix `_sample` on the sample swaps and `_ceiling` on the real
+      test images;
     - classifier_accuracy_real (the classifier on the real images, the ceiling of a swap), reconstruction_accuracy
       (on G_m of each source's own factors), samples.
 

@@ -16,8 +16,9 @@ from interpret.app_support import (
     generation_abilities,
     grid_factors,
 )
-from interpret.figures import generation_figure, sequence_comparison
+from interpret.figures import colour_swatches, generation_figure, sequence_comparison
 from interpret.generation import (
+    column_colours,
     factor_effects,
     interpolate_labels,
     style_label_grid,
@@ -129,6 +130,22 @@ with st.spinner("Decoding the grid…"):
         )
         slot = grid_columns[number] if grid_columns else st.container()
         slot.plotly_chart(figure, width="stretch", key=f"grid_{name}")
+        if kinds[name] == "image" and generated.shape[2] == 3:
+            slot.plotly_chart(
+                colour_swatches(
+                    column_colours(split.inputs[name][rows], generated),
+                    [f"#{r}" for r in rows],
+                    title=f"{name}: did the colour survive? Source vs. generated, per column",
+                ),
+                width="stretch",
+                key=f"colours_{name}",
+            )
+            slot.caption(
+                "Each swatch is a background square holding the digit's colour, measured on the image (the "
+                "background from its border, the digit from its pixels furthest from it). Top: the real style "
+                "source; bottom: the mean over the column's generated images. ΔE2000: the mean colour difference "
+                "of the column's images from their source (about 1 is just noticeable, above 10 another colour)."
+            )
 
 st.subheader("One style, any label")
 columns = st.columns([1, 2])

@@ -40,7 +40,9 @@ def swap_entry(label_swap: float, samples: int = 40, **styles: float) -> dict[st
 
 def swaps(svhn_swap: float = 0.95, mnist_swap: float = 0.95, **svhn_styles: float) -> dict[str, dict]:
     return {
-        "svhn": swap_entry(svhn_swap, **{"fg_color_r": 0.9, "bg_color_r": 0.95, **svhn_styles}),
+        "svhn": swap_entry(
+            svhn_swap, **{"fg_chroma_agreement": 0.9, "bg_chroma_agreement": 0.95, **svhn_styles}
+        ),
         "mnist": swap_entry(mnist_swap, slant_r=0.8, thickness_r=0.7),
     }
 
@@ -62,22 +64,22 @@ def test_label_swaps_at_or_above_the_bar_do_not_warn():
 
 
 def test_a_weak_style_warns_naming_the_style():
-    styles = swaps(fg_color_r=0.31)
+    styles = swaps(fg_chroma_agreement=0.31)
     styles["mnist"]["thickness_r"] = STYLE_WARNING  # at the bar: no warning
     result = swap_abilities(styles)
     assert len(result.warnings) == 1
     warning = result.warnings[0]
-    assert warning.startswith("svhn:") and STYLE_NAMES["fg_color_r"] in warning and "0.31" in warning
-    assert STYLE_NAMES["bg_color_r"] not in warning and "label swaps" not in warning
+    assert warning.startswith("svhn:") and STYLE_NAMES["fg_chroma_agreement"] in warning and "0.31" in warning
+    assert STYLE_NAMES["bg_chroma_agreement"] not in warning and "label swaps" not in warning
 
 
 def test_a_weak_label_and_style_give_one_warning_each():
-    styles = swaps(svhn_swap=0.5, bg_color_r=0.1)
+    styles = swaps(svhn_swap=0.5, bg_chroma_agreement=0.1)
     styles["mnist"]["slant_r"] = -0.2
     warnings = swap_abilities(styles).warnings
     assert len(warnings) == 3
     assert sum("label swaps" in w for w in warnings) == 1
-    assert sum(STYLE_NAMES["bg_color_r"] in w for w in warnings) == 1
+    assert sum(STYLE_NAMES["bg_chroma_agreement"] in w for w in warnings) == 1
     assert sum(STYLE_NAMES["slant_r"] in w and w.startswith("mnist:") for w in warnings) == 1
 
 
@@ -89,13 +91,39 @@ def test_rows_hold_one_measure_each_with_a_column_per_modality():
     measures = [row["measure"] for row in result.rows]
     assert len(set(measures)) == len(measures)
     by_measure = {row["measure"]: row for row in result.rows}
-    fg = next(row for m, row in by_measure.items() if m.startswith(STYLE_NAMES["fg_color_r"]))
+    fg = next(row for m, row in by_measure.items() if m.startswith(STYLE_NAMES["fg_chroma_agreement"]))
     assert (fg["svhn"], fg["mnist"]) == ("0.900", "—")  # MNIST has no colours
     slant = next(row for m, row in by_measure.items() if m.startswith(STYLE_NAMES["slant_r"]))
     assert (slant["svhn"], slant["mnist"]) == ("—", "0.800")
     swap = next(row for m, row in by_measure.items() if "class mean" in m)
     assert (swap["svhn"], swap["mnist"]) == ("95.0%", "95.0%")
     assert "40 test samples" in result.note
+
+
+def test_colour_cells_and_warnings_carry_the_real_images_ceiling():
+    """A grey generator's swap results, as `swap_evaluation` gives them for the shipped demos before issue 15:
+    lightness kept, colour lost; the page must say so with the ceiling beside each figure."""
+    grey = swaps(
+        fg_lightness_r=0.913,
+        fg_lightness_r_ceiling=0.987,
+        fg_chroma_agreement=0.038,
+        fg_chroma_agreement_ceiling=0.980,
+        fg_delta_e=15.46,
+        fg_delta_e_ceiling=1.61,
+        contrast_kept=0.68,
+    )
+    result = swap_abilities(grey)
+    by_measure = {row["measure"]: row["svhn"] for row in result.rows}
+    assert by_measure[next(m for m in by_measure if m.startswith("foreground colour: agreement"))] == (
+        "0.038 (real 0.980)"
+    )
+    assert by_measure[next(m for m in by_measure if m.startswith("foreground colour difference"))] == (
+        "15.5 (real 1.6)"
+    )
+    colour = [w for w in result.warnings if STYLE_NAMES["fg_chroma_agreement"] in w]
+    assert len(colour) == 1 and "0.04 only (real images: 0.98)" in colour[0]
+    assert not any(STYLE_NAMES["fg_lightness_r"] in w for w in result.warnings)  # 0.91: kept
+    assert not any(STYLE_NAMES["contrast_kept"] in w for w in result.warnings)  # 0.68: above the bar
 
 
 def test_rows_leave_out_a_measure_no_modality_has():

@@ -177,6 +177,40 @@ def test_foreground_weights_by_hand_and_plain_mse_at_zero():
     assert on_stroke > 2 * on_background
 
 
+def test_chroma_weight_by_hand_grey_errors_free_and_grey_scale_untouched():
+    from mfm.losses import chroma, reconstruction_losses
+
+    target = torch.rand(2, 3, 4, 4)
+    torch.testing.assert_close(chroma(target).sum(1), torch.zeros(2, 4, 4))  # colour without grey level
+    # An error of grey level only (every channel off by the same amount) has no chroma part: weight ignored.
+    brighter = target + 0.1
+    plain = reconstruction_losses({"x": brighter}, {"x": target})["x"]
+    torch.testing.assert_close(
+        reconstruction_losses({"x": brighter}, {"x": target}, chroma_weight=9.0)["x"], plain
+    )
+    # Drawing the target grey (its channel mean everywhere): the error is all chroma, so it costs 1 + λ_c times.
+    grey = target.mean(1, keepdim=True).expand_as(target)
+    plain = reconstruction_losses({"x": grey}, {"x": target})["x"]
+    torch.testing.assert_close(
+        reconstruction_losses({"x": grey}, {"x": target}, chroma_weight=9.0)["x"], 10 * plain
+    )
+    # By hand, one pixel: target (1, 0, 0), guess (0, 0, 0); chroma (2/3, -1/3, -1/3) vs 0: chroma error 2/3 per
+    # pixel over 3 channels, so the mean is (1 + λ · 2/3) / 3.
+    red, black = torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
+    loss = reconstruction_losses({"x": black}, {"x": red}, chroma_weight=3.0)["x"]
+    torch.testing.assert_close(loss, torch.tensor((1 + 3.0 * 2 / 3) / 3))
+    # Grey-scale images and sequences have no chroma: unchanged.
+    mono, guess = torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)
+    assert torch.equal(
+        reconstruction_losses({"m": guess}, {"m": mono}, chroma_weight=9.0)["m"],
+        torch.nn.functional.mse_loss(guess, mono),
+    )
+    # With the foreground weights too, the same per-pixel weights multiply both parts.
+    both = reconstruction_losses({"x": grey}, {"x": target}, foreground_weight=4.0, chroma_weight=9.0)["x"]
+    fg_only = reconstruction_losses({"x": grey}, {"x": target}, foreground_weight=4.0)["x"]
+    torch.testing.assert_close(both, 10 * fg_only)
+
+
 def test_frozen_restores_flags_after_an_exception():
     from conftest import tiny_image_config
 

@@ -314,3 +314,41 @@ def test_report_progress_names_every_step_and_only_moves_forward(sentiment_check
         "a randomised copy, gradients",
     ):
         assert sum(f"faithfulness: {part}" in s for s in stages) >= 3, part  # several updates per part
+
+
+def test_the_page_shows_label_swaps_and_colours_with_their_ceilings():
+    """Issue 15: the generation figures were in the JSON only; colours are shown as colour, beside the real
+    images' figure, with the Style & label page's warnings."""
+    from interpret.report import render_html
+
+    svhn = {
+        "samples": 500,
+        "label_swap_prototype": 0.866,
+        "label_swap_sample": 0.808,
+        "classifier_accuracy_real": 0.99,
+        "reconstruction_accuracy": 0.84,
+        "fg_chroma_agreement": 0.038,
+        "fg_chroma_agreement_ceiling": 0.98,
+        "fg_lightness_r": 0.913,
+        "fg_lightness_r_ceiling": 0.987,
+        "fg_delta_e": None,  # a NaN after _clean
+    }
+    summary = {
+        "checkpoint": {
+            "source": "x.pt",
+            "sha256": "0" * 64,
+            "kind": "image",
+            "task": "classification",
+            "dataset": "digits",
+            "modalities": ["svhn"],
+        },
+        "settings": {"estimator": "ksg", "seed": 0},
+        "created": "now",
+        "generation": {"label_swap_accuracy": {"svhn": 0.866}, "by_modality": {"svhn": svhn}},
+    }
+    page = render_html(summary, [])
+    section = page[page.index("Label swap and style preservation") : page.index("Summary (JSON)")]
+    assert "0.038 (real 0.980)" in section and "0.913 (real 0.987)" in section and "86.6%" in section
+    assert "foreground colour" in section and "0.04 only (real images: 0.98)" in section  # the warning
+    assert "—" in section  # the missing ΔE
+    assert "Label swap and style preservation" not in render_html({**summary, "generation": {}}, [])

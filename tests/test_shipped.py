@@ -131,4 +131,4 @@ def test_improved_image_demo_meets_the_issue_4_bars(data_cache):
     generation = image_generation_metrics(loaded.model, load_dataset("digits"))
     svhn, mnist = generation["svhn"], generation["mnist"]
     assert mnist["label_swap_prototype"] >= 0.90 and svhn["label_swap_prototype"] >= 0.85
-    assert svhn["bg_color_r"] >= 0.9 and svhn["fg_color_r"] >= 0.7 and mnist["slant_r"] >= 0.7
+    assert svhn["bg_rgb_r"] >= 0.9 and svhn["fg_rgb_r"] >= 0.7 and mnist["slant_r"] >= 0.7

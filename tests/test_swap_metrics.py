@@ -16,6 +16,7 @@ from mfm.data.types import MultimodalDataset, Split
 from mfm.errors import MFMError
 from mfm.model import MFM
 from mfm.swap_metrics import (
+    COLOUR_MEASURES,
     class_prototypes,
     gather_factors,
     label_swap_fidelity,
@@ -196,7 +197,10 @@ def test_swap_evaluation_keys_ranges_ceilings_and_json():
     assert set(results) == {"svhn", "mnist"}
     common = {"samples", "label_swap_prototype", "label_swap_sample"}
     common |= {"classifier_accuracy_real", "reconstruction_accuracy"}
-    colours = {f"{c}_r{s}" for c in ("fg_color", "bg_color") for s in ("", "_sample", "_ceiling")}
+    per_colour = {f"{part}_{m}" for part in ("fg", "bg") for m in COLOUR_MEASURES}
+    colours = {
+        f"{c}{s}" for c in (*per_colour, "contrast_r", "contrast_kept") for s in ("", "_sample", "_ceiling")
+    }
     moments = {f"{c}_r{s}" for c in ("slant", "thickness") for s in ("", "_sample", "_ceiling")}
     assert set(results["svhn"]) == common | colours
     assert set(results["mnist"]) == common | moments
@@ -208,8 +212,11 @@ def test_swap_evaluation_keys_ranges_ceilings_and_json():
     # recorded with noise, so the ceiling is high but below 1.
     assert results["mnist"]["slant_r_ceiling"] == pytest.approx(1.0)
     assert results["mnist"]["thickness_r_ceiling"] == pytest.approx(1.0)
-    assert results["svhn"]["bg_color_r_ceiling"] == pytest.approx(1.0)
-    assert 0.5 < results["svhn"]["fg_color_r_ceiling"] < 1.0
+    assert results["svhn"]["bg_rgb_r_ceiling"] == pytest.approx(1.0)
+    assert results["svhn"]["bg_chroma_agreement_ceiling"] == pytest.approx(1.0)
+    assert results["svhn"]["bg_delta_e_ceiling"] == pytest.approx(0.0, abs=1e-4)
+    assert 0.5 < results["svhn"]["fg_rgb_r_ceiling"] < 1.0
+    assert 0.5 < results["svhn"]["fg_lightness_r_ceiling"] < 1.0
     json.dumps(results)  # JSON-ready
 
 

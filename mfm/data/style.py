@@ -79,3 +79,113 @@ def mnist_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # A = w L and P = 2 (L + w) for a w-by-L rectangle; solve for the smaller root w.
         thickness = (perimeter - np.sqrt(np.maximum(perimeter**2 - 16.0 * mass, 0.0))) / 4.0
     return slant, thickness
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Colour as colour: CIELAB and CIEDE2000
+# ---------------------------------------------------------------------------------------------------------------
+_SRGB_TO_XYZ = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)  # IEC 61966-2-1 primaries, D65 white
+# The white point as the matrix maps sRGB white (0.95047, 1.0000001, 1.08883), so that greys come out with
+# a* = b* = 0 to rounding (with the rounded Y = 1 they would carry a tint of about 1e-5).
+_WHITE_D65 = _SRGB_TO_XYZ.sum(axis=1)
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of sRGB colours: (..., 3) floats in [0, 1] -> (..., 3) L* (0-100), a*, b*, float64.
+
+    sRGB's transfer curve is undone, the linear values mapped to XYZ (IEC 61966-2-1), then to L*a*b* with the
+    CIE 1976 formulas. Greys (equal channels) have a* = b* = 0 up to rounding; white is L* 100.
+    Values outside [0, 1] are clipped first (a decoder's sigmoid output never leaves it).
+    """
+    rgb = np.clip(np.asarray(rgb, dtype=np.float64), 0.0, 1.0)
+    if rgb.shape[-1:] != (3,):
+        raise DataError(f"srgb_to_lab: expected colours of shape (..., 3), got {rgb.shape}")
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ _SRGB_TO_XYZ.T / _WHITE_D65  # (..., 3), relative to white
+    delta = 6.0 / 29.0
+    f = np.where(xyz > delta**3, np.cbrt(xyz), xyz / (3 * delta**2) + 4.0 / 29.0)
+    lightness = 116.0 * f[..., 1] - 16.0
+    a = 500.0 * (f[..., 0] - f[..., 1])
+    b = 200.0 * (f[..., 1] - f[..., 2])
+    return np.stack([lightness, a, b], axis=-1)
+
+
+def delta_e_2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
+    """CIEDE2000 colour difference of two (..., 3) arrays of L*a*b* colours (broadcast against each other) ->
+    (...,) float64.
+
+    The formula as written by Sharma, Wu and Dalal (2005), kL = kC = kH = 1: about 1 is a just noticeable
+    difference, 2-10 a difference seen at a glance, above 50 opposite colours.
+    """
+    lab1 = np.asarray(lab1, dtype=np.float64)
+    lab2 = np.asarray(lab2, dtype=np.float64)
+    try:
+        shape = np.broadcast_shapes(lab1.shape, lab2.shape)
+    except ValueError:
+        shape = None
+    if shape is None or lab1.shape[-1:] != (3,) or lab2.shape[-1:] != (3,):
+        raise DataError(
+            f"delta_e_2000: need two (..., 3) arrays that broadcast together, got {lab1.shape}, {lab2.shape}"
+        )
+    l1, a1, b1 = np.moveaxis(lab1, -1, 0)
+    l2, a2, b2 = np.moveaxis(lab2, -1, 0)
+    chroma_mean = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - np.sqrt(chroma_mean**7 / (chroma_mean**7 + 25.0**7)))
+    a1p, a2p = (1 + g) * a1, (1 + g) * a2
+    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p = np.degrees(np.arctan2(b1, a1p)) % 360.0  # arctan2(0, 0) = 0, the formula's convention
+    h2p = np.degrees(np.arctan2(b2, a2p)) % 360.0
+    chromatic = (c1p * c2p) != 0
+    dh = h2p - h1p
+    dh = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
+    dh = np.where(chromatic, dh, 0.0)
+    d_lightness, d_chroma = l2 - l1, c2p - c1p
+    d_hue = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh) / 2)
+    l_mean, c_mean = (l1 + l2) / 2, (c1p + c2p) / 2
+    h_sum, h_gap = h1p + h2p, np.abs(h1p - h2p)
+    h_mean = np.where(h_gap <= 180, h_sum / 2, np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2))
+    h_mean = np.where(chromatic, h_mean, h_sum)
+    t = (
+        1
+        - 0.17 * np.cos(np.radians(h_mean - 30))
+        + 0.24 * np.cos(np.radians(2 * h_mean))
+        + 0.32 * np.cos(np.radians(3 * h_mean + 6))
+        - 0.20 * np.cos(np.radians(4 * h_mean - 63))
+    )
+    rotation = 30 * np.exp(-(((h_mean - 275) / 25) ** 2))
+    r_c = 2 * np.sqrt(c_mean**7 / (c_mean**7 + 25.0**7))
+    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / np.sqrt(20 + (l_mean - 50) ** 2)
+    s_c = 1 + 0.045 * c_mean
+    s_h = 1 + 0.015 * c_mean * t
+    r_t = -np.sin(np.radians(2 * rotation)) * r_c
+    terms = (d_lightness / s_l, d_chroma / s_c, d_hue / s_h)
+    return np.sqrt(terms[0] ** 2 + terms[1] ** 2 + terms[2] ** 2 + r_t * terms[1] * terms[2])
+
+
+def concordance(x: np.ndarray, y: np.ndarray) -> float:
+    """Lin's concordance correlation of paired (N, D) arrays, the D columns pooled: how close the points lie to
+    x = y, not just to some line.
+
+    2 Σ_d cov(x_d, y_d) / Σ_d (var x_d + var y_d + (mean x_d - mean y_d)²), in [-1, 1]: 1 when x equals y, 0 when
+    x is constant (a grey generator's a*, b*), and below Pearson's r when x is y scaled down (faded colours) or
+    shifted. Rows with a NaN or inf are dropped; fewer than two rows give NaN, two constant equal sides 1.0.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    x, y = x.reshape(len(x), -1), y.reshape(len(y), -1)
+    if x.shape != y.shape:
+        raise DataError(f"concordance: shapes {x.shape} and {y.shape} differ")
+    keep = np.isfinite(x).all(1) & np.isfinite(y).all(1)
+    x, y = x[keep], y[keep]
+    if len(x) < 2:
+        return float("nan")
+    mx, my = x.mean(0), y.mean(0)
+    covariance = ((x - mx) * (y - my)).mean(0).sum()
+    spread = (x.var(0) + y.var(0) + (mx - my) ** 2).sum()
+    return 1.0 if spread == 0 else float(2 * covariance / spread)
