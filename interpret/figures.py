@@ -613,60 +613,43 @@ def generation_figure(
     )
 
 
-def _rgb(colour: np.ndarray) -> str:
-    red, green, blue = (round(255 * float(np.clip(c, 0, 1))) for c in colour)
-    return f"rgb({red},{green},{blue})"
+def swatch_tiles(foreground: np.ndarray, background: np.ndarray, size: int = 32) -> np.ndarray:
+    """(S, 3) foreground and background sRGB colours -> (S, 3, size, size) tiles: a square of the background
+    colour holding a centred square of the foreground colour, half its side."""
+    tiles = np.broadcast_to(np.asarray(background)[:, :, None, None], (len(background), 3, size, size)).copy()
+    low, high = size // 4, size - size // 4
+    tiles[:, :, low:high, low:high] = np.asarray(foreground)[:, :, None, None]
+    return tiles
 
 
-def colour_swatches(colours, column_labels: Sequence[str], *, title: str = "") -> go.Figure:
-    """Each grid column's measured colours (`interpret.generation.column_colours`) as swatches: a square of the
-    background colour holding a smaller one of the foreground (digit) colour, for the style source (top) and the
-    generated column (bottom, the mean over its rows), the CIEDE2000 difference written under each column."""
-    columns = len(column_labels)
-    rows = ["style source (real)", "generated column (mean)"]
-    figure = go.Figure()
-    for size, part in ((44, "bg"), (20, "fg")):
-        for row, prefix in zip(rows, ("source", "generated"), strict=True):
-            values = getattr(colours, f"{prefix}_{part}")  # (S, 3)
-            lab_hover = [
-                f"{row}<br>{column_labels[c]}<br>foreground {_rgb(getattr(colours, f'{prefix}_fg')[c])}"
-                f"<br>background {_rgb(getattr(colours, f'{prefix}_bg')[c])}"
-                + (
-                    f"<br>ΔE2000 from the source: foreground {colours.delta_e_fg[c]:.1f}, "
-                    f"background {colours.delta_e_bg[c]:.1f}"
-                    if prefix == "generated"
-                    else ""
-                )
-                for c in range(columns)
-            ]
-            figure.add_trace(
-                go.Scatter(
-                    x=list(column_labels),
-                    y=[row] * columns,
-                    mode="markers",
-                    marker=dict(
-                        symbol="square", size=size, color=[_rgb(v) for v in values], line=dict(width=0)
-                    ),
-                    hovertext=lab_hover,
-                    hoverinfo="text",
-                    showlegend=False,
-                )
-            )
-    figure.add_trace(
-        go.Scatter(
-            x=list(column_labels),
-            y=["ΔE2000 fg / bg"] * columns,
-            mode="text",
-            text=[f"{f:.0f} / {b:.0f}" for f, b in zip(colours.delta_e_fg, colours.delta_e_bg, strict=True)],
-            hoverinfo="skip",
-            showlegend=False,
+def colour_swatches(colours, column_labels: Sequence[str], *, title: str = "", size: int = 32) -> go.Figure:
+    """Each grid column's measured colours (`interpret.generation.column_colours`) as swatches (`swatch_tiles`),
+    tiles of the grid's size so that they line up with its columns: the style source on top, the generated
+    column (the mean over its rows) below, the CIEDE2000 differences written under each column."""
+    tiles = np.stack(
+        [
+            swatch_tiles(colours.source_fg, colours.source_bg, size),
+            swatch_tiles(colours.generated_fg, colours.generated_bg, size),
+        ]
+    )  # (2, S, 3, size, size)
+    figure = image_grid(
+        tiles,
+        x_title="style of sample; under each: ΔE2000 digit / background",
+        y_title="colours measured on",
+        row_labels=["source", "generated"],
+        column_labels=column_labels,
+        title=title,
+    )
+    pad = 2
+    for c, (fg, bg) in enumerate(zip(colours.delta_e_fg, colours.delta_e_bg, strict=True)):
+        figure.add_annotation(
+            x=c * (size + pad) + size / 2,
+            y=2 * (size + pad) + 4,
+            text=f"{fg:.0f} / {bg:.0f}",
+            showarrow=False,
+            yanchor="top",
+            font=dict(size=11),
         )
-    )
-    figure.update_xaxes(title=dict(text="style of sample (the grid's columns)", standoff=4), side="top")
-    figure.update_yaxes(
-        title=dict(text="colours measured on", standoff=4),
-        categoryorder="array",
-        categoryarray=["ΔE2000 fg / bg", *rows[::-1]],
-    )
-    figure.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=90, b=10), plot_bgcolor="white")
+    figure.update_yaxes(range=[2 * (size + pad) + 18, -0.5])
+    figure.update_layout(height=260)
     return figure

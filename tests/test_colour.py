@@ -206,10 +206,20 @@ def test_colour_swatches_draw_the_measured_colours_with_titled_axes(recorded):
     labels = ["#0", "#1", "#2", "#3"]
     figure = colour_swatches(colours, labels, title="t")
     assert untitled_axes(figure.to_plotly_json()["layout"]) == []
-    bg_source = figure.data[0]
-    assert list(bg_source.x) == labels and set(bg_source.y) == {"style source (real)"}
-    red, green, blue = (round(255 * c) for c in colours.source_bg[2])
-    assert bg_source.marker.color[2] == f"rgb({red},{green},{blue})"
-    assert figure.data[1].marker.color[0] != bg_source.marker.color[0]  # the generated (grey) row differs
-    text = figure.data[-1].text
-    assert text[0] == f"{colours.delta_e_fg[0]:.0f} / {colours.delta_e_bg[0]:.0f}"
+    assert list(figure.layout.xaxis.ticktext) == labels
+    assert list(figure.layout.yaxis.ticktext) == ["source", "generated"]
+    mosaic = np.asarray(figure.data[0].z)  # (2 * 34, 4 * 34, 3) uint8, tiles of 32 and 2 pixels of padding
+    for column in range(4):
+        left = column * 34
+        for row, (fg, bg) in enumerate(
+            [(colours.source_fg, colours.source_bg), (colours.generated_fg, colours.generated_bg)]
+        ):
+            top = row * 34
+            np.testing.assert_array_equal(
+                mosaic[top + 16, left + 16], np.round(255 * fg[column])
+            )  # the centre
+            np.testing.assert_array_equal(mosaic[top + 1, left + 1], np.round(255 * bg[column]))  # the corner
+    texts = [a.text for a in figure.layout.annotations]
+    assert texts == [
+        f"{f:.0f} / {b:.0f}" for f, b in zip(colours.delta_e_fg, colours.delta_e_bg, strict=True)
+    ]
