@@ -320,7 +320,8 @@ class ObjectiveConfig:
     classifier on its z_i uncertain; needs a model built with `style_adversaries`), `swap_weight` (swap-cycle
     consistency), both ramped in linearly over the first `ramp_epochs` epochs; `foreground_weight` (image
     reconstruction errors weighted toward the strokes of a digit; `losses.foreground_weights`), `chroma_weight`
-    (colour image errors in the colour directions weigh 1 + chroma_weight times the grey level's;
+    (colour image errors in the colour directions weigh 1 + chroma_weight times the grey level's) and
+    `colour_weight` (a colour image's digit and background colours must match its target's;
     `losses.reconstruction_losses`).
     """
 
@@ -332,6 +333,7 @@ class ObjectiveConfig:
     swap_weight: float = 0.0
     foreground_weight: float = 0.0
     chroma_weight: float = 0.0
+    colour_weight: float = 0.0
     ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
@@ -355,6 +357,7 @@ class ObjectiveConfig:
             "swap_weight",
             "foreground_weight",
             "chroma_weight",
+            "colour_weight",
         ):
             _check_float("objective", name, getattr(self, name), 0.0, 1e6)
         _check_int("objective", "ramp_epochs", self.ramp_epochs, 0, 10_000)

@@ -64,11 +64,32 @@ def chroma(images: Tensor) -> Tensor:
     return images - images.mean(1, keepdim=True)
 
 
+def colour_statistics_error(reconstruction: Tensor, target: Tensor) -> Tensor:
+    """How far an image's digit and background colours are from its target's: (B, C, H, W) pairs -> (B,).
+
+    With m = d / max d, d a target pixel's colour distance from the target's mean colour (as `foreground_weights`),
+    the digit colour is the m²-weighted mean colour and the background colour the (1 - m)²-weighted one, both
+    pooled with the target's weights; the error is the squared distance of the reconstruction's two colours from
+    the target's, summed. A blurred or faded digit pulls its weighted mean toward the background, so this is also
+    an error of contrast.
+    """
+    distance = (target - target.mean((2, 3), keepdim=True)).pow(2).sum(1, keepdim=True).sqrt()  # (B, 1, H, W)
+    mask = distance / distance.amax((2, 3), keepdim=True).clamp_min(1e-6)
+    error = torch.zeros(target.shape[0], device=target.device, dtype=target.dtype)
+    for weights in (mask.pow(2), (1 - mask).pow(2)):
+        total = weights.sum((2, 3)).clamp_min(1e-6)  # (B, 1)
+        colour = (weights * reconstruction).sum((2, 3)) / total  # (B, C)
+        wanted = (weights * target).sum((2, 3)) / total
+        error = error + (colour - wanted).pow(2).sum(1)
+    return error
+
+
 def reconstruction_losses(
     reconstructions: Mapping[str, Tensor],
     targets: Mapping[str, Tensor],
     foreground_weight: float = 0.0,
     chroma_weight: float = 0.0,
+    colour_weight: float = 0.0,
 ) -> dict[str, Tensor]:
     """Mean squared error of each generated modality X̂_i against X_i.
 
@@ -84,13 +105,18 @@ def reconstruction_losses(
     street-view digits the grey direction holds 16 times the variance of the colour directions, so a plain squared
     error is met almost fully by grey images, and the shipped models drew every digit grey (chroma C* of
     reconstructions 2.6 against 14.9 in the real images; a linear read-out of a*, b* from F_svhn, R² 0.02).
+
+    With `colour_weight` λ_s > 0 (beyond the paper), a colour image's loss adds λ_s times the mean
+    `colour_statistics_error`: its digit and background colours must match the target's as colours, not only
+    pixel by pixel (a blurred digit's pixels can each be near the target while its colour is washed out).
     """
     losses = {}
     for n, reconstruction in reconstructions.items():
         target = targets[n]
-        colour = chroma_weight > 0 and target.ndim == 4 and target.shape[1] > 1
+        in_colour = target.ndim == 4 and target.shape[1] > 1
+        colour, statistics = chroma_weight > 0 and in_colour, colour_weight > 0 and in_colour
         weighted = foreground_weight > 0 and target.ndim == 4
-        if not (colour or weighted):
+        if not (colour or weighted or statistics):
             losses[n] = F.mse_loss(reconstruction, target)
             continue
         error = (reconstruction - target).pow(2)  # (B, C, H, W)
@@ -99,6 +125,8 @@ def reconstruction_losses(
         if weighted:
             error = foreground_weights(target, foreground_weight) * error  # (B, 1, H, W) weights
         losses[n] = error.mean()
+        if statistics:
+            losses[n] = losses[n] + colour_weight * colour_statistics_error(reconstruction, target).mean()
     return losses
 
 
@@ -138,7 +166,11 @@ def mfm_objective(
     total = prediction = prediction_loss(output.prediction, labels, model.config.task)
     terms["prediction"] = prediction
     for name, loss in reconstruction_losses(
-        output.reconstructions, inputs, objective.foreground_weight, objective.chroma_weight
+        output.reconstructions,
+        inputs,
+        objective.foreground_weight,
+        objective.chroma_weight,
+        objective.colour_weight,
     ).items():
         terms[f"recon/{name}"] = loss
         total = total + objective.recon_weight(name) * loss
@@ -179,7 +211,11 @@ def surrogate_objective(
         loss = surrogate_code_loss(inferred, full, missing, objective.surrogate_detach_targets)
         loss = loss + prediction_loss(inferred.prediction, labels, config.task)
         for name, recon in reconstruction_losses(
-            inferred.reconstructions, inputs, objective.foreground_weight, objective.chroma_weight
+            inferred.reconstructions,
+            inputs,
+            objective.foreground_weight,
+            objective.chroma_weight,
+            objective.colour_weight,
         ).items():
             loss = loss + objective.recon_weight(name) * recon
         terms[f"surrogate/{missing}"] = loss

@@ -211,6 +211,42 @@ def test_chroma_weight_by_hand_grey_errors_free_and_grey_scale_untouched():
     torch.testing.assert_close(both, 10 * fg_only)
 
 
+def test_colour_statistics_error_by_hand_and_what_it_catches():
+    from mfm.losses import colour_statistics_error, reconstruction_losses
+
+    # A 4x4 blue background (0, 0, 1) with one red pixel (1, 0, 0): mean colour (1/16, 0, 15/16); the red pixel
+    # is the furthest (m = 1), the blue ones at m = 1/15 of its distance.
+    target = torch.zeros(1, 3, 4, 4)
+    target[0, 2] = 1.0
+    target[0, :, 0, 0] = torch.tensor([1.0, 0.0, 0.0])
+    torch.testing.assert_close(colour_statistics_error(target, target), torch.zeros(1))
+    # All black: the error is the squared norm of the target's digit and background colours.
+    m = torch.full((4, 4), 1.0 / 15)
+    m[0, 0] = 1.0
+    digit = (m.pow(2)[None] * target[0]).sum((1, 2)) / m.pow(2).sum()
+    background = ((1 - m).pow(2)[None] * target[0]).sum((1, 2)) / (1 - m).pow(2).sum()
+    black = torch.zeros_like(target)
+    torch.testing.assert_close(
+        colour_statistics_error(black, target), (digit.pow(2).sum() + background.pow(2).sum()).view(1)
+    )
+    # A digit drawn in the background's colour (no contrast) costs more than one half way there.
+    faded, half = target.clone(), target.clone()
+    faded[0, :, 0, 0] = torch.tensor([0.0, 0.0, 1.0])
+    half[0, :, 0, 0] = torch.tensor([0.5, 0.0, 0.5])
+    assert colour_statistics_error(faded, target) > colour_statistics_error(half, target) > 0
+    # In reconstruction_losses: added λ_s times to colour images only.
+    plain = reconstruction_losses({"x": half}, {"x": target})["x"]
+    torch.testing.assert_close(
+        reconstruction_losses({"x": half}, {"x": target}, colour_weight=2.0)["x"],
+        plain + 2.0 * colour_statistics_error(half, target).mean(),
+    )
+    mono, guess = torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)
+    assert torch.equal(
+        reconstruction_losses({"m": guess}, {"m": mono}, colour_weight=5.0)["m"],
+        torch.nn.functional.mse_loss(guess, mono),
+    )
+
+
 def test_frozen_restores_flags_after_an_exception():
     from conftest import tiny_image_config
 
