@@ -249,6 +249,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"style adversary {objective.style_adversary_weight:g}": objective.style_adversary_weight > 0,
                 f"swap cycle {objective.swap_weight:g}": objective.swap_weight > 0,
                 f"foreground weight {objective.foreground_weight:g}": objective.foreground_weight > 0,
+                f"chroma weight {objective.chroma_weight:g}": objective.chroma_weight > 0,
+                f"colour weight {objective.colour_weight:g}": objective.colour_weight > 0,
             }
         )
     if any(extras.values()):

@@ -1,7 +1,9 @@
 """Checkpoint format version 2: the shipped version-1 demos load unchanged, and a version-2 round trip is exact.
 
-`tests/data/v1_demo_outputs.npz` holds the outputs of the three shipped demos on fixed inputs, computed with the
-code as it was before version 2 (`tests/data/make_v1_demo_outputs.py`, run at that commit).
+`tests/data/v1_demo_outputs.npz` holds the outputs of the shipped version-1 demos on fixed inputs, computed with
+the code as it was before version 2 (`tests/data/make_v1_demo_outputs.py`, run at that commit). The improved
+digits demo was one of them until issue 15 replaced it with a version-2 file; its entries were dropped from the
+file, the others left as they were (the migration of its objective is checked on a built version-1 config below).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from mfm.config import MFMConfig, ModalityConfig, ObjectiveConfig, split_v1_conf
 from mfm.model import MFM
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMOS = ("sentiment_mfm", "digits_mfm_paper", "digits_mfm_improved")
+DEMOS = ("sentiment_mfm", "digits_mfm_paper")
 
 
 def _outputs(model: MFM, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -57,8 +59,6 @@ def test_shipped_version_1_demos_load_and_give_bit_identical_outputs(name):
     assert loaded.objective is not None
     if name == "sentiment_mfm":
         assert dict(loaded.objective.recon_weights) == {"language": 1.0, "acoustic": 0.01, "visual": 0.5}
-    if name == "digits_mfm_improved":
-        assert loaded.objective.style_adversary_weight > 0 and loaded.config.style_adversaries
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])

@@ -119,16 +119,79 @@ def test_sequence_demo_missing_modality_order_follows_the_planted_information():
     assert test["all"]["acc2"] >= 0.9 and test["all"]["pearson_r"] >= 0.8
 
 
-def test_improved_image_demo_meets_the_issue_4_bars(data_cache):
-    """Accuracy with all and with each missing modality, label swap to class prototypes judged by the independent
-    classifiers, and style preservation, on the whole test split (500 swaps per modality)."""
+EVALUATIONS = Path(__file__).resolve().parents[1] / "assets" / "evaluations"
+
+
+@pytest.fixture(scope="module")
+def generation_of():
+    """`image_generation_metrics` of a shipped image checkpoint, measured once per module."""
     from mfm.swap_metrics import image_generation_metrics
 
+    measured = {}
+
+    def measure(name: str) -> dict:
+        if name not in measured:
+            measured[name] = image_generation_metrics(
+                load_checkpoint(shipped(name)).model, load_dataset("digits")
+            )
+        return measured[name]
+
+    return measure
+
+
+@pytest.mark.parametrize("name", ["digits_mfm_paper.pt", "digits_mfm_improved.pt"])
+def test_shipped_image_models_reproduce_their_documented_generation_figures(name, generation_of, data_cache):
+    """assets/evaluations/<name>.json is `python -m mfm evaluate <file> --json` of the shipped file, the source of
+    the figures in assets/README.md: label swaps, colours (CIELAB), contrast and MNIST moments come back to 1e-6."""
+    import json
+    import math
+
+    recorded = json.loads((EVALUATIONS / f"{Path(name).stem}.json").read_text())
+    assert recorded["sha256"] == load_checkpoint(shipped(name)).sha256, "the evaluation is of another file"
+    measured = generation_of(name)
+    assert set(measured) == set(recorded["generation"])
+    for modality, figures in recorded["generation"].items():
+        assert set(measured[modality]) == set(figures), modality
+        for key, value in figures.items():
+            if isinstance(value, float) and math.isnan(value):
+                assert math.isnan(measured[modality][key]), (modality, key)
+            else:
+                assert measured[modality][key] == pytest.approx(value, abs=1e-6), (modality, key)
+
+
+def test_improved_image_demo_meets_the_issue_4_bars(generation_of, data_cache):
+    """Accuracy with all and with each missing modality, label swap to class prototypes judged by the independent
+    classifiers, and style preservation as issue 4 measured it (the RGB r, mostly lightness)."""
     loaded = load_checkpoint(shipped("digits_mfm_improved.pt"))
     test = loaded.metadata["metrics"]["test"]
     assert test["all"]["accuracy"] >= 0.98
     assert test["without_svhn"]["accuracy"] >= 0.95 and test["without_mnist"]["accuracy"] >= 0.95
-    generation = image_generation_metrics(loaded.model, load_dataset("digits"))
+    generation = generation_of("digits_mfm_improved.pt")
     svhn, mnist = generation["svhn"], generation["mnist"]
     assert mnist["label_swap_prototype"] >= 0.90 and svhn["label_swap_prototype"] >= 0.85
     assert svhn["bg_rgb_r"] >= 0.9 and svhn["fg_rgb_r"] >= 0.7 and mnist["slant_r"] >= 0.7
+
+
+def test_improved_image_demo_meets_the_issue_15_bars_it_reaches(generation_of, data_cache):
+    """Issue 15: the improved model keeps the background's colour (a*b* agreement >= 0.8 of the real images') and
+    lightness, and the accuracy and MNIST swap bars; assets/README.md lists the bars it misses (street-view swaps
+    >= 90 / 85 %, the digit's hue and lightness, slant and stroke thickness)."""
+    loaded = load_checkpoint(shipped("digits_mfm_improved.pt"))
+    assert loaded.objective.chroma_weight > 0  # the colour-keeping recipe
+    generation = generation_of("digits_mfm_improved.pt")
+    svhn, mnist = generation["svhn"], generation["mnist"]
+    assert mnist["label_swap_prototype"] >= 0.90 and mnist["label_swap_sample"] >= 0.85
+    assert svhn["bg_lightness_r"] >= 0.9
+    assert svhn["bg_chroma_agreement"] >= 0.8 * svhn["bg_chroma_agreement_ceiling"]
+    # The digit's colour, which the grey paper model does not keep at all (0.003), is held in part.
+    paper = generation_of("digits_mfm_paper.pt")["svhn"]
+    assert svhn["fg_chroma_agreement"] > 0.4 > 100 * paper["fg_chroma_agreement"]
+
+
+def test_the_paper_model_draws_grey_and_the_colour_metric_says_so(generation_of, data_cache):
+    """The failure issue 15 names, on the shipped paper-objective model: street-view digits come out grey. The
+    old pooled RGB r passed it (0.91 background); the a*/b* agreement does not."""
+    svhn = generation_of("digits_mfm_paper.pt")["svhn"]
+    assert svhn["bg_rgb_r"] > 0.9 and svhn["bg_lightness_r"] > 0.9  # the grey level survives
+    assert svhn["bg_chroma_agreement"] < 0.1 and svhn["fg_chroma_agreement"] < 0.1  # the colour does not
+    assert svhn["bg_chroma_agreement_ceiling"] > 0.95  # while real images score near 1
