@@ -103,12 +103,14 @@ def reconstruction_losses(
     part: the squared error summed over RGB splits into a grey part (3 (mean channel error)²) and a chroma part,
     so this weighs errors in the colour directions 1 + λ_c times as much as errors of grey level. Why: on the
     street-view digits the grey direction holds 16 times the variance of the colour directions, so a plain squared
-    error is met almost fully by grey images, and the shipped models drew every digit grey (chroma C* of
-    reconstructions 2.6 against 14.9 in the real images; a linear read-out of a*, b* from F_svhn, R² 0.02).
+    error is met almost fully by grey images, and the models trained without it draw every digit grey (chroma C*
+    of reconstructions 2.6 against 14.9 in the real images; a linear read-out of a*, b* from F_svhn, R² 0.02;
+    assets/README.md has the runs with it).
 
     With `colour_weight` λ_s > 0 (beyond the paper), a colour image's loss adds λ_s times the mean
     `colour_statistics_error`: its digit and background colours must match the target's as colours, not only
     pixel by pixel (a blurred digit's pixels can each be near the target while its colour is washed out).
+    Grey-scale images and sequences are unaffected by both.
     """
     losses = {}
     for n, reconstruction in reconstructions.items():

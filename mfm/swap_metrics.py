@@ -13,8 +13,9 @@ the style. Two measurements test that on held-out data, for every image modality
   class template would score a perfect swap. The same estimators on the real test images give the ceilings.
 
 Split as in disentanglement_lib: `gather_factors` runs the model; `class_prototypes`, `swap_targets`,
-`pearson_r` and `colour_metrics` are pure numpy; `swap_images` and `label_swap_fidelity` decode chosen factors. Everything that runs the
-model uses eval mode under `torch.no_grad()` and restores every submodule's train/eval flag afterwards.
+`pearson_r` and `colour_metrics` are pure numpy; `swap_images` and `label_swap_fidelity` decode chosen factors.
+Everything that runs the model uses eval mode under `torch.no_grad()` and restores every submodule's train/eval
+flag afterwards.
 """
 
 from __future__ import annotations
