@@ -870,15 +870,18 @@ def swap_abilities(swaps: Mapping[str, Mapping[str, Any]] | None, reason: str = 
             rows.append(row)
     warnings = []
     for name, entry in swaps.items():
-        swap = entry["label_swap_prototype"]
-        if swap < SWAP_WARNING:
+        swap = entry.get("label_swap_prototype")
+        if swap is not None and swap < SWAP_WARNING:
             warnings.append(
                 f"{name}: only {swap:.0%} of {entry['samples']} label swaps are read as their target label by an "
                 f"independent classifier (it reads {entry['classifier_accuracy_real']:.0%} of real images): the "
                 "Label controls below often keep the source sample's label."
             )
         for key, style in STYLE_NAMES.items():
-            if key in entry and entry[key] < STYLE_WARNING:
+            value = entry.get(key)
+            if value is None or value != value:  # not measured (None in a report's cleaned JSON, or NaN)
+                continue
+            if value < STYLE_WARNING:
                 verb = _STYLE_AGREEMENT.get(key, "follows its style source with r =")
                 ceiling = entry.get(f"{key}_ceiling")
                 real = "" if ceiling is None else f" (real images: {ceiling:.2f})"

@@ -622,7 +622,9 @@ def swatch_tiles(foreground: np.ndarray, background: np.ndarray, size: int = 32)
     return tiles
 
 
-def colour_swatches(colours, column_labels: Sequence[str], *, title: str = "", size: int = 32) -> go.Figure:
+def colour_swatches(
+    colours, column_labels: Sequence[str], *, title: str = "", size: int = 32, pad: int = 2
+) -> go.Figure:
     """Each grid column's measured colours (`interpret.generation.column_colours`) as swatches (`swatch_tiles`),
     tiles of the grid's size so that they line up with its columns: the style source on top, the generated
     column (the mean over its rows) below, the CIEDE2000 differences written under each column."""
@@ -639,8 +641,8 @@ def colour_swatches(colours, column_labels: Sequence[str], *, title: str = "", s
         row_labels=["source", "generated"],
         column_labels=column_labels,
         title=title,
+        pad=pad,
     )
-    pad = 2
     for c, (fg, bg) in enumerate(zip(colours.delta_e_fg, colours.delta_e_bg, strict=True)):
         figure.add_annotation(
             x=c * (size + pad) + size / 2,

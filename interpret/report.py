@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -463,6 +464,11 @@ def _named_values(values) -> str:
     )
 
 
+def _code_spans(escaped: str) -> str:
+    """Markdown `code` spans of already escaped text as <code> elements (the app's notes are Markdown)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
 def _generation_html(summary: dict) -> str:
     """Label-swap fidelity and style preservation (`mfm evaluate`'s numbers) as the Style & label page shows them:
     one row per measure, a column per modality, the real images' figure in brackets, and its warnings."""
@@ -482,7 +488,7 @@ def _generation_html(summary: dict) -> str:
     )
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in abilities.warnings)
     return (
-        f"<h2>Label swap and style preservation</h2><p>{html.escape(abilities.note)}</p>"
+        f"<h2>Label swap and style preservation</h2><p>{_code_spans(html.escape(abilities.note))}</p>"
         + (f'<ul class="warnings">{warnings}</ul>' if warnings else "")
         + f"<table><tr><th>measure</th>{head}</tr>{rows}</table>"
     )

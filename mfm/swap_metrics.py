@@ -211,6 +211,7 @@ def colour_metrics(images: np.ndarray, fg_recorded: np.ndarray, bg_recorded: np.
     - `<part>_chroma_agreement`: Lin's concordance of (a*, b*) (`concordance`): 1 when the hues and their
       saturation match, 0 for grey images whatever their lightness, low for faded colours;
     - `<part>_delta_e`: the median CIEDE2000 difference (about 1 is just noticeable; lower is better);
+      like the others, it leaves out images whose colours are not finite (NaN only when none is);
     - `<part>_rgb_r`: Pearson r over samples x RGB channels flattened, the figure reported before this one
       existed; it is dominated by brightness (a generator of grey images scores about as well as one that keeps
       the colours), so it measures lightness, not colour.
@@ -228,7 +229,12 @@ def colour_metrics(images: np.ndarray, fg_recorded: np.ndarray, bg_recorded: np.
         lab[part] = measured_lab, recorded_lab = srgb_to_lab(measured), srgb_to_lab(recorded)  # (S, 3) each
         out[f"{part}_lightness_r"] = pearson_r(measured_lab[:, 0], recorded_lab[:, 0])
         out[f"{part}_chroma_agreement"] = concordance(measured_lab[:, 1:], recorded_lab[:, 1:])
-        out[f"{part}_delta_e"] = float(np.median(delta_e_2000(measured_lab, recorded_lab)))
+        differences = delta_e_2000(measured_lab, recorded_lab)  # (S,), NaN where an image has no colour
+        out[f"{part}_delta_e"] = (
+            float(np.median(differences[np.isfinite(differences)]))
+            if np.isfinite(differences).any()
+            else float("nan")
+        )
     measured_contrast = delta_e_2000(lab["fg"][0], lab["bg"][0])  # (S,)
     recorded_contrast = delta_e_2000(lab["fg"][1], lab["bg"][1])
     out["contrast_r"] = pearson_r(measured_contrast, recorded_contrast)

@@ -351,4 +351,9 @@ def test_the_page_shows_label_swaps_and_colours_with_their_ceilings():
     assert "0.038 (real 0.980)" in section and "0.913 (real 0.987)" in section and "86.6%" in section
     assert "foreground colour" in section and "0.04 only (real images: 0.98)" in section  # the warning
     assert "—" in section  # the missing ΔE
+    assert "<code>python -m mfm evaluate</code>" in section and "`" not in section
     assert "Label swap and style preservation" not in render_html({**summary, "generation": {}}, [])
+    # A measure that could not be computed (NaN, None after the JSON cleaning) is shown as such, never warned on.
+    unmeasured = {**svhn, "fg_chroma_agreement": None, "label_swap_prototype": None}
+    page = render_html({**summary, "generation": {"by_modality": {"svhn": unmeasured}}}, [])
+    assert "foreground colour of a swapped image" not in page and "label swaps are read" not in page

@@ -178,7 +178,7 @@ def concordance(x: np.ndarray, y: np.ndarray) -> float:
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    x, y = x.reshape(len(x), -1), y.reshape(len(y), -1)
+    x, y = x.reshape(len(x), -1 if x.size else 1), y.reshape(len(y), -1 if y.size else 1)
     if x.shape != y.shape:
         raise DataError(f"concordance: shapes {x.shape} and {y.shape} differ")
     keep = np.isfinite(x).all(1) & np.isfinite(y).all(1)

@@ -1,4 +1,8 @@
-"""Reference outputs of the shipped version-1 demos, computed with the code before format version 2."""
+"""Reference outputs of the shipped version-1 demos, computed with the code before format version 2.
+
+Kept as it was run. The improved digits demo has since been replaced by a version-2 file (issue 15) and its
+entries dropped from v1_demo_outputs.npz; the other two are unchanged.
+"""
 
 import sys
 
