@@ -791,8 +791,12 @@ SWAP_WARNING = 0.8
 """Below this share of label swaps read as their target, the Style & label page warns that the label control
 often fails (the improved digits demo's bar is 0.85 / 0.90; the paper-objective demo's MNIST swaps score 0.71)."""
 STYLE_WARNING = 0.5
-"""Below this agreement between a swapped image's style and its source's (a correlation, a colour concordance or
-the share of contrast kept), the Style & label page warns that the style control does not hold that property."""
+"""Below this agreement between a swapped image's style and its source's (a correlation, the share of contrast
+kept, or a colour's a*b* agreement when its ceiling is not known), the Style & label page warns that the style
+control does not hold that property."""
+COLOUR_WARNING = 0.8
+"""Below this share of the real images' a*b* agreement (its ceiling), the page warns that swaps do not keep a colour
+(issue 15's bar); without a ceiling, `STYLE_WARNING` applies."""
 STYLE_NAMES = {
     "bg_lightness_r": "background lightness",
     "bg_chroma_agreement": "background colour",
@@ -881,9 +885,10 @@ def swap_abilities(swaps: Mapping[str, Mapping[str, Any]] | None, reason: str = 
             value = entry.get(key)
             if value is None or value != value:  # not measured (None in a report's cleaned JSON, or NaN)
                 continue
-            if value < STYLE_WARNING:
+            ceiling = entry.get(f"{key}_ceiling")
+            colour = key.endswith("chroma_agreement") and ceiling is not None and ceiling == ceiling
+            if value < (COLOUR_WARNING * ceiling if colour else STYLE_WARNING):
                 verb = _STYLE_AGREEMENT.get(key, "follows its style source with r =")
-                ceiling = entry.get(f"{key}_ceiling")
                 real = "" if ceiling is None else f" (real images: {ceiling:.2f})"
                 warnings.append(
                     f"{name}: the {style} of a swapped image {verb} {entry[key]:.2f} only{real}: the style "
