@@ -349,7 +349,8 @@ def _provenance(source) -> dict | None:
 
 
 def _style_label_figures(context: Context, split, seed: int, styles: int = 8) -> list:
-    """Rows = class prototypes (label factor), columns = test samples (style factor), for every image modality."""
+    """Rows = the real style sources, then the class prototypes (label factor); columns = test samples (style
+    factor); for every image modality."""
     from interpret.analysis import collect
     from interpret.generation import class_prototypes, style_label_grid
 
@@ -358,15 +359,20 @@ def _style_label_figures(context: Context, split, seed: int, styles: int = 8) ->
     prototypes = class_prototypes(train.shared, dataset.splits["train"].labels, model.config.num_classes)
     index = np.random.default_rng(seed).choice(len(split.labels), size=styles, replace=False)
     sources = collect(model, {k: v[index] for k, v in split.inputs.items()})
-    labels = [f"label {c}" for c in range(model.config.num_classes)]
+    labels = ["real", *(f"label {c}" for c in range(model.config.num_classes))]
     columns = [f"#{i}" for i in index]
     return [
         (
             f"Style x label: {m}",
             image_grid(
-                style_label_grid(model, m, sources.modality[m], prototypes),
+                np.concatenate(  # the style sources on top, so that a column can be judged against its source
+                    [
+                        split.inputs[m][index][None],
+                        style_label_grid(model, m, sources.modality[m], prototypes),
+                    ]
+                ),
                 x_title="style of sample (row of the split)",
-                y_title="label factor F_y (class mean over the train split)",
+                y_title="top: the real sample; below: label factor F_y (class mean over the train split)",
                 row_labels=labels,
                 column_labels=columns,
             ),

@@ -93,7 +93,9 @@ def test_report_label_swap_equals_evaluate(data_cache, capsys):
     settings = ReportSettings(
         max_samples=100, n_bootstrap=2, n_null=2, gradient_samples=4, faithfulness=False
     )
-    _, summary = build_report(open_checkpoint(path), settings)
+    page, summary = build_report(open_checkpoint(path), settings)
+    # Each style x label grid shows its real style sources on top, to judge a column against its source.
+    assert page.count('"ticktext":["real","label 0",') == 2  # street-view and MNIST
     reported = summary["generation"]["label_swap_accuracy"]
     assert set(reported) == {"svhn", "mnist"}
     for modality, value in reported.items():
