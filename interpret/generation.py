@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mfm.data.style import delta_e_2000, estimate_colors, srgb_to_lab
 from mfm.model import MFM
 from mfm.modes import inference
 from mfm.swap_metrics import class_prototypes  # noqa: F401  (re-exported: one implementation)
@@ -480,8 +481,6 @@ def column_colours(real: np.ndarray, generated: np.ndarray) -> ColumnColours:
     real (S, 3, H, W): the style sources; generated (L, S, 3, H, W): `style_label_grid` output (rows = labels).
     Raises ValueError for other shapes (e.g. grey-scale or sequence modalities, which have no colours).
     """
-    from mfm.data.style import delta_e_2000, estimate_colors, srgb_to_lab
-
     real, generated = np.asarray(real), np.asarray(generated)
     if real.ndim != 4 or real.shape[1] != 3 or generated.shape[1:] != real.shape or generated.ndim != 5:
         raise ValueError(
