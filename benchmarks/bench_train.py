@@ -8,6 +8,12 @@ official MOSI sizes, surrogate inference on, standardised inputs; `mfm.presets`)
 surrogate inference, so that one row compares equal architectures. Both sides run interleaved, `--repeats`
 times, each timing `--steps` steps after one warm-up step; the table prints the median seconds per step and the
 ratio project / MMSA (below 1: the project is faster), from this one run.
+
+Beside the time ratio it prints the ratio of floating-point operations of one step (forward and backward, counted
+by `torch.utils.flop_counter` with oneDNN's fused LSTM switched off so that every LSTM's products are counted):
+surrogate inference runs three more inference networks and decodes every modality four times, so the project's
+step does more arithmetic than MMSA's; time ratio / FLOP ratio is the project's speed per operation relative to
+MMSA's.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ import statistics
 import sys
 import time
 import types
+import warnings
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,6 +68,16 @@ def timed(step, steps: int) -> float:
     return (time.perf_counter() - started) / steps
 
 
+def step_flops(step) -> int:
+    """Floating-point operations of one call of `step`, every LSTM included (oneDNN's fused kernel is not counted)."""
+    counter = FlopCounterMode(display=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # oneDNN's note about TF32 on Intel GPUs
+        with torch.backends.mkldnn.flags(enabled=False), counter:
+            step()
+    return counter.get_total_flops()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -74,7 +92,7 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {args.threads} thread(s), {args.repeats} interleaved repeats of {args.steps} steps"
     )
-    print(f"{'setting':<42}{'project s/step':>16}{'MMSA s/step':>14}{'ratio':>8}")
+    print(f"{'setting':<44}{'project s/step':>16}{'MMSA s/step':>14}{'ratio':>8}{'FLOP ratio':>12}")
     cases = [(32, 20)] if args.quick else [(32, 20), (32, 50), (256, 20), (256, 50)]
     for batch_size, steps_t in cases:
         mmsa_args = dict(mmsa_mosi_args(), feature_dims=[300, 5, 20], seq_lens=[steps_t] * 3)
@@ -103,7 +121,10 @@ def main() -> None:
                 mine.append(timed(ours_step, args.steps))
                 theirs_times.append(timed(their_step, args.steps))
             a, b = statistics.median(mine), statistics.median(theirs_times)
-            print(f"{f'B {batch_size}, T {steps_t}: {label}':<42}{a:>16.4f}{b:>14.4f}{a / b:>8.2f}")
+            flops = step_flops(ours_step) / step_flops(their_step)
+            print(
+                f"{f'B {batch_size}, T {steps_t}: {label}':<44}{a:>16.4f}{b:>14.4f}{a / b:>8.2f}{flops:>12.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -63,6 +63,21 @@ def lstm_cell_step(cell: nn.LSTMCell, x: Tensor, h: Tensor, c: Tensor) -> tuple[
     return h, c
 
 
+def fused_lstm(
+    x: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor, bias_hh: Tensor
+) -> Tensor:
+    """Every hidden state (B, T, H) of an LSTM cell run over x (B, T, D) from (h0, c0), in PyTorch's fused kernel.
+
+    The same numbers as stepping `lstm_cell_step` with these weights (to float rounding), with the recurrence
+    and its backward inside one kernel. The kernel has no forward-mode derivative, so only training uses it
+    (the gradient-flow interpretation runs the step-by-step forms in eval mode).
+    """
+    # torch.lstm(input, (h0, c0), weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+    weights = [weight_ih, weight_hh, bias_ih, bias_hh]
+    out, _, _ = torch.lstm(x, (h0[None], c0[None]), weights, True, 1, 0.0, True, False, True)
+    return out
+
+
 class Standardize(nn.Module):
     """x -> (x - mean) / std per feature (sequences: the last axis) or per channel (images), from buffers.
 
@@ -202,6 +217,10 @@ class SequenceDecoder(nn.Module):
         self.out = nn.Linear(input_dim, output_dim)
 
     def forward(self, factors: Tensor) -> Tensor:
+        return self.forward_fused(factors) if self.training else self.forward_steps(factors)
+
+    def forward_steps(self, factors: Tensor) -> Tensor:
+        """The decoder step by step (eval mode; forward-mode differentiable)."""
         h = torch.zeros_like(factors)  # (B, F)
         c = torch.zeros_like(factors)
         x = factors
@@ -211,6 +230,23 @@ class SequenceDecoder(nn.Module):
             hidden.append(h)
             x = h
         return self.out(torch.stack(hidden, dim=1))  # (B, T, D)
+
+    def forward_fused(self, factors: Tensor) -> Tensor:
+        """The same unrolled decoder (training): step 0 by hand, then steps 1..T-1 in the fused LSTM kernel.
+
+        From step 1 on the input is the previous hidden state, so W_ih h + W_hh h = (W_ih + W_hh) h: the rest
+        of the unroll is an LSTM over a zero input whose recurrent weights are W_ih + W_hh.
+        """
+        h, c = lstm_cell_step(self.cell, factors, torch.zeros_like(factors), torch.zeros_like(factors))
+        if self.steps == 1:
+            return self.out(h[:, None])
+        cell = self.cell
+        no_input = factors.new_zeros(factors.shape[0], self.steps - 1, 1)  # (B, T-1, 1) and its zero weight
+        no_weight = factors.new_zeros(4 * cell.hidden_size, 1)
+        rest = fused_lstm(
+            no_input, h, c, no_weight, cell.weight_ih + cell.weight_hh, cell.bias_ih, cell.bias_hh
+        )
+        return self.out(torch.cat([h[:, None], rest], dim=1))  # (B, T, D)
 
 
 def _feature_encoder(modality: ModalityConfig, out_dim: int, width: int | None = None) -> nn.Module:

@@ -18,6 +18,28 @@ def test_kernel_matches_the_official_formula_by_hand():
     assert gaussian_kernel(x, x).item() == pytest.approx(1.0)
 
 
+def test_kernel_equals_the_difference_form_in_values_and_gradients():
+    """The kernel's matrix-product distance against the official difference form, exp(-mean_d (x_d - y_d)² / D),
+    computed in float64: values and gradients, including a sample against itself (distance 0)."""
+    g = torch.Generator().manual_seed(3)
+    x = (2 * torch.randn(64, 32, generator=g)).requires_grad_()
+    y = (torch.randn(48, 32, generator=g) + 1).requires_grad_()
+    weights = torch.rand(64, 48, generator=g)
+
+    def difference_form(a, b):
+        return torch.exp(-(a.unsqueeze(1) - b.unsqueeze(0)).pow(2).mean(-1) / a.shape[-1])
+
+    for a, b, w in ((x, y, weights), (x, x, torch.rand(64, 64, generator=g))):
+        ours = gaussian_kernel(a, b)
+        reference = difference_form(a.double(), b.double())
+        torch.testing.assert_close(ours.double(), reference, rtol=1e-5, atol=1e-6)
+        grads = torch.autograd.grad((ours * w).sum(), [x, y], allow_unused=True)
+        reference_grads = torch.autograd.grad((reference * w.double()).sum(), [x, y], allow_unused=True)
+        for ours_grad, reference_grad in zip(grads, reference_grads, strict=True):
+            if reference_grad is not None:
+                torch.testing.assert_close(ours_grad, reference_grad, rtol=1e-4, atol=1e-5)
+
+
 def test_mmd_is_zero_for_identical_samples_and_symmetric():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(50, 4, generator=g), torch.randn(60, 4, generator=g) + 1

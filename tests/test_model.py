@@ -57,6 +57,62 @@ def test_train_mode_dropout_changes_outputs():
     assert not torch.equal(model(inputs).prediction, model(inputs).prediction)
 
 
+@pytest.mark.parametrize("steps", [1, 2, 7])
+def test_fused_sequence_decoder_equals_the_step_by_step_unroll(steps):
+    """Training decodes in the fused LSTM kernel (steps 1..T-1 as an LSTM with recurrent weights W_ih + W_hh over
+    a zero input); eval mode steps by hand. Same outputs and gradients, for any T, and each mode picks its form."""
+    from mfm.model import SequenceDecoder
+
+    torch.manual_seed(0)
+    decoder = SequenceDecoder(input_dim=9, steps=steps, output_dim=4)
+    factors = torch.randn(5, 9, requires_grad=True)
+    weights = torch.randn(5, steps, 4)  # a loss that weighs every step and feature differently
+    results = {}
+    for form in ("forward_steps", "forward_fused"):
+        out = getattr(decoder, form)(factors)
+        grads = torch.autograd.grad((out * weights).sum(), [factors, *decoder.parameters()])
+        results[form] = (out, grads)
+    (steps_out, steps_grads), (fused_out, fused_grads) = results["forward_steps"], results["forward_fused"]
+    assert fused_out.shape == (5, steps, 4)
+    torch.testing.assert_close(fused_out, steps_out, rtol=1e-5, atol=1e-6)
+    for fused, reference in zip(fused_grads, steps_grads, strict=True):
+        torch.testing.assert_close(fused, reference, rtol=1e-4, atol=1e-6)
+    with torch.no_grad():
+        decoder.train()
+        assert torch.equal(decoder(factors), decoder.forward_fused(factors))
+        decoder.eval()
+        assert torch.equal(decoder(factors), decoder.forward_steps(factors))
+
+
+def test_training_step_with_fused_decoders_equals_the_step_by_step_one(monkeypatch):
+    """One training step (issue 16): losses and gradients as with the decoders unrolled by hand, dropout on."""
+    from mfm.model import SequenceDecoder
+
+    config = tiny_sequence_config(dropout=0.3)
+    objective = ObjectiveConfig(mmd_weight=0.5, surrogate_weight=0.7)
+    torch.manual_seed(0)
+    model = MFM(config).train()
+    inputs, labels = random_batch(config, batch=6)
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(1)
+        terms, _ = total_loss(model, inputs, labels, torch.Generator().manual_seed(2), objective=objective)
+        terms["total"].backward()
+        grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+        return {k: v.item() for k, v in terms.items()}, grads
+
+    fused, fused_grads = step()
+    monkeypatch.setattr(SequenceDecoder, "forward", SequenceDecoder.forward_steps)
+    reference, reference_grads = step()
+    assert fused.keys() == reference.keys()
+    for key in fused:
+        assert fused[key] == pytest.approx(reference[key], rel=1e-5, abs=1e-7), key
+    assert fused_grads.keys() == reference_grads.keys()
+    for key in fused_grads:
+        torch.testing.assert_close(fused_grads[key], reference_grads[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
 def test_prediction_reads_the_shared_factor_only(config):
     torch.manual_seed(3)
     model = MFM(config).eval()
