@@ -71,6 +71,36 @@ def decoder_jacobian(decoder: Callable[[Tensor], Tensor], inputs: Tensor) -> Ten
     return jac.movedim(0, -1)  # (B, *out, n)
 
 
+# Elements of one chunk's output tangents (directions x batch x output): about 16 MB of float32 at a time.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def squared_derivatives(
+    decoder: Callable[[Tensor], Tensor], inputs: Tensor, reduce_dim: int, weights: Tensor | None = None
+) -> Tensor:
+    """Σ over output dimension `reduce_dim` of (∂ decoder(u) / ∂u_j)², per input direction j: (n, B, *rest).
+
+    The squares of `decoder_jacobian`, summed over one output axis (a step's features, a pixel's channels) and
+    weighted by `weights` (n,) when given, computed without holding the Jacobian: the reduction runs inside the
+    vectorised map, which takes the input directions a chunk at a time (`torch.func.vmap(chunk_size=...)`), so
+    memory is a few chunks' output tangents, not n of them. `reduce_dim` counts the output's axes, batch first.
+    """
+    n = inputs.shape[-1]
+    basis = torch.eye(n, dtype=inputs.dtype, device=inputs.device)  # (n, n)
+
+    def along(direction: Tensor) -> Tensor:
+        tangent = torch.func.jvp(decoder, (inputs,), (direction.expand_as(inputs),))[1]  # (B, *out)
+        return tangent.square().sum(dim=reduce_dim)
+
+    with _FORWARD_AD_LOCK, torch.no_grad():
+        out_elements = decoder(inputs[:1]).numel() * len(inputs)
+        chunk = max(1, min(n, _CHUNK_ELEMENTS // max(out_elements, 1)))
+        squared = torch.func.vmap(along, chunk_size=chunk)(basis)  # (n, B, *rest)
+    if weights is not None:
+        squared = squared * weights.reshape(n, *([1] * (squared.ndim - 1)))
+    return squared
+
+
 @dataclass(frozen=True)
 class GradientFlow:
     """Per-sample gradient flow of one modality.
@@ -151,8 +181,9 @@ def gradient_flow(
 ) -> GradientFlow:
     """The gradient flow of modality `modality` at the given factors F_y (N, a) and F_i (N, b).
 
-    Exact (no sampling): each sample's decoder Jacobian is computed by forward-mode differentiation; squares are
-    summed over the generated features of each step (sequences) or over channels (images). `scale="std"` (the
+    Exact (no sampling): each sample's decoder derivatives are computed by forward-mode differentiation; squares
+    are summed over the generated features of each step (sequences) or over channels (images), inside the
+    vectorised map (`squared_derivatives`), so a batch needs memory for a few chunks of output tangents only. `scale="std"` (the
     default) weights each factor dimension's squared derivative by its variance, from `spread` (per-dimension
     standard deviations of F_y and F_i, see `factor_spread`) or else over the given samples; `scale="raw"` is the
     paper's unweighted ‖∂X̂_i^(t)/∂F‖².
@@ -170,13 +201,11 @@ def gradient_flow(
             u = model.decoder_input(
                 shared_factor[start : start + batch_size], modality_factor[start : start + batch_size]
             )
-            squared = decoder_jacobian(decoder, u).pow(2)  # (B, *out, n)
-            if weights is not None:
-                squared = squared * weights  # σ_j² (∂X̂/∂u_j)²
-            # Sum over what is not a position: the features of a step, or the channels of a pixel.
-            reduce = (2,) if config.kind == "sequence" else (1,)
-            shared_out.append(squared[..., :n_shared].sum(dim=(*reduce, -1)).cpu().numpy())
-            modality_out.append(squared[..., n_shared:].sum(dim=(*reduce, -1)).cpu().numpy())
+            # Summed over what is not a position: the features of a step, or the channels of a pixel;
+            # σ_j² (∂X̂/∂u_j)² for the scale-free flow. (n, B, T) or (n, B, H, W).
+            squared = squared_derivatives(decoder, u, 2 if config.kind == "sequence" else 1, weights)
+            shared_out.append(squared[:n_shared].sum(dim=0).cpu().numpy())
+            modality_out.append(squared[n_shared:].sum(dim=0).cpu().numpy())
             if progress is not None:
                 progress(min(start + batch_size, n), n, f"gradient flow: {modality}")
     return GradientFlow(modality, np.concatenate(shared_out), np.concatenate(modality_out), scale)

@@ -182,6 +182,27 @@ def test_attribution_leaves_the_model_as_it_found_it(training):
     assert model_state(model) == before
 
 
+@pytest.mark.parametrize("kind", ["sequence", "image"])
+def test_squared_derivatives_in_chunks_equal_the_full_jacobian(kind, monkeypatch):
+    """The flow's reduction inside the vectorised map (issue 16): per direction, Σ over features or channels of
+    the squared Jacobian and its weights, the same whether the directions run one at a time or all at once."""
+    import interpret.gradients as gradients
+
+    torch.manual_seed(4)
+    model = MFM(tiny_sequence_config() if kind == "sequence" else tiny_image_config()).eval()
+    shared, factors = factors_of(model, batch=3)
+    name = model.modality_names[-1]
+    u = model.decoder_input(shared, factors[name]).detach()
+    reduce_dim = 2 if kind == "sequence" else 1
+    jac = decoder_jacobian(model.decoders[name], u)  # (B, *out, n)
+    weights = torch.rand(u.shape[1])
+    expected = (jac.pow(2) * weights).sum(dim=reduce_dim).movedim(-1, 0)  # (n, B, *rest)
+    for elements in (1, 1 << 30):  # chunks of one direction; every direction in one chunk
+        monkeypatch.setattr(gradients, "_CHUNK_ELEMENTS", elements)
+        got = gradients.squared_derivatives(model.decoders[name], u, reduce_dim, weights)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
+
+
 def test_scale_free_flow_weights_each_dimension_by_its_spread_and_ignores_units():
     """The default flow is Σ_j σ_j² (∂X̂/∂u_j)²; re-expressing a factor dimension in other units (F_y[:, j] times c,
     the decoder's weights on it divided by c: the same generated data) leaves it unchanged, while the raw flow
