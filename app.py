@@ -11,12 +11,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import sidebar
+from pages.common import sidebar, start_up
 
 # The page icon is a file served by the app itself: a Material icon name would make every page fetch it from
 # Google Fonts, and the app must work offline.
 ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
 st.set_page_config(page_title="MFM interpretability", page_icon=str(ICON), layout="wide")
+start_up()  # once per process: thread policy, forward-mode warm-up in the background
 
 # Navigation first, so the page menu replaces Streamlit's listing of the pages/ folder at once; then the sidebar,
 # which loads the chosen checkpoint for every page; then the page itself.

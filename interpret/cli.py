@@ -17,6 +17,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from interpret.context import open_checkpoint
     from interpret.report import ReportSettings, build_report
+    from mfm.threads import apply_thread_policy
+
+    apply_thread_policy(args.threads)
 
     settings = ReportSettings(
         split=args.split,
@@ -68,6 +71,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m interpret`."""
     parser = argparse.ArgumentParser(prog="python -m interpret", description="Interpret MFM checkpoints.")
@@ -92,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-faithfulness", action="store_true", help="skip the planted-truth checks")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads", type=_positive, help="CPU threads (default: every usable core; see mfm/threads.py)"
+    )
     add_data_options(p)
     p.set_defaults(func=cmd_report, nonfinite=None, align=None)  # None: what the checkpoint recorded
     return parser

@@ -76,7 +76,11 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 def squared_derivatives(
-    decoder: Callable[[Tensor], Tensor], inputs: Tensor, reduce_dim: int, weights: Tensor | None = None
+    decoder: Callable[[Tensor], Tensor],
+    inputs: Tensor,
+    reduce_dim: int,
+    weights: Tensor | None = None,
+    directions: int | None = None,
 ) -> Tensor:
     """Σ over output dimension `reduce_dim` of (∂ decoder(u) / ∂u_j)², per input direction j: (n, B, *rest).
 
@@ -84,9 +88,11 @@ def squared_derivatives(
     weighted by `weights` (n,) when given, computed without holding the Jacobian: the reduction runs inside the
     vectorised map, which takes the input directions a chunk at a time (`torch.func.vmap(chunk_size=...)`), so
     memory is a few chunks' output tangents, not n of them. `reduce_dim` counts the output's axes, batch first.
+    `directions`: only the first that many input directions (e.g. F_y's), n of them then.
     """
-    n = inputs.shape[-1]
-    basis = torch.eye(n, dtype=inputs.dtype, device=inputs.device)  # (n, n)
+    n = inputs.shape[-1] if directions is None else directions
+    basis = torch.eye(inputs.shape[-1], dtype=inputs.dtype, device=inputs.device)[:n]  # (n, n_in)
+    weights = None if weights is None else weights[:n]
 
     def along(direction: Tensor) -> Tensor:
         tangent = torch.func.jvp(decoder, (inputs,), (direction.expand_as(inputs),))[1]  # (B, *out)
@@ -99,6 +105,14 @@ def squared_derivatives(
     if weights is not None:
         squared = squared * weights.reshape(n, *([1] * (squared.ndim - 1)))
     return squared
+
+
+def warm_up() -> None:
+    """Pay forward-mode differentiation's one-time start-up now (about a second here: torch loads its
+    decompositions on a process's first jvp), e.g. on a background thread when the app starts, so that the
+    first gradient-flow request does not."""
+    layer = torch.nn.Linear(2, 2)
+    squared_derivatives(lambda u: torch.sigmoid(torch.tanh(layer(u))), torch.zeros(1, 2), 1)
 
 
 @dataclass(frozen=True)
@@ -183,11 +197,64 @@ def gradient_flow(
 
     Exact (no sampling): each sample's decoder derivatives are computed by forward-mode differentiation; squares
     are summed over the generated features of each step (sequences) or over channels (images), inside the
-    vectorised map (`squared_derivatives`), so a batch needs memory for a few chunks of output tangents only. `scale="std"` (the
-    default) weights each factor dimension's squared derivative by its variance, from `spread` (per-dimension
-    standard deviations of F_y and F_i, see `factor_spread`) or else over the given samples; `scale="raw"` is the
-    paper's unweighted ‖∂X̂_i^(t)/∂F‖².
+    vectorised map (`squared_derivatives`), so a batch needs memory for a few chunks of output tangents only.
+    `scale="std"` (the default) weights each factor dimension's squared derivative by its variance, from
+    `spread` (per-dimension standard deviations of F_y and F_i, see `factor_spread`) or else over the given
+    samples; `scale="raw"` is the paper's unweighted ‖∂X̂_i^(t)/∂F‖².
     """
+    shared, modal = _flows(
+        model,
+        modality,
+        shared_factor,
+        modality_factor,
+        scale,
+        spread,
+        batch_size,
+        progress,
+        with_modality=True,
+    )
+    return GradientFlow(modality, shared, modal, scale)
+
+
+def shared_gradient_flow(
+    model: MFM,
+    modality: str,
+    shared_factor: np.ndarray | Tensor,
+    modality_factor: np.ndarray | Tensor,
+    *,
+    scale: str = "std",
+    spread: tuple[np.ndarray, np.ndarray] | None = None,
+    batch_size: int = 64,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> np.ndarray:
+    """`gradient_flow(...).shared` alone, (N, T) or (N, H, W): only F_y's directions are differentiated (16 of
+    the MOSI language decoder's 104), with the same numbers, for checks that read the shared flow only."""
+    return _flows(
+        model,
+        modality,
+        shared_factor,
+        modality_factor,
+        scale,
+        spread,
+        batch_size,
+        progress,
+        with_modality=False,
+    )[0]
+
+
+def _flows(
+    model: MFM,
+    modality: str,
+    shared_factor: np.ndarray | Tensor,
+    modality_factor: np.ndarray | Tensor,
+    scale: str,
+    spread: tuple[np.ndarray, np.ndarray] | None,
+    batch_size: int,
+    progress: Callable[[int, int, str], None] | None,
+    *,
+    with_modality: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The shared flow and (`with_modality`) the modality flow, batch by batch."""
     config = model.config.modality(modality)
     decoder = model.decoders[modality]
     shared_factor = _as_tensor(shared_factor, model)
@@ -203,12 +270,19 @@ def gradient_flow(
             )
             # Summed over what is not a position: the features of a step, or the channels of a pixel;
             # σ_j² (∂X̂/∂u_j)² for the scale-free flow. (n, B, T) or (n, B, H, W).
-            squared = squared_derivatives(decoder, u, 2 if config.kind == "sequence" else 1, weights)
+            squared = squared_derivatives(
+                decoder,
+                u,
+                2 if config.kind == "sequence" else 1,
+                weights,
+                None if with_modality else n_shared,
+            )
             shared_out.append(squared[:n_shared].sum(dim=0).cpu().numpy())
-            modality_out.append(squared[n_shared:].sum(dim=0).cpu().numpy())
+            if with_modality:
+                modality_out.append(squared[n_shared:].sum(dim=0).cpu().numpy())
             if progress is not None:
                 progress(min(start + batch_size, n), n, f"gradient flow: {modality}")
-    return GradientFlow(modality, np.concatenate(shared_out), np.concatenate(modality_out), scale)
+    return np.concatenate(shared_out), np.concatenate(modality_out) if with_modality else None
 
 
 def gradient_flow_by_loop(

@@ -183,7 +183,8 @@ Everything here is deterministic for a seed (bit-identical across runs on one ma
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -191,6 +192,8 @@ from scipy.special import digamma
 from scipy.stats import t as student_t
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KDTree, NearestNeighbors
+
+from mfm.threads import information_workers
 
 ESTIMATORS = ("ksg", "gaussian")
 """Names accepted by ``estimator=``."""
@@ -612,6 +615,7 @@ def _replicates(
     seed: int,
     bias_aware: bool,
     tick: Callable[[str], None],
+    pool: ThreadPoolExecutor | None = None,
 ) -> _Replicates:
     """Estimate one term on all samples (tick "estimate") and on each subsample (tick "bootstrap" each)."""
     n = x.shape[0]
@@ -620,13 +624,21 @@ def _replicates(
     raw, raw_2k = _replicate(x, y, estimator, k, seed, full_2k)
     tick("estimate")
     pairs = []
-    for idx in subsamples:
-        pairs.append(_replicate(x[idx], y[idx], estimator, k, seed, bias_aware))
+    for pair in _in_order(
+        pool, lambda idx: _replicate(x[idx], y[idx], estimator, k, seed, bias_aware), subsamples
+    ):
+        pairs.append(pair)
         tick("bootstrap")
     reps = np.asarray(pairs, dtype=np.float64).reshape(len(subsamples), 2)  # (B, 2): at k, at 2k
     return _Replicates(
         estimator, raw, raw_2k, reps[:, 0], reps[:, 1], _corrections(estimator, x.shape[1], y.shape[1], n)
     )
+
+
+def _in_order(pool: ThreadPoolExecutor | None, function: Callable, items: list) -> Iterator:
+    """function(item) for each item, in order: on `pool`'s threads when given (results still come in order, so
+    progress ticks and outputs do not depend on the number of workers), else one after another."""
+    return map(function, items) if pool is None else pool.map(function, items)
 
 
 def _mi_interval(
@@ -684,6 +696,7 @@ def estimate_mi(
     subsample_fraction: float = SUBSAMPLE_FRACTION,
     interval: str = "bias-aware",
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> MIEstimate:
     """Estimate I(x; y) with a subsampling interval and a shuffled-pairs null.
 
@@ -702,6 +715,8 @@ def estimate_mi(
             (the previous sampling-only interval, kept for comparison); see the module docstring.
         progress: optional ``progress(done, total, stage)`` callback, stages ``"estimate"``, ``"bootstrap"``,
             ``"null"``.
+        workers: subsample and null rounds run at once, on threads (default: ``mfm.threads``' policy, one per
+            usable core). Every round is seeded on its own, so the result does not depend on it.
 
     Returns:
         An :class:`MIEstimate`. ``value`` and the null do not depend on ``interval``.
@@ -721,11 +736,19 @@ def estimate_mi(
         if progress is not None:
             progress(done, total, stage)
 
-    term = _replicates(x, y, subsamples, estimator, k, seed, bias_aware, tick)
-    null = []
-    for perm in permutations:
-        null.append(_estimate(x, y[perm], estimator, k, seed))
-        tick("null")
+    workers = information_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    pool = ThreadPoolExecutor(workers) if workers > 1 and n_bootstrap + n_null > 1 else None
+    try:
+        term = _replicates(x, y, subsamples, estimator, k, seed, bias_aware, tick, pool)
+        null = []
+        for value in _in_order(pool, lambda perm: _estimate(x, y[perm], estimator, k, seed), permutations):
+            null.append(value)
+            tick("null")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     low, high = _mi_interval(term, interval, n, subsample_fraction, confidence)
     null_mean, null_high = _null_summary(np.asarray(null), confidence)
     return MIEstimate(

@@ -383,7 +383,7 @@ def add_classifier_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
         help="augmentation: random Gaussian blur with sigma up to this many pixels, so that smooth generated "
         "strokes are read by their shape (default 2; 0 disables)",
     )
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: every usable core)")
     parser.add_argument("--out", required=True, help="classifier file to write (.pt)")
     parser.set_defaults(func=run_train_classifier)
     return parser
@@ -398,9 +398,9 @@ def _progress(done: int, total: int, stage: str) -> None:
 def run_train_classifier(args: argparse.Namespace) -> int:
     """Handle `train-classifier`: train, report test accuracy, save with metadata; returns the exit code."""
     from mfm.data import load_dataset
+    from mfm.threads import apply_thread_policy
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_thread_policy(args.threads if args.threads > 0 else None)
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.data_seed)
     if data.task != "classification" or args.modality not in data.modalities:
         raise MFMError(

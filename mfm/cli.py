@@ -90,17 +90,29 @@ def _init_distributed(device: str) -> int:
     return dist.get_rank()
 
 
+def _threads(text: str) -> int:
+    """--threads: a positive integer, or 0 for the thread policy's default."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer (or 0: every usable core), got {text!r}"
+        )
+    return int(text)
+
+
 # -- commands ----------------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model on a data set and save the best validation epoch as a checkpoint."""
+    import os
+
     import torch
 
     from mfm.checkpoint import save_checkpoint
     from mfm.presets import fusion_note, setup_for_dataset
+    from mfm.threads import apply_thread_policy
     from mfm.train import TrainConfig, evaluate_model, train_model
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    # torchrun's processes share the cores: each takes its part unless --threads or MFM_THREADS says otherwise.
+    apply_thread_policy(args.threads or None, share=int(os.environ.get("WORLD_SIZE", "1")))
     rank = _init_distributed(args.device)
     from mfm.data.cli import data_options
 
@@ -188,8 +200,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Test-split metrics of a checkpoint (per modality subset too when it has surrogate inference)."""
     from mfm.checkpoint import load_checkpoint
     from mfm.data import check_data_version
+    from mfm.threads import apply_thread_policy
     from mfm.train import evaluate_model
 
+    apply_thread_policy(args.threads or None)
     loaded = load_checkpoint(args.checkpoint, device=args.device)
     meta = loaded.metadata
     name = args.dataset or meta.get("dataset")
@@ -346,7 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON object of MFMConfig or ObjectiveConfig fields to override, e.g. '{\"mmd_weight\": 0.5}'; "
         'per modality by name: \'{"modalities": {"svhn": {"hidden_dim": 32, "recon_weight": 2}}}\'',
     )
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        default=0,
+        help="CPU threads (default: every usable core, shared among torchrun's processes; see mfm/threads.py)",
+    )
     p.add_argument("--out", required=True, help="checkpoint file to write (.pt or .safetensors)")
     add_data_options(p)
     p.set_defaults(func=cmd_train)
@@ -361,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--classifiers", help="folder of independent digit classifiers (default: the shipped ones)"
     )
+    p.add_argument("--threads", type=_threads, default=0, help="CPU threads (default: every usable core)")
     add_data_options(p)
     p.set_defaults(func=cmd_evaluate, nonfinite=None, align=None)  # None: what the checkpoint recorded
 

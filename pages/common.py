@@ -10,6 +10,7 @@ files and bytes (`interpret.app_support.session_upload_problem`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,12 +49,14 @@ from interpret.app_support import (
     upload_source,
 )
 from interpret.context import dataset_for, recorded_data_options
+from interpret.gradients import warm_up
 from mfm import isolation
 from mfm.checkpoint import LoadedCheckpoint, file_sha256
 from mfm.data import MultimodalDataset
 from mfm.errors import MFMError
 from mfm.isolation import WorkerLimitError, preflight
 from mfm.model import MFM
+from mfm.threads import ThreadPolicy, apply_thread_policy
 
 STATE_KEY = "mfm_selection"
 isolation.preload("interpret.app_support", "interpret.context")  # what the worker's checks run
@@ -163,6 +166,15 @@ def demo_sha256(path: str, mtime_ns: int, size: int) -> str:
     """SHA-256 of a demo checkpoint file, recomputed only when the file changes."""
     del mtime_ns, size  # part of the cache key only
     return file_sha256(path)
+
+
+@st.cache_resource(show_spinner=False)
+def start_up() -> ThreadPolicy:
+    """Once per server process: the thread policy (`mfm.threads`; `MFM_THREADS` overrides the core count) and,
+    on a background thread, the forward-mode warm-up, so the first gradient figure does not pay it."""
+    policy = apply_thread_policy()
+    threading.Thread(target=warm_up, name="forward-mode warm-up", daemon=True).start()
+    return policy
 
 
 @st.cache_resource(show_spinner=False)

@@ -76,8 +76,12 @@ def random_batch(
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Tests use tiny models, for which one thread is fastest; it also keeps parallel test runs from thrashing."""
+    import os
+
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
+    # What the thread policy (mfm.threads) reads: the app and the command lines run in-process keep one thread.
+    os.environ.setdefault("MFM_THREADS", "1")
     yield
     torch.set_num_threads(previous)
 

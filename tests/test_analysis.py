@@ -32,6 +32,18 @@ def test_planted_step_auroc_known_answers():
         planted_step_auroc(perfect[0], mask[0])
 
 
+def test_planted_step_auroc_equals_scikit_learns_per_segment_mean_with_ties():
+    """The rank form (all segments at once) against roc_auc_score segment by segment, ties included."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, size=(200, 12)).astype(float)  # few values: many ties
+    mask = rng.random((200, 12)) < 0.3
+    mask[:3] = [True] * 12, [False] * 12, [True] + [False] * 11  # all, none, one planted step
+    expected = np.mean([roc_auc_score(m, s) for s, m in zip(scores, mask, strict=True) if 0 < m.sum() < m.size])
+    assert planted_step_auroc(scores, mask) == pytest.approx(expected, rel=1e-12)
+
+
 def test_ranking_margin():
     assert ranking_margin({"a": 4.0, "b": 2.0, "c": 1.0}, ["a", "b", "c"]) == pytest.approx(np.log(2))
     assert ranking_margin({"a": 1.0, "b": 2.0, "c": 0.5}, ["a", "b", "c"]) < 0

@@ -261,3 +261,18 @@ def test_captum_scale_applies_to_saliency_and_input_scaled_methods_say_so():
     assert (raw.scale, std.scale) == ("raw", "std")
     ixg = captum_time_profile(model, "visual", shared, factors["visual"], method="input_x_gradient")
     assert ixg.scale == "input"
+
+
+@pytest.mark.parametrize("kind", ["sequence", "image"])
+@pytest.mark.parametrize("scale", ["std", "raw"])
+def test_shared_flow_alone_equals_the_full_flows_shared_part(kind, scale):
+    """Differentiating F_y's directions only (the faithfulness checks read nothing else) changes no number."""
+    from interpret.gradients import shared_gradient_flow
+
+    torch.manual_seed(8)
+    model = MFM(tiny_sequence_config() if kind == "sequence" else tiny_image_config()).eval()
+    shared, factors = factors_of(model, batch=5)
+    name = model.modality_names[0]
+    full = gradient_flow(model, name, shared, factors[name], scale=scale, batch_size=2)
+    alone = shared_gradient_flow(model, name, shared, factors[name], scale=scale, batch_size=2)
+    np.testing.assert_array_equal(alone, full.shared)

@@ -455,3 +455,56 @@ def test_modality_information_reports_the_variance_its_reduction_keeps():
     assert kept_y == pytest.approx(0.75, abs=0.02)
     assert kept_a == 1.0
     assert kept_x > 0.999
+
+
+@pytest.mark.parametrize("estimator", ["ksg", "gaussian"])
+def test_parallel_rounds_give_the_serial_result_and_progress(estimator):
+    """Subsample and null rounds on threads (issue 16): the same estimate, interval, null and progress ticks as
+    one after another, whatever the number of workers."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((300, 2))
+    y = x + 0.8 * rng.standard_normal((300, 2))
+    results, ticks = {}, {}
+    for workers in (1, 2, 5):
+        seen = []
+        results[workers] = estimate_mi(
+            x, y, estimator=estimator, n_bootstrap=12, n_null=7, seed=3, workers=workers,
+            progress=lambda done, total, stage, seen=seen: seen.append((done, total, stage)),
+        )  # fmt: skip
+        ticks[workers] = seen
+    assert results[1] == results[2] == results[5]
+    assert ticks[1] == ticks[2] == ticks[5]
+    assert [stage for _, _, stage in ticks[1]] == ["estimate"] + ["bootstrap"] * 12 + ["null"] * 7
+    with pytest.raises(ValueError, match="workers"):
+        estimate_mi(x, y, workers=0)
+
+
+def test_thread_policy_sets_torch_blas_and_the_information_workers(monkeypatch):
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import mfm.threads as threads
+
+    before = torch.get_num_threads()
+    pools = {info["prefix"]: info["num_threads"] for info in threadpool_info()}
+    monkeypatch.setattr(threads, "_WORKERS", None)
+    try:
+        policy = threads.apply_thread_policy(1)
+        assert policy == threads.ThreadPolicy(torch_threads=1, blas_threads=1, information_workers=1)
+        assert torch.get_num_threads() == 1 and threads.information_workers() == 1
+        assert all(info["num_threads"] == 1 for info in threadpool_info() if info["user_api"] == "blas")
+        monkeypatch.delenv("MFM_THREADS", raising=False)
+        assert threads.apply_thread_policy().torch_threads == threads.available_cores()
+        assert threads.apply_thread_policy(share=threads.available_cores() + 1).torch_threads == 1
+        monkeypatch.setenv("MFM_THREADS", "1")
+        assert threads.apply_thread_policy().torch_threads == 1
+        with pytest.raises(ValueError, match="positive"):
+            threads.apply_thread_policy(0)
+        monkeypatch.setenv("MFM_THREADS", "3")
+        assert threads.threads_from_environment() == 3
+        monkeypatch.setenv("MFM_THREADS", "many")
+        with pytest.raises(ValueError, match="MFM_THREADS"):
+            threads.threads_from_environment()
+    finally:
+        torch.set_num_threads(before)
+        threadpool_limits(limits=pools)
