@@ -277,6 +277,8 @@ def planted_step_auroc(scores: np.ndarray, mask: np.ndarray) -> float:
     scores, mask = np.asarray(scores, dtype=np.float64), np.asarray(mask, dtype=bool)
     if scores.shape != mask.shape or scores.ndim != 2:
         raise ValueError(f"scores and mask must both be (N, T), got {scores.shape} and {mask.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores must be finite to rank the planted steps")
     positives = mask.sum(axis=1)  # (N,)
     usable = (positives > 0) & (positives < mask.shape[1])
     if not usable.any():

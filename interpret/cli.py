@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from mfm.data.cli import add_data_options
 from mfm.files import atomic_write_text
+from mfm.threads import threads_argument
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from interpret.report import ReportSettings, build_report
     from mfm.threads import apply_thread_policy
 
-    apply_thread_policy(args.threads)
+    apply_thread_policy(args.threads or None)
 
     settings = ReportSettings(
         split=args.split,
@@ -71,12 +72,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m interpret`."""
     parser = argparse.ArgumentParser(prog="python -m interpret", description="Interpret MFM checkpoints.")
@@ -102,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-faithfulness", action="store_true", help="skip the planted-truth checks")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--threads", type=_positive, help="CPU threads (default: every usable core; see mfm/threads.py)"
+        "--threads",
+        type=threads_argument,
+        default=0,
+        help="CPU threads (default: every usable core; see mfm/threads.py)",
     )
     add_data_options(p)
     p.set_defaults(func=cmd_report, nonfinite=None, align=None)  # None: what the checkpoint recorded

@@ -14,8 +14,9 @@ or a share of the prediction). `scale="raw"` gives the paper's unweighted norms.
 Both come from one Jacobian of decoder G_i with respect to its input u = [F_y ; F_i]. We compute it exactly with
 forward-mode differentiation: one Jacobian-vector product per input dimension (F_y + F_i of them, e.g. 104 for the
 MOSI language decoder), vectorised with `torch.func.vmap` over those directions and batched over samples, instead of
-one backward pass per generated number (T x D of them, 6,000 for language). For images the "steps" are pixels: the
-flow is summed over colour channels, giving one map per factor of shape (H, W).
+one backward pass per generated number (T x D of them, 6,000 for language). The squares are summed inside the
+vectorised map, a chunk of directions at a time, so the Jacobian itself is never held (`squared_derivatives`). For
+images the "steps" are pixels: the flow is summed over colour channels, giving one map per factor of shape (H, W).
 
 Beside it, Captum's attribution methods (Saliency, InputXGradient, IntegratedGradients) attribute a chosen generated
 quantity, or the prediction Ŷ, to the factors. Every function here leaves the model as it found it: its train/eval
@@ -66,7 +67,7 @@ def decoder_jacobian(decoder: Callable[[Tensor], Tensor], inputs: Tensor) -> Ten
     def along(direction: Tensor) -> Tensor:
         return torch.func.jvp(decoder, (inputs,), (direction.expand_as(inputs),))[1]  # (B, *out)
 
-    with _FORWARD_AD_LOCK:
+    with _FORWARD_AD_LOCK, torch.no_grad():  # forward mode needs no graph (and no_grad keeps the step form)
         jac = torch.func.vmap(along)(basis)  # (n, B, *out)
     return jac.movedim(0, -1)  # (B, *out, n)
 

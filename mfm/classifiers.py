@@ -48,6 +48,7 @@ from mfm.checkpoint import (
 from mfm.errors import CheckpointError, MFMError
 from mfm.files import atomic_writer
 from mfm.modes import inference
+from mfm.threads import threads_argument
 
 FORMAT = "mfm-digit-classifier"
 VERSION = 1
@@ -383,7 +384,9 @@ def add_classifier_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
         help="augmentation: random Gaussian blur with sigma up to this many pixels, so that smooth generated "
         "strokes are read by their shape (default 2; 0 disables)",
     )
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: every usable core)")
+    parser.add_argument(
+        "--threads", type=threads_argument, default=0, help="CPU threads (default: every usable core)"
+    )
     parser.add_argument("--out", required=True, help="classifier file to write (.pt)")
     parser.set_defaults(func=run_train_classifier)
     return parser
@@ -400,7 +403,7 @@ def run_train_classifier(args: argparse.Namespace) -> int:
     from mfm.data import load_dataset
     from mfm.threads import apply_thread_policy
 
-    apply_thread_policy(args.threads if args.threads > 0 else None)
+    apply_thread_policy(args.threads or None)
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.data_seed)
     if data.task != "classification" or args.modality not in data.modalities:
         raise MFMError(

@@ -18,6 +18,7 @@ from typing import Any
 
 from mfm.data.cli import add_data_options
 from mfm.errors import MFMError
+from mfm.threads import threads_argument
 
 
 def _progress_bar(description: str):
@@ -90,29 +91,19 @@ def _init_distributed(device: str) -> int:
     return dist.get_rank()
 
 
-def _threads(text: str) -> int:
-    """--threads: a positive integer, or 0 for the thread policy's default."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer (or 0: every usable core), got {text!r}"
-        )
-    return int(text)
-
-
 # -- commands ----------------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model on a data set and save the best validation epoch as a checkpoint."""
-    import os
-
     import torch
 
     from mfm.checkpoint import save_checkpoint
     from mfm.presets import fusion_note, setup_for_dataset
-    from mfm.threads import apply_thread_policy
+    from mfm.threads import apply_thread_policy, local_processes
     from mfm.train import TrainConfig, evaluate_model, train_model
 
-    # torchrun's processes share the cores: each takes its part unless --threads or MFM_THREADS says otherwise.
-    apply_thread_policy(args.threads or None, share=int(os.environ.get("WORLD_SIZE", "1")))
+    # torchrun's processes on this machine share its cores: each takes its part unless --threads or MFM_THREADS
+    # says otherwise.
+    apply_thread_policy(args.threads or None, share=local_processes())
     rank = _init_distributed(args.device)
     from mfm.data.cli import data_options
 
@@ -362,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--threads",
-        type=_threads,
+        type=threads_argument,
         default=0,
         help="CPU threads (default: every usable core, shared among torchrun's processes; see mfm/threads.py)",
     )
@@ -380,7 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--classifiers", help="folder of independent digit classifiers (default: the shipped ones)"
     )
-    p.add_argument("--threads", type=_threads, default=0, help="CPU threads (default: every usable core)")
+    p.add_argument(
+        "--threads", type=threads_argument, default=0, help="CPU threads (default: every usable core)"
+    )
     add_data_options(p)
     p.set_defaults(func=cmd_evaluate, nonfinite=None, align=None)  # None: what the checkpoint recorded
 

@@ -70,7 +70,7 @@ def fused_lstm(
 
     The same numbers as stepping `lstm_cell_step` with these weights (to float rounding), with the recurrence
     and its backward inside one kernel. The kernel has no forward-mode derivative, so only training uses it
-    (the gradient-flow interpretation runs the step-by-step forms in eval mode).
+    (train mode with autograd on; the gradient flow's forward-mode derivatives run under no_grad).
     """
     # torch.lstm(input, (h0, c0), weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
     weights = [weight_ih, weight_hh, bias_ih, bias_hh]
@@ -217,7 +217,10 @@ class SequenceDecoder(nn.Module):
         self.out = nn.Linear(input_dim, output_dim)
 
     def forward(self, factors: Tensor) -> Tensor:
-        return self.forward_fused(factors) if self.training else self.forward_steps(factors)
+        # The fused kernel only where training needs it (train mode with autograd on): forward-mode callers
+        # (torch.func.jvp, run under no_grad) get the step-by-step form even on a decoder left in train mode.
+        fused = self.training and torch.is_grad_enabled()
+        return self.forward_fused(factors) if fused else self.forward_steps(factors)
 
     def forward_steps(self, factors: Tensor) -> Tensor:
         """The decoder step by step (eval mode; forward-mode differentiable)."""

@@ -5,7 +5,7 @@ BLAS/OpenMP threads numpy and scipy call into, and the workers that run the info
 null rounds side by side (scikit-learn's neighbour searches release the GIL, so threads scale). The policy:
 
 - torch gets every usable core (`available_cores`, the process's CPU affinity): model work is few large
-  products, which threads split well (measured with benchmarks/bench_threads.py);
+  products, which threads split well;
 - BLAS gets one thread: what calls it (PCA of a few thousand rows, small covariances) is small, and a second
   BLAS pool next to the estimate's workers only oversubscribes the cores;
 - the information estimate runs `information_workers()` rounds at once, one per usable core.
@@ -13,7 +13,9 @@ null rounds side by side (scikit-learn's neighbour searches release the GIL, so 
 `apply_thread_policy(threads)` sets all three from one number: `threads` when given (`--threads` of
 `python -m mfm train` / `evaluate` / `train-classifier` and `python -m interpret report`), else `MFM_THREADS`
 from the environment, else every usable core (divided among torchrun's processes when training). The app calls it
-once at start-up.
+once at start-up. Where several app sessions compute at once, or other work keeps the cores busy, torch's threads
+wait on one another (`benchmarks/bench_app.py` saw tens of times slower kernels on a busy machine): run the app
+with `MFM_THREADS=1` there.
 """
 
 from __future__ import annotations
@@ -44,6 +46,26 @@ class ThreadPolicy:
     torch_threads: int
     blas_threads: int
     information_workers: int
+
+
+def threads_argument(text: str) -> int:
+    """argparse type of every `--threads`: a positive integer, or 0 for the policy's default."""
+    import argparse
+
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a positive integer (or 0: the default), got {text!r}")
+    return int(text)
+
+
+def local_processes() -> int:
+    """How many torchrun processes share this machine's cores (LOCAL_WORLD_SIZE, else WORLD_SIZE, else 1)."""
+    import os
+
+    for name in ("LOCAL_WORLD_SIZE", "WORLD_SIZE"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
 
 
 def threads_from_environment(default: int | None = None) -> int | None:

@@ -56,7 +56,7 @@ from mfm.data import MultimodalDataset
 from mfm.errors import MFMError
 from mfm.isolation import WorkerLimitError, preflight
 from mfm.model import MFM
-from mfm.threads import ThreadPolicy, apply_thread_policy
+from mfm.threads import ThreadPolicy, apply_thread_policy, available_cores
 
 STATE_KEY = "mfm_selection"
 isolation.preload("interpret.app_support", "interpret.context")  # what the worker's checks run
@@ -172,7 +172,11 @@ def demo_sha256(path: str, mtime_ns: int, size: int) -> str:
 def start_up() -> ThreadPolicy:
     """Once per server process: the thread policy (`mfm.threads`; `MFM_THREADS` overrides the core count) and,
     on a background thread, the forward-mode warm-up, so the first gradient figure does not pay it."""
-    policy = apply_thread_policy()
+    try:
+        policy = apply_thread_policy()
+    except ValueError as error:  # a bad MFM_THREADS: say so on the page, run with the default
+        st.warning(f"{error}; using every usable core")
+        policy = apply_thread_policy(available_cores())
     threading.Thread(target=warm_up, name="forward-mode warm-up", daemon=True).start()
     return policy
 

@@ -30,6 +30,8 @@ def test_planted_step_auroc_known_answers():
     assert np.isnan(planted_step_auroc(perfect, np.zeros((2, 4), bool)))
     with pytest.raises(ValueError, match=r"\(N, T\)"):
         planted_step_auroc(perfect[0], mask[0])
+    with pytest.raises(ValueError, match="finite"):
+        planted_step_auroc(np.where(mask, np.nan, perfect), mask)
 
 
 def test_planted_step_auroc_equals_scikit_learns_per_segment_mean_with_ties():
@@ -40,7 +42,9 @@ def test_planted_step_auroc_equals_scikit_learns_per_segment_mean_with_ties():
     scores = rng.integers(0, 4, size=(200, 12)).astype(float)  # few values: many ties
     mask = rng.random((200, 12)) < 0.3
     mask[:3] = [True] * 12, [False] * 12, [True] + [False] * 11  # all, none, one planted step
-    expected = np.mean([roc_auc_score(m, s) for s, m in zip(scores, mask, strict=True) if 0 < m.sum() < m.size])
+    expected = np.mean(
+        [roc_auc_score(m, s) for s, m in zip(scores, mask, strict=True) if 0 < m.sum() < m.size]
+    )
     assert planted_step_auroc(scores, mask) == pytest.approx(expected, rel=1e-12)
 
 

@@ -276,3 +276,15 @@ def test_shared_flow_alone_equals_the_full_flows_shared_part(kind, scale):
     full = gradient_flow(model, name, shared, factors[name], scale=scale, batch_size=2)
     alone = shared_gradient_flow(model, name, shared, factors[name], scale=scale, batch_size=2)
     np.testing.assert_array_equal(alone, full.shared)
+
+
+def test_forward_mode_works_on_a_decoder_left_in_train_mode():
+    """Training decodes in a fused kernel without forward-mode rules; a caller that differentiates a decoder in
+    train mode (no eval_mode) still gets the step-by-step form, with the eval-mode numbers (no dropout inside)."""
+    torch.manual_seed(9)
+    model = MFM(tiny_sequence_config()).train()
+    shared, factors = factors_of(model, batch=3)
+    u = model.decoder_input(shared, factors["language"]).detach()
+    in_train = decoder_jacobian(model.decoders["language"], u)
+    model.eval()
+    torch.testing.assert_close(in_train, decoder_jacobian(model.decoders["language"], u))

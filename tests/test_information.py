@@ -480,6 +480,8 @@ def test_parallel_rounds_give_the_serial_result_and_progress(estimator):
 
 
 def test_thread_policy_sets_torch_blas_and_the_information_workers(monkeypatch):
+    import argparse
+
     import torch
     from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -500,6 +502,15 @@ def test_thread_policy_sets_torch_blas_and_the_information_workers(monkeypatch):
         assert threads.apply_thread_policy().torch_threads == 1
         with pytest.raises(ValueError, match="positive"):
             threads.apply_thread_policy(0)
+        assert threads.threads_argument("0") == 0 and threads.threads_argument("4") == 4
+        for bad in ("-3", "two", ""):
+            with pytest.raises(argparse.ArgumentTypeError):
+                threads.threads_argument(bad)
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+        monkeypatch.setenv("WORLD_SIZE", "16")
+        assert threads.local_processes() == 2
+        monkeypatch.delenv("LOCAL_WORLD_SIZE")
+        assert threads.local_processes() == 16
         monkeypatch.setenv("MFM_THREADS", "3")
         assert threads.threads_from_environment() == 3
         monkeypatch.setenv("MFM_THREADS", "many")

@@ -60,7 +60,8 @@ def test_train_mode_dropout_changes_outputs():
 @pytest.mark.parametrize("steps", [1, 2, 7])
 def test_fused_sequence_decoder_equals_the_step_by_step_unroll(steps):
     """Training decodes in the fused LSTM kernel (steps 1..T-1 as an LSTM with recurrent weights W_ih + W_hh over
-    a zero input); eval mode steps by hand. Same outputs and gradients, for any T, and each mode picks its form."""
+    a zero input); eval mode and no_grad step by hand. Same outputs and gradients, for any T, and each mode picks
+    its form."""
     from mfm.model import SequenceDecoder
 
     torch.manual_seed(0)
@@ -77,11 +78,12 @@ def test_fused_sequence_decoder_equals_the_step_by_step_unroll(steps):
     torch.testing.assert_close(fused_out, steps_out, rtol=1e-5, atol=1e-6)
     for fused, reference in zip(fused_grads, steps_grads, strict=True):
         torch.testing.assert_close(fused, reference, rtol=1e-4, atol=1e-6)
+    decoder.train()  # the fused kernel only in train mode with autograd on
+    assert torch.equal(decoder(factors), decoder.forward_fused(factors))
     with torch.no_grad():
-        decoder.train()
-        assert torch.equal(decoder(factors), decoder.forward_fused(factors))
-        decoder.eval()
         assert torch.equal(decoder(factors), decoder.forward_steps(factors))
+    decoder.eval()
+    assert torch.equal(decoder(factors), decoder.forward_steps(factors))
 
 
 def test_training_step_with_fused_decoders_equals_the_step_by_step_one(monkeypatch):
