@@ -17,7 +17,7 @@ from pages.common import sidebar, start_up
 # Google Fonts, and the app must work offline.
 ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
 st.set_page_config(page_title="MFM interpretability", page_icon=str(ICON), layout="wide")
-start_up()  # once per process: thread policy, forward-mode warm-up in the background
+start_up()  # once per process: the thread policy
 
 # Navigation first, so the page menu replaces Streamlit's listing of the pages/ folder at once; then the sidebar,
 # which loads the chosen checkpoint for every page; then the page itself.

@@ -108,14 +108,6 @@ def squared_derivatives(
     return squared
 
 
-def warm_up() -> None:
-    """Pay forward-mode differentiation's one-time start-up now (about a second here: torch loads its
-    decompositions on a process's first jvp), e.g. on a background thread when the app starts, so that the
-    first gradient-flow request does not."""
-    layer = torch.nn.Linear(2, 2)
-    squared_derivatives(lambda u: torch.sigmoid(torch.tanh(layer(u))), torch.zeros(1, 2), 1)
-
-
 @dataclass(frozen=True)
 class GradientFlow:
     """Per-sample gradient flow of one modality.

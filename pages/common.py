@@ -10,7 +10,6 @@ files and bytes (`interpret.app_support.session_upload_problem`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,7 +48,6 @@ from interpret.app_support import (
     upload_source,
 )
 from interpret.context import dataset_for, recorded_data_options
-from interpret.gradients import warm_up
 from mfm import isolation
 from mfm.checkpoint import LoadedCheckpoint, file_sha256
 from mfm.data import MultimodalDataset
@@ -170,14 +168,16 @@ def demo_sha256(path: str, mtime_ns: int, size: int) -> str:
 
 @st.cache_resource(show_spinner=False)
 def start_up() -> ThreadPolicy:
-    """Once per server process: the thread policy (`mfm.threads`; `MFM_THREADS` overrides the core count) and,
-    on a background thread, the forward-mode warm-up, so the first gradient figure does not pay it."""
+    """Once per server process: the thread policy (`mfm.threads`; `MFM_THREADS` overrides the core count).
+
+    A forward-mode warm-up here (one tiny jvp, about a second) was tried and dropped: with it, a later upload
+    check stopped by its CPU-time limit was reported as killed rather than by its limit (tests/test_isolation.py
+    after the app tests), for a reason not yet found; the first gradient figure still pays it."""
     try:
         policy = apply_thread_policy()
     except ValueError as error:  # a bad MFM_THREADS: say so on the page, run with the default
         st.warning(f"{error}; using every usable core")
         policy = apply_thread_policy(available_cores())
-    threading.Thread(target=warm_up, name="forward-mode warm-up", daemon=True).start()
     return policy
 
 
