@@ -59,8 +59,6 @@ def threads_argument(text: str) -> int:
 
 def local_processes() -> int:
     """How many torchrun processes share this machine's cores (LOCAL_WORLD_SIZE, else WORLD_SIZE, else 1)."""
-    import os
-
     for name in ("LOCAL_WORLD_SIZE", "WORLD_SIZE"):
         value = os.environ.get(name, "").strip()
         if value.isdigit() and int(value) > 0:
