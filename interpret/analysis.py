@@ -18,6 +18,7 @@ import copy
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -235,10 +236,21 @@ def gradient_flow_by_modality(
 
     `scale="std"` (default): per one-standard-deviation change of each factor dimension, the spread taken over
     these samples; `scale="raw"`: the paper's unweighted norms (see `interpret.gradients`)."""
-    return _by_modality(gradient_flow, model, inputs, max_samples, seed, scale, progress)
+    return _by_modality(
+        gradient_flow, model, inputs, max_samples=max_samples, seed=seed, scale=scale, progress=progress
+    )
 
 
 def shared_flow_by_modality(
+    model: MFM, inputs: Mapping[str, np.ndarray], **options: Any
+) -> dict[str, np.ndarray]:
+    """`gradient_flow_by_modality(...)[m].shared` for every modality m, for its keyword `options`, differentiating
+    F_y's directions only."""
+    return _by_modality(shared_gradient_flow, model, inputs, **options)
+
+
+def _by_modality(
+    flow: Callable,
     model: MFM,
     inputs: Mapping[str, np.ndarray],
     *,
@@ -246,12 +258,8 @@ def shared_flow_by_modality(
     seed: int = 0,
     scale: str = "std",
     progress: Progress | None = None,
-) -> dict[str, np.ndarray]:
-    """`gradient_flow_by_modality(...)[m].shared` for every modality m, differentiating F_y's directions only."""
-    return _by_modality(shared_gradient_flow, model, inputs, max_samples, seed, scale, progress)
-
-
-def _by_modality(flow, model, inputs, max_samples, seed, scale, progress) -> dict:
+) -> dict:
+    """`flow(model, m, F_y, F_m, ...)` for every modality m at the factors of a seeded subsample of `inputs`."""
     index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
     collected = collect(model, take(inputs, index))
     names = model.modality_names

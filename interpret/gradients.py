@@ -28,6 +28,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -196,16 +197,9 @@ def gradient_flow(
     samples; `scale="raw"` is the paper's unweighted ‖∂X̂_i^(t)/∂F‖².
     """
     shared, modal = _flows(
-        model,
-        modality,
-        shared_factor,
-        modality_factor,
-        scale,
-        spread,
-        batch_size,
-        progress,
-        with_modality=True,
-    )
+        model, modality, shared_factor, modality_factor, scale=scale, spread=spread, batch_size=batch_size,
+        progress=progress, with_modality=True,
+    )  # fmt: skip
     return GradientFlow(modality, shared, modal, scale)
 
 
@@ -214,25 +208,12 @@ def shared_gradient_flow(
     modality: str,
     shared_factor: np.ndarray | Tensor,
     modality_factor: np.ndarray | Tensor,
-    *,
-    scale: str = "std",
-    spread: tuple[np.ndarray, np.ndarray] | None = None,
-    batch_size: int = 64,
-    progress: Callable[[int, int, str], None] | None = None,
+    **options: Any,
 ) -> np.ndarray:
-    """`gradient_flow(...).shared` alone, (N, T) or (N, H, W): only F_y's directions are differentiated (16 of
-    the MOSI language decoder's 104), with the same numbers, for checks that read the shared flow only."""
-    return _flows(
-        model,
-        modality,
-        shared_factor,
-        modality_factor,
-        scale,
-        spread,
-        batch_size,
-        progress,
-        with_modality=False,
-    )[0]
+    """`gradient_flow(...).shared` alone, (N, T) or (N, H, W), for `gradient_flow`'s keyword `options`: only
+    F_y's directions are differentiated (16 of the MOSI language decoder's 104), with the same numbers, for checks
+    that read the shared flow only."""
+    return _flows(model, modality, shared_factor, modality_factor, with_modality=False, **options)[0]
 
 
 def _flows(
@@ -240,12 +221,12 @@ def _flows(
     modality: str,
     shared_factor: np.ndarray | Tensor,
     modality_factor: np.ndarray | Tensor,
-    scale: str,
-    spread: tuple[np.ndarray, np.ndarray] | None,
-    batch_size: int,
-    progress: Callable[[int, int, str], None] | None,
     *,
     with_modality: bool,
+    scale: str = "std",
+    spread: tuple[np.ndarray, np.ndarray] | None = None,
+    batch_size: int = 64,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The shared flow and (`with_modality`) the modality flow, batch by batch."""
     config = model.config.modality(modality)

@@ -66,11 +66,11 @@ def local_processes() -> int:
     return 1
 
 
-def threads_from_environment(default: int | None = None) -> int | None:
-    """`MFM_THREADS` as a positive integer, else `default`; a bad value is an error, not ignored."""
+def threads_from_environment() -> int | None:
+    """`MFM_THREADS` as a positive integer, None when unset; a bad value is an error, not ignored."""
     value = os.environ.get("MFM_THREADS", "").strip()
     if not value:
-        return default
+        return None
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"MFM_THREADS must be a positive integer, got {value!r}")
     return int(value)
