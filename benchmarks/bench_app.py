@@ -77,7 +77,7 @@ def bench_model(label: str, model: MFM, dataset_name: str, repeats: int) -> None
     grid = grid_factors(model, split)  # cached by the page: encoded once per checkpoint and split
     labels = grid.prototypes[:10]
     for modality in model.config.modality_names:
-        styles = grid.factors.modality[modality]
+        styles = grid.factors.modality_factors[modality]
 
         def decode(move: int, modality: str = modality, styles: np.ndarray = styles) -> np.ndarray:
             start = move % (len(styles) - 10)  # the slider picks the first of 10 style columns

@@ -1,6 +1,7 @@
 """The interpretations run on a model and a data split: gather (model + data) then measure (pure functions).
 
-- `collect`: one eval-mode pass over a split, keeping every factor, reconstruction and prediction.
+- `collect`: one eval-mode pass over a split (`mfm.inference.run`), keeping every factor, reconstruction and
+  prediction.
 - `information_by_modality`: the paper's information-based interpretation, I(F_y; X̂_i), I(F_i; X̂_i) and r_i
   per modality, with intervals and the shuffled-pairs null (interpret.information does the math); with
   `intervention="shuffle_shared"` the same measured on X̂_i decoded from F_y permuted across samples, so that F_y
@@ -17,7 +18,6 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,20 +32,11 @@ from interpret.information import (
     modality_information,
     reduce_dimensions,
 )
+from mfm.inference import Outputs, batches, numpy, run
 from mfm.model import MFM
 from mfm.modes import inference
 
 Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class Collected:
-    """Factors, reconstructions and predictions of N samples (numpy), from one eval-mode pass."""
-
-    shared: np.ndarray  # F_y (N, fy)
-    modality: dict[str, np.ndarray]  # F_i (N, fi)
-    reconstructions: dict[str, np.ndarray]  # X̂_i (N, *shape)
-    predictions: np.ndarray  # (N, K) logits or (N,)
 
 
 def sample_indices(n: int, max_samples: int | None, seed: int) -> np.ndarray:
@@ -60,48 +51,38 @@ def take(inputs: Mapping[str, np.ndarray], index: np.ndarray) -> dict[str, np.nd
     return {n: np.asarray(x)[index] for n, x in inputs.items()}
 
 
-def collect(model: MFM, inputs: Mapping[str, np.ndarray], *, batch_size: int = 256) -> Collected:
-    """Run the model over `inputs` in eval mode and keep everything the interpretations read."""
-    device = next(model.parameters()).device
-    n = len(next(iter(inputs.values())))
-    parts: list = []
-    with inference(model):
-        for start in range(0, n, batch_size):
-            batch = {
-                k: torch.as_tensor(np.asarray(v[start : start + batch_size], dtype=np.float32), device=device)
-                for k, v in inputs.items()
-            }
-            parts.append(model(batch))
-    cat = lambda xs: torch.cat(xs).cpu().numpy()  # noqa: E731
-    return Collected(
-        shared=cat([p.shared_factor for p in parts]),
-        modality={m: cat([p.modality_factors[m] for p in parts]) for m in model.modality_names},
-        reconstructions={m: cat([p.reconstructions[m] for p in parts]) for m in model.modality_names},
-        predictions=cat([p.prediction for p in parts]),
-    )
+COLLECTED = ("shared_factor", "modality_factors", "reconstructions", "prediction")
+"""What the interpretations read of a pass over a split (`mfm.inference.run(..., keep=COLLECTED)`)."""
 
 
+def collect(model: MFM, inputs: Mapping[str, np.ndarray], *, batch_size: int = 256) -> Outputs:
+    """Every factor, reconstruction and prediction of `inputs`, from one eval-mode pass (`mfm.inference.run`)."""
+    return run(model, inputs, keep=COLLECTED, batch_size=batch_size)
+
+
+SHUFFLED = "F_y/shuffled"
 INTERVENTIONS = ("none", "shuffle_shared")
 """`intervention=` of `information_by_modality`: "none" is the paper's observational measure; "shuffle_shared"
 decodes each X̂_i from [F_y of another sample ; F_i], so F_y and F_i are independent by construction."""
 
 
 def shuffled_shared_decoding(
-    model: MFM, collected: Collected, seed: int, *, batch_size: int = 256
+    model: MFM, collected: Outputs, seed: int, *, batch_size: int = 256
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(F_y permuted across samples, {X̂_i decoded from [permuted F_y ; F_i]}): the intervention that makes F_y
     independent of F_i while keeping both marginals, so that any information X̂_i then holds about F_y went
     through the decoder. The permutation is seeded (the same for every modality)."""
-    order = np.random.default_rng(np.random.SeedSequence([seed, 3])).permutation(len(collected.shared))
-    shuffled = collected.shared[order]  # (N, fy)
-    device = next(model.parameters()).device
+    order = np.random.default_rng(np.random.SeedSequence([seed, 3])).permutation(len(collected.shared_factor))
+    shuffled = collected.shared_factor[order]  # (N, fy)
     decoded: dict[str, list[np.ndarray]] = {m: [] for m in model.modality_names}
+    factors = {
+        SHUFFLED: shuffled,
+        **collected.modality_factors,
+    }  # SHUFFLED is no modality name (not an identifier)
     with inference(model):
-        for start in range(0, len(shuffled), batch_size):
-            f_y = torch.as_tensor(shuffled[start : start + batch_size], device=device)
+        for batch in batches(model, factors, batch_size):
             for m in model.modality_names:
-                f_i = torch.as_tensor(collected.modality[m][start : start + batch_size], device=device)
-                decoded[m].append(model.decode_modality(m, f_y, f_i).cpu().numpy())
+                decoded[m].append(numpy(model.decode_modality(m, batch[SHUFFLED], batch[m])))
     return shuffled, {m: np.concatenate(parts) for m, parts in decoded.items()}
 
 
@@ -117,7 +98,7 @@ def information_by_modality(
     n_null: int = 20,
     seed: int = 0,
     intervention: str = "none",
-    collected: Collected | None = None,
+    collected: Outputs | None = None,
     progress: Progress | None = None,
 ) -> dict[str, ModalityInformation]:
     """I(F_y; X̂_i), I(F_i; X̂_i) and r_i for every modality on (a seeded subsample of) a split.
@@ -133,7 +114,7 @@ def information_by_modality(
     if collected is None:
         index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
         collected = collect(model, take(inputs, index))
-    shared, reconstructions = collected.shared, collected.reconstructions
+    shared, reconstructions = collected.shared_factor, collected.reconstructions
     if intervention == "shuffle_shared":
         shared, reconstructions = shuffled_shared_decoding(model, collected, seed)
     names = model.modality_names
@@ -146,7 +127,7 @@ def information_by_modality(
 
         results[name] = modality_information(
             shared,
-            collected.modality[name],
+            collected.modality_factors[name],
             reconstructions[name],
             estimator=estimator,
             n_components=n_components,
@@ -170,7 +151,7 @@ def factor_dependence(
     n_bootstrap: int = 50,
     n_null: int = 20,
     seed: int = 0,
-    collected: Collected | None = None,
+    collected: Outputs | None = None,
     progress: Progress | None = None,
 ) -> dict[str, MIEstimate]:
     """I(F_y; F_i) per modality, under the same estimator and reduction as `information_by_modality`.
@@ -182,7 +163,7 @@ def factor_dependence(
     if collected is None:
         index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
         collected = collect(model, take(inputs, index))
-    f_y = reduce_dimensions(collected.shared, n_components, seed)
+    f_y = reduce_dimensions(collected.shared_factor, n_components, seed)
     names = model.modality_names
     out = {}
     for i, name in enumerate(names):
@@ -193,7 +174,7 @@ def factor_dependence(
 
         out[name] = estimate_mi(
             f_y,
-            reduce_dimensions(collected.modality[name], n_components, seed),
+            reduce_dimensions(collected.modality_factors[name], n_components, seed),
             estimator=estimator,
             k=k,
             n_bootstrap=n_bootstrap,
@@ -271,7 +252,12 @@ def _by_modality(
                 progress(i * total + done, len(names) * total, what)
 
         flows[name] = flow(
-            model, name, collected.shared, collected.modality[name], scale=scale, progress=stage
+            model,
+            name,
+            collected.shared_factor,
+            collected.modality_factors[name],
+            scale=scale,
+            progress=stage,
         )
     return flows
 

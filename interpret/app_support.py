@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from interpret.analysis import (
-    Collected,
     collect,
     cut_shared_factor,
     factor_dependence,
@@ -33,12 +32,12 @@ from interpret.analysis import (
     take,
 )
 from interpret.context import recorded_data_options
-from interpret.generation import FactorSet, encode_factors
 from interpret.gradients import GradientFlow, captum_time_profile, gradient_flow
 from interpret.information import MIEstimate, ModalityInformation
 from mfm.checkpoint import LoadedCheckpoint, checkpoint_payload, load_checkpoint
 from mfm.data import Split, list_datasets
 from mfm.errors import CheckpointError
+from mfm.eval.prototypes import label_prototypes
 from mfm.importers import (
     PRODUCER_NAMES,
     ProducerWeights,
@@ -48,6 +47,7 @@ from mfm.importers import (
     recognise,
     sizes_from_config,
 )
+from mfm.inference import FACTORS, Outputs, run
 from mfm.model import MFM
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
@@ -55,9 +55,6 @@ DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
 
 SPLITS = ("test", "valid", "train")
 """Data splits the app can analyse, the default first."""
-
-SENTIMENT_RANGE = (-3, 3)
-"""Sentiment scores are in [-3, 3]; the app groups them into the seven integers (the acc7 convention)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -583,36 +580,6 @@ def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None, nonfinite: str 
 # ---------------------------------------------------------------------------------------------------------------
 # Labels
 # ---------------------------------------------------------------------------------------------------------------
-def label_groups(labels: np.ndarray, task: str, num_classes: int) -> tuple[np.ndarray, list[str]]:
-    """Integer groups (N,) and their names, for building one label prototype per group.
-
-    Classification: the classes themselves. Regression (sentiment in [-3, 3]): the seven integers -3..3 (labels
-    rounded and clipped, the acc7 convention), as groups 0..6 named "-3" .. "+3".
-    """
-    labels = np.asarray(labels)
-    if task == "classification":
-        return labels.astype(np.int64), [str(c) for c in range(num_classes)]
-    low, high = SENTIMENT_RANGE
-    groups = np.clip(np.rint(labels.astype(np.float64)), low, high).astype(np.int64) - low
-    return groups, [f"{v:+d}" if v else "0" for v in range(low, high + 1)]
-
-
-def label_prototypes(
-    shared: np.ndarray, labels: np.ndarray, task: str, num_classes: int
-) -> tuple[np.ndarray, list[str]]:
-    """The mean label factor F_y of every label group present in the split: (L, fy) and the L names.
-
-    Groups without a sample are left out (their mean is undefined), so L can be smaller than the group count.
-    """
-    groups, names = label_groups(labels, task, num_classes)
-    shared = np.asarray(shared, dtype=np.float64)
-    present = [g for g in range(len(names)) if np.any(groups == g)]
-    if not present:
-        raise ValueError("the split has no labelled sample")
-    prototypes = np.stack([shared[groups == g].mean(axis=0) for g in present]).astype(np.float32)  # (L, fy)
-    return prototypes, [names[g] for g in present]
-
-
 def describe_label(value: float | int, task: str) -> str:
     """A label for display: a class id, or a sentiment score with sign."""
     if task == "classification":
@@ -806,7 +773,7 @@ STYLE_NAMES = {
     "slant_r": "slant",
     "thickness_r": "stroke thickness",
 }
-"""The style measures of `mfm.swap_metrics.swap_evaluation` that read 1 when a swap keeps its source's style and
+"""The style measures of `mfm.eval.swap_metrics.swap_evaluation` that read 1 when a swap keeps its source's style and
 are warned about below `STYLE_WARNING`."""
 _STYLE_MEASURES = {
     "bg_lightness_r": "background lightness: r of L* between swap and source",
@@ -850,7 +817,7 @@ def _style_cell(entry: Mapping[str, Any], key: str) -> str:
 
 
 def swap_abilities(swaps: Mapping[str, Mapping[str, Any]] | None, reason: str = "") -> Abilities:
-    """Label-swap fidelity and style preservation (`mfm.swap_metrics.image_generation_metrics`, the numbers
+    """Label-swap fidelity and style preservation (`mfm.eval.swap_metrics.image_generation_metrics`, the numbers
     `python -m mfm evaluate` prints) as rows and warnings; `swaps` None or empty: not measured, for `reason`."""
     if not swaps:
         return Abilities([], [], f"Label-swap fidelity and style preservation are not measured: {reason}.")
@@ -910,7 +877,7 @@ def generation_abilities(model: MFM, dataset: Any, classifier_dir: str | None = 
     """The model's measured label-swap fidelity and style preservation on its data set (test split), as
     `python -m mfm evaluate` measures them, or why they cannot be measured for it."""
     from mfm.errors import MFMError
-    from mfm.swap_metrics import image_generation_metrics
+    from mfm.eval.swap_metrics import image_generation_metrics
 
     config = model.config
     if config.task != "classification" or config.kind != "image":
@@ -937,7 +904,7 @@ def missing_image_abilities(model: MFM, dataset: Any, max_samples: int = 500, se
     generated without it (surrogate inference, or zero-filling for a model without it), with it, and of the real
     images; a warning below `MISSING_READ_WARNING`. Sequence and regression models: not measured, and why."""
     from interpret.whatif import missing_modality, zero_fill_missing_modality
-    from mfm.classifiers import accuracy, load_classifiers
+    from mfm.eval.classifiers import accuracy, load_classifiers
 
     config = model.config
     if config.task != "classification" or config.kind != "image":
@@ -1082,7 +1049,7 @@ def information_versions(
     n_null: int = 20,
     seed: int = 0,
     dependence: bool = True,
-    collected: Collected | None = None,
+    collected: Outputs | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> InformationVersions:
     """The observational and the interventional `information_by_modality`, and `factor_dependence`, all from one
@@ -1125,7 +1092,7 @@ def information_versions(
     dependent = (
         factor_dependence(model, inputs, progress=stage("dependence"), **settings) if dependence else {}
     )
-    return InformationVersions(observational, interventional, dependent, len(collected.shared))
+    return InformationVersions(observational, interventional, dependent, len(collected.shared_factor))
 
 
 def _above_null(estimate: MIEstimate) -> bool | None:
@@ -1247,8 +1214,8 @@ def planted_cut(
         collected=collected,
         progress=progress,
     )
-    shared = collected.shared[:flow_samples]  # (F, fy)
-    own = collected.modality[modality][:flow_samples]  # (F, fi)
+    shared = collected.shared_factor[:flow_samples]  # (F, fy)
+    own = collected.modality_factors[modality][:flow_samples]  # (F, fi)
     on_cut = gradient_flow(cut, modality, shared, own, scale="raw")
     on_model = gradient_flow(model, modality, shared, own, scale="raw")
     return PlantedCut(
@@ -1346,7 +1313,7 @@ def captum_profiles(
     one-standard-deviation change of each factor dimension over these samples; "raw"); Input x Gradient and
     Integrated Gradients are input-scaled and come back with scale "input".
     """
-    factors = encode_factors(model, inputs)
+    factors = run(model, inputs, keep=FACTORS)
     names = [m.name for m in model.config.modalities if m.kind == "sequence"]
     profiles = {}
     for i, name in enumerate(names):
@@ -1358,8 +1325,8 @@ def captum_profiles(
         profiles[name] = captum_time_profile(
             model,
             name,
-            factors.shared,
-            factors.modality[name],
+            factors.shared_factor,
+            factors.modality_factors[name],
             method=method,
             scale=scale,
             n_steps=n_steps,
@@ -1375,7 +1342,7 @@ def captum_profiles(
 class GridFactors:
     """What the Style & label page decodes from: the split's factors and one label prototype per label group."""
 
-    factors: FactorSet  # F_y, every F_i and the predictions of the split
+    factors: Outputs  # F_y, every F_i and the predictions of the split
     prototypes: np.ndarray  # (L, fy)
     label_names: list[str]
 
@@ -1383,6 +1350,6 @@ class GridFactors:
 def grid_factors(model: MFM, split: Split) -> GridFactors:
     """Encode a split once (F_y, every F_i) and average F_y per label group, for the Style & label page."""
     config = model.config
-    factors = encode_factors(model, split.inputs)
-    prototypes, names = label_prototypes(factors.shared, split.labels, config.task, config.num_classes)
+    factors = run(model, split.inputs, keep=(*FACTORS, "prediction"))
+    prototypes, names = label_prototypes(factors.shared_factor, split.labels, config.task, config.num_classes)
     return GridFactors(factors, prototypes, names)

@@ -7,9 +7,9 @@ factor and varies the style, and the reverse (its SVHN + MNIST figure). This mod
 kind: images decode to (C, H, W) and sequences to (T, D), so every function here is kind-agnostic.
 
 Gather, then decode:
-- :func:`encode_factors` gathers F_y, every F_i and the prediction for a whole split (numpy, eval mode);
+- :func:`mfm.inference.run` gathers F_y, every F_i and the prediction for a whole split (numpy, eval mode);
   :func:`encode_modality_factor` gets F_i from X_i alone (the inference of Z_{a_i} factorizes, so it is the same
-  F_i the full model computes); :func:`class_prototypes` averages F_y per class (pure numpy).
+  F_i the full model computes); :func:`mfm.eval.prototypes.class_prototypes` averages F_y per class.
 - :func:`style_label_grid`, :func:`cross_modal_grid`, :func:`interpolate_labels` and :func:`traverse_factor`
   decode chosen combinations, each in one batched decoder call.
 
@@ -32,34 +32,17 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mfm.data.style import delta_e_2000, estimate_colors, srgb_to_lab
+from mfm.inference import FACTORS, ArrayLike, as_tensor, batches, check_batch_size, device_of, numpy, run
 from mfm.model import MFM
 from mfm.modes import inference
-from mfm.swap_metrics import class_prototypes  # noqa: F401  (re-exported: one implementation)
-
-ArrayLike = np.ndarray | Tensor
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Running the model without side effects
 # ---------------------------------------------------------------------------------------------------------------
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def as_float_tensor(x: ArrayLike, device: torch.device) -> Tensor:
-    """A float32 tensor on `device` (numpy arrays and tensors alike; tensors are not copied when already there)."""
-    if isinstance(x, Tensor):
-        return x.detach().to(device=device, dtype=torch.float32)
-    return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-
-
-def _numpy(x: Tensor) -> np.ndarray:
-    return x.detach().float().cpu().numpy()
-
-
 def _rows(x: ArrayLike, width: int, name: str) -> ArrayLike:
     """`x` as (rows, width); one 1-D vector counts as one row. Raises ValueError naming `name` otherwise."""
     if not isinstance(x, Tensor):
@@ -82,23 +65,6 @@ def _vector(x: ArrayLike, width: int, name: str) -> ArrayLike:
     return x
 
 
-def _batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
-def _num_samples(inputs: Mapping[str, ArrayLike]) -> int:
-    if not inputs:
-        raise ValueError("inputs must hold at least one modality")
-    sizes = {name: len(x) for name, x in inputs.items()}
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"every modality must have the same number of samples, got {sizes}")
-    n_samples = next(iter(sizes.values()))
-    if n_samples == 0:
-        raise ValueError("inputs hold no samples")
-    return n_samples
-
-
 def _factor_dims(model: MFM, modality: str) -> tuple[int, int]:
     """(shared_factor_dim, factor_dim of `modality`); an unknown name raises ConfigError (an MFMError)."""
     return model.config.shared_factor_dim, model.config.modality(modality).factor_dim
@@ -107,81 +73,22 @@ def _factor_dims(model: MFM, modality: str) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------------------------
 # Gathering factors
 # ---------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FactorSet:
-    """The factors of a split, by name, as numpy arrays (N samples).
-
-    `missing` names the modality whose codes the surrogate network inferred (F_y and that modality's factor then
-    come from the other modalities alone), or is None for full data.
-    """
-
-    shared: np.ndarray  # F_y (N, shared_factor_dim)
-    modality: dict[str, np.ndarray]  # F_i (N, factor_dim_i)
-    predictions: np.ndarray  # Ŷ: logits (N, num_classes) or predictions (N,)
-    missing: str | None = None
-
-    def __len__(self) -> int:
-        return self.shared.shape[0]
-
-
-def encode_factors(
-    model: MFM,
-    inputs: Mapping[str, ArrayLike],
-    batch_size: int = 256,
-    *,
-    missing: str | None = None,
-) -> FactorSet:
-    """F_y, every F_i and the prediction for a whole split, in eval mode, in batches of `batch_size`.
-
-    Args:
-        model: the MFM.
-        inputs: modality name -> (N, *shape) array or tensor, one entry per modality of the model. With
-            `missing=m`, modality m may be absent and is never read.
-        batch_size: samples per forward pass.
-        missing: infer the codes of this modality with its surrogate network (paper Eq. 5), so F_y comes from the
-            other modalities alone. Raises MFMError if the model has no surrogate inference.
-
-    Returns:
-        A :class:`FactorSet` of numpy float32 arrays.
-    """
-    _batch_size(batch_size)
-    observed = {n: x for n, x in inputs.items() if n != missing}
-    n_samples = _num_samples(observed)
-    device = _device(model)
-    shared, modality, predictions = [], {n: [] for n in model.modality_names}, []
-    with inference(model):
-        for start in range(0, n_samples, batch_size):
-            batch = {n: as_float_tensor(x[start : start + batch_size], device) for n, x in observed.items()}
-            out = model(batch, missing=missing)
-            shared.append(_numpy(out.shared_factor))
-            for n, f in out.modality_factors.items():
-                modality[n].append(_numpy(f))
-            predictions.append(_numpy(out.prediction))
-    return FactorSet(
-        shared=np.concatenate(shared),
-        modality={n: np.concatenate(f) for n, f in modality.items()},
-        predictions=np.concatenate(predictions),
-        missing=missing,
-    )
-
-
 def encode_modality_factor(model: MFM, modality: str, x: ArrayLike, batch_size: int = 256) -> np.ndarray:
     """F_i of samples of one modality, read from X_i alone: (N, *shape) -> (N, factor_dim).
 
     Inference factorizes as Q(Z_y | X_1:M) · Π_i Q(Z_{a_i} | X_i), so this is exactly the F_i of a full forward
     pass; no other modality is needed (a style can come from an unpaired sample).
     """
-    _batch_size(batch_size)
+    check_batch_size(batch_size)
     config = model.config.modality(modality)  # ConfigError (an MFMError) for an unknown name
     shape = tuple(x.shape) if isinstance(x, Tensor) else np.shape(x)
     if tuple(shape[1:]) != config.shape or shape[0] == 0:
         raise ValueError(f"{modality} samples must be (N, *{config.shape}), got shape {tuple(shape)}")
-    device = _device(model)
     factors = []
     with inference(model):
-        for start in range(0, shape[0], batch_size):
-            code = model.encode_modality(modality, as_float_tensor(x[start : start + batch_size], device))
-            factors.append(_numpy(model.modality_factor_maps[modality](code)))  # (B, factor_dim)
+        for batch in batches(model, {modality: x}, batch_size):
+            code = model.encode_modality(modality, batch[modality])
+            factors.append(numpy(model.modality_factor_maps[modality](code)))  # (B, factor_dim)
     return np.concatenate(factors)
 
 
@@ -212,7 +119,7 @@ def factor_range(
 def _decode(model: MFM, modality: str, shared: Tensor, style: Tensor) -> np.ndarray:
     """One decoder call G_i([F_y ; F_i]) for (B, fy) and (B, fi): (B, *shape) numpy, in eval mode."""
     with inference(model):
-        return _numpy(model.decode_modality(modality, shared, style))
+        return numpy(model.decode_modality(modality, shared, style))
 
 
 def style_label_grid(
@@ -231,9 +138,9 @@ def style_label_grid(
         every style, a column one style with every label.
     """
     shared_dim, style_dim = _factor_dims(model, modality)
-    device = _device(model)
-    style = as_float_tensor(_rows(style_factors, style_dim, "style_factors"), device)  # (S, fi)
-    label = as_float_tensor(_rows(label_factors, shared_dim, "label_factors"), device)  # (L, fy)
+    device = device_of(model)
+    style = as_tensor(_rows(style_factors, style_dim, "style_factors"), device)  # (S, fi)
+    label = as_tensor(_rows(label_factors, shared_dim, "label_factors"), device)  # (L, fy)
     n_labels, n_styles = label.shape[0], style.shape[0]
     shared = label[:, None, :].expand(n_labels, n_styles, shared_dim).reshape(-1, shared_dim)  # (L·S, fy)
     styles = style[None, :, :].expand(n_labels, n_styles, style_dim).reshape(-1, style_dim)  # (L·S, fi)
@@ -280,9 +187,11 @@ def cross_modal_grid(
     model.config.modality(modality)  # ConfigError (an MFMError) for an unknown name
     if label_source == "others":
         others = {n: x for n, x in label_inputs.items() if n != modality}
-        labels = encode_factors(model, others, batch_size, missing=modality).shared  # (L, fy)
+        labels = run(
+            model, others, missing=modality, keep=FACTORS, batch_size=batch_size
+        ).shared_factor  # (L, fy)
     elif label_source == "all":
-        labels = encode_factors(model, label_inputs, batch_size).shared  # (L, fy)
+        labels = run(model, label_inputs, keep=FACTORS, batch_size=batch_size).shared_factor  # (L, fy)
     else:
         raise ValueError(f"label_source must be 'others' or 'all', got {label_source!r}")
     styles = encode_modality_factor(model, modality, style_inputs, batch_size)  # (S, fi)
@@ -318,13 +227,13 @@ def interpolate_labels(
         steps: number of points, >= 2.
     """
     shared_dim, style_dim = _factor_dims(model, modality)
-    device = _device(model)
+    device = device_of(model)
     t = torch.as_tensor(interpolation_weights(steps), device=device)[:, None]  # (steps, 1)
-    start_t = as_float_tensor(_vector(start, shared_dim, "start"), device)  # (fy,)
-    end_t = as_float_tensor(_vector(end, shared_dim, "end"), device)  # (fy,)
+    start_t = as_tensor(_vector(start, shared_dim, "start"), device)  # (fy,)
+    end_t = as_tensor(_vector(end, shared_dim, "end"), device)  # (fy,)
     # Written as (1 - t) a + t b (not torch.lerp) so that t = 0 and t = 1 give a and b bit for bit.
     shared = (1 - t) * start_t + t * end_t  # (steps, fy)
-    style = as_float_tensor(_vector(style_factor, style_dim, "style_factor"), device)  # (fi,)
+    style = as_tensor(_vector(style_factor, style_dim, "style_factor"), device)  # (fi,)
     return _decode(model, modality, shared, style.expand(shared.shape[0], style_dim))
 
 
@@ -358,17 +267,15 @@ def traverse_factor(
     width = shared_dim if which == "shared" else style_dim
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < width:
         raise ValueError(f"dim must be an integer in 0..{width - 1} for the {which} factor, got {dim!r}")
-    device = _device(model)
-    values_t = as_float_tensor(values if isinstance(values, Tensor) else np.asarray(values), device)
+    device = device_of(model)
+    values_t = as_tensor(values if isinstance(values, Tensor) else np.asarray(values), device)
     if values_t.ndim != 1 or values_t.shape[0] == 0:
         raise ValueError(f"values must be a non-empty 1-D array, got shape {tuple(values_t.shape)}")
     n = values_t.shape[0]
     shared_t = (
-        as_float_tensor(_vector(shared, shared_dim, "shared"), device).expand(n, shared_dim).clone()
+        as_tensor(_vector(shared, shared_dim, "shared"), device).expand(n, shared_dim).clone()
     )  # (n, fy)
-    style_t = (
-        as_float_tensor(_vector(style, style_dim, "style"), device).expand(n, style_dim).clone()
-    )  # (n, fi)
+    style_t = as_tensor(_vector(style, style_dim, "style"), device).expand(n, style_dim).clone()  # (n, fi)
     (shared_t if which == "shared" else style_t)[:, dim] = values_t
     return _decode(model, modality, shared_t, style_t)
 
@@ -442,14 +349,12 @@ def factor_effects(
     if factors.ndim != 2 or factors.shape[1] != width:
         raise ValueError(f"factors must be (N, {width}) values of the {which} factor, got {factors.shape}")
     ends = np.array([[s.low, s.high] for s in (traversal_span(factors, d, 2, spread) for d in range(width))])
-    device = _device(model)
-    shared_t = (
-        as_float_tensor(_vector(shared, shared_dim, "shared"), device).expand(2 * width, shared_dim).clone()
-    )
-    style_t = as_float_tensor(_vector(style, style_dim, "style"), device).expand(2 * width, style_dim).clone()
+    device = device_of(model)
+    shared_t = as_tensor(_vector(shared, shared_dim, "shared"), device).expand(2 * width, shared_dim).clone()
+    style_t = as_tensor(_vector(style, style_dim, "style"), device).expand(2 * width, style_dim).clone()
     moved = shared_t if which == "shared" else style_t  # rows 2d, 2d + 1: dimension d at its low and high end
     rows = torch.arange(2 * width, device=device)
-    moved[rows, rows // 2] = as_float_tensor(ends.reshape(-1), device)
+    moved[rows, rows // 2] = as_tensor(ends.reshape(-1), device)
     out = _decode(model, modality, shared_t, style_t).reshape(width, 2, -1).astype(np.float64)
     return np.sqrt(np.mean((out[:, 1] - out[:, 0]) ** 2, axis=1))
 

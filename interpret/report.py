@@ -176,7 +176,7 @@ def build_report(
 
     if loaded.config.kind == "image" and loaded.config.task == "classification":
         # The same function and settings as `python -m mfm evaluate`, so both show the same numbers.
-        from mfm.swap_metrics import image_generation_metrics
+        from mfm.eval.swap_metrics import image_generation_metrics
 
         generation = image_generation_metrics(model, dataset)
         if generation:
@@ -351,14 +351,17 @@ def _provenance(source) -> dict | None:
 def _style_label_figures(context: Context, split, seed: int, styles: int = 8) -> list:
     """Rows = the real style sources, then the class prototypes (label factor); columns = test samples (style
     factor); for every image modality."""
-    from interpret.analysis import collect
-    from interpret.generation import class_prototypes, style_label_grid
+    from interpret.generation import style_label_grid
+    from mfm.eval.prototypes import class_prototypes
+    from mfm.inference import FACTORS, run
 
     model, dataset = context.model, context.dataset
-    train = collect(model, dataset.splits["train"].inputs)
-    prototypes = class_prototypes(train.shared, dataset.splits["train"].labels, model.config.num_classes)
+    train = run(model, dataset.splits["train"].inputs, keep=FACTORS)
+    prototypes = class_prototypes(
+        train.shared_factor, dataset.splits["train"].labels, model.config.num_classes
+    )
     index = np.random.default_rng(seed).choice(len(split.labels), size=styles, replace=False)
-    sources = collect(model, {k: v[index] for k, v in split.inputs.items()})
+    sources = run(model, {k: v[index] for k, v in split.inputs.items()}, keep=FACTORS)
     labels = ["real", *(f"label {c}" for c in range(model.config.num_classes))]
     columns = [f"#{i}" for i in index]
     return [
@@ -368,7 +371,7 @@ def _style_label_figures(context: Context, split, seed: int, styles: int = 8) ->
                 np.concatenate(  # the style sources on top, so that a column can be judged against its source
                     [
                         split.inputs[m][index][None],
-                        style_label_grid(model, m, sources.modality[m], prototypes),
+                        style_label_grid(model, m, sources.modality_factors[m], prototypes),
                     ]
                 ),
                 x_title="style of sample (row of the split)",

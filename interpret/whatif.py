@@ -41,12 +41,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from interpret.generation import ArrayLike, as_float_tensor
 from mfm.errors import MFMError
+from mfm.inference import ArrayLike, Outputs, batches, check_batch_size, device_of, predict
 from mfm.metrics import task_metrics
 from mfm.model import MFM, MFMOutput
 from mfm.modes import inference
-from mfm.train import predict
 
 Progress = Callable[[int, int, str], None]
 
@@ -58,18 +57,6 @@ METHODS = {
     "inference)",
 }
 """The ways of dropping a modality, by the name recorded in `WhatIf.method` and the summaries, with their labels."""
-
-
-@dataclass(frozen=True)
-class ModelOutputs:
-    """One forward pass of a batch, as numpy arrays (an :class:`mfm.model.MFMOutput` taken off the graph)."""
-
-    shared_code: np.ndarray  # z_y (N, shared_code_dim)
-    modality_codes: dict[str, np.ndarray]  # z_i (N, code_dim_i)
-    shared_factor: np.ndarray  # F_y (N, shared_factor_dim)
-    modality_factors: dict[str, np.ndarray]  # F_i (N, factor_dim_i)
-    reconstructions: dict[str, np.ndarray]  # X̂_i (N, *shape_i)
-    prediction: np.ndarray  # logits (N, num_classes) or predictions (N,)
 
 
 @dataclass(frozen=True)
@@ -88,8 +75,8 @@ class WhatIf:
     """
 
     missing: str
-    inferred: ModelOutputs
-    full: ModelOutputs | None
+    inferred: Outputs
+    full: Outputs | None
     target: np.ndarray | None  # X_m (N, *shape_m)
     shared_code_error: np.ndarray | None  # MSE(ẑ_y, z_y) (N,)
     modality_code_error: np.ndarray | None  # MSE(ẑ_m, z_m) (N,)
@@ -111,39 +98,15 @@ class WhatIf:
 # ---------------------------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------------------------
-def _check_missing(model: MFM, missing: str, method: str) -> None:
-    # The same conditions, in the same words, as MFM.encode: here they are checked before any work is done.
-    if missing not in model.modality_names:
-        raise MFMError(f"unknown modality {missing!r}; this model has {list(model.modality_names)}")
-    _check_method(model, method)
-
-
-def _check_method(model: MFM, method: str) -> None:
+def _check_method(model: MFM, method: str, missing: str | None = None) -> None:
+    """The method is known and the model can drop `missing` (None: any modality) by it (`MFM.check_missing`)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    if method == SURROGATE and not model.config.surrogate:
-        raise MFMError(
-            "this model was built without surrogate inference (config.surrogate is false); "
-            "zero-filling (zero_fill_missing_modality) is what can be done without it"
-        )
+    model.check_missing(missing, surrogate=method == SURROGATE)
 
 
 def _per_sample_mse(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).pow(2).flatten(1).mean(dim=1)  # (B, ...) -> (B,)
-
-
-def _numpy_outputs(out: MFMOutput) -> ModelOutputs:
-    def arr(x: Tensor) -> np.ndarray:
-        return x.detach().float().cpu().numpy()
-
-    return ModelOutputs(
-        shared_code=arr(out.shared_code),
-        modality_codes={n: arr(z) for n, z in out.modality_codes.items()},
-        shared_factor=arr(out.shared_factor),
-        modality_factors={n: arr(f) for n, f in out.modality_factors.items()},
-        reconstructions={n: arr(x) for n, x in out.reconstructions.items()},
-        prediction=arr(out.prediction),
-    )
 
 
 def _batched_inputs(model: MFM, inputs: Mapping[str, ArrayLike]) -> tuple[dict[str, ArrayLike], int]:
@@ -207,15 +170,13 @@ def _without(
 def _what_if_batches(
     model: MFM,
     batched: Mapping[str, ArrayLike],
-    n_samples: int,
     missing: str,
     batch_size: int,
     method: str = SURROGATE,
 ) -> Iterator[_BatchResult]:
     """Both passes batch by batch; the caller holds `inference(model)`. X_m goes to the full-data pass only."""
-    device = next(model.parameters()).device
-    for start in range(0, n_samples, batch_size):
-        batch = {n: as_float_tensor(x[start : start + batch_size], device) for n, x in batched.items()}
+    device = device_of(model)
+    for batch in batches(model, batched, batch_size):
         observed = {n: x for n, x in batch.items() if n != missing}
         size = len(next(iter(batch.values())))
         inferred = _without(model, observed, missing, method, size, device)
@@ -226,11 +187,6 @@ def _what_if_batches(
         yield _BatchResult(
             inferred, full, batch[missing], _compare(model, missing, inferred, full, batch[missing])
         )
-
-
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -273,27 +229,27 @@ def zero_fill_missing_modality(
 def _what_if(
     model: MFM, inputs: Mapping[str, ArrayLike], missing: str, batch_size: int, method: str
 ) -> WhatIf:
-    _check_missing(model, missing, method)
-    _check_batch_size(batch_size)
-    batched, n_samples = _batched_inputs(model, inputs)
+    _check_method(model, method, missing)
+    check_batch_size(batch_size)
+    batched, _ = _batched_inputs(model, inputs)
     has_target = missing in batched
-    inferred: list[ModelOutputs] = []
-    full: list[ModelOutputs] = []
+    inferred: list[Outputs] = []
+    full: list[Outputs] = []
     targets: list[np.ndarray] = []
     errors: dict[str, list[np.ndarray]] = {}
     with inference(model):
-        for part in _what_if_batches(model, batched, n_samples, missing, batch_size, method):
-            inferred.append(_numpy_outputs(part.inferred))
+        for part in _what_if_batches(model, batched, missing, batch_size, method):
+            inferred.append(Outputs.from_model(part.inferred))
             if part.full is not None and part.target is not None:
-                full.append(_numpy_outputs(part.full))
+                full.append(Outputs.from_model(part.full))
                 targets.append(part.target.cpu().numpy())
             for name, value in part.errors.items():
                 errors.setdefault(name, []).append(value.cpu().numpy())
     joined = {name: np.concatenate(values) for name, values in errors.items()}
     return WhatIf(
         missing=missing,
-        inferred=_concatenate(inferred),
-        full=_concatenate(full) if has_target else None,
+        inferred=Outputs.concatenate(inferred),
+        full=Outputs.concatenate(full) if has_target else None,
         target=np.concatenate(targets) if has_target else None,
         shared_code_error=joined.get("shared_code_error"),
         modality_code_error=joined.get("modality_code_error"),
@@ -325,7 +281,7 @@ def missing_modality_summary(
     - ``prediction_change``: mean total-variation distance between the class distributions (classification) or
       mean |ŷ_without - ŷ_full| (regression); ``class_changed``: share of samples whose predicted class changes
       (classification only);
-    - ``metrics_full`` and ``metrics_without``: :func:`mfm.metrics.task_metrics` of :func:`mfm.train.predict`
+    - ``metrics_full`` and ``metrics_without``: :func:`mfm.metrics.task_metrics` of :func:`mfm.inference.predict`
       with all modalities and without m: the same numbers as ``mfm.train.evaluate_model`` ("all" and
       "without_<m>"), so the app and the command line agree.
 
@@ -368,7 +324,7 @@ def _summary(
     progress: Progress | None,
 ) -> dict[str, dict[str, Any]]:
     _check_method(model, method)
-    _check_batch_size(batch_size)
+    check_batch_size(batch_size)
     absent = [n for n in model.modality_names if n not in inputs]
     if absent:
         raise MFMError(f"the summary compares with full data: inputs lack modalities {absent}")
@@ -383,7 +339,7 @@ def _summary(
             # Sums over samples, batch by batch: a split's reconstructions need not fit in memory at once.
             sums: dict[str, float] = {}
             predictions: list[np.ndarray] = []
-            for part in _what_if_batches(model, batched, n_samples, missing, batch_size, method):
+            for part in _what_if_batches(model, batched, missing, batch_size, method):
                 predictions.append(part.inferred.prediction.float().cpu().numpy())
                 for name, value in part.errors.items():
                     value = value.double().abs() if name == "prediction_change" else value.double()
@@ -411,20 +367,3 @@ def _summary(
             if progress is not None:
                 progress(done, len(names), missing)
     return summary
-
-
-def _concatenate(parts: list[ModelOutputs]) -> ModelOutputs:
-    return ModelOutputs(
-        shared_code=np.concatenate([p.shared_code for p in parts]),
-        modality_codes={
-            n: np.concatenate([p.modality_codes[n] for p in parts]) for n in parts[0].modality_codes
-        },
-        shared_factor=np.concatenate([p.shared_factor for p in parts]),
-        modality_factors={
-            n: np.concatenate([p.modality_factors[n] for p in parts]) for n in parts[0].modality_factors
-        },
-        reconstructions={
-            n: np.concatenate([p.reconstructions[n] for p in parts]) for n in parts[0].reconstructions
-        },
-        prediction=np.concatenate([p.prediction for p in parts]),
-    )

@@ -1,6 +1,6 @@
 """Image augmentations for training: random shifts and random Gaussian blur, drawn from a caller's generator.
 
-Used by the independent digit classifiers (`mfm.classifiers`) and, with `TrainConfig.max_shift`, by MFM training.
+Used by the independent digit classifiers (`mfm.eval.classifiers`) and, with `TrainConfig.max_shift`, by MFM training.
 Every function maps (B, C, H, W) float images to the same shape and draws only from the generator it is given, so
 a seeded run is deterministic.
 """

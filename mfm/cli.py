@@ -207,7 +207,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     limit = args.limit if args.limit is not None else meta.get("limit")
     test_x, test_y = _subset(data.splits["test"], limit)
     results = evaluate_model(loaded.model, test_x, test_y)
-    from mfm.swap_metrics import image_generation_metrics
+    from mfm.eval.swap_metrics import image_generation_metrics
 
     generation = image_generation_metrics(loaded.model, data, args.classifiers)
     if args.json:
@@ -414,8 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-json", help="the JSON config of a .safetensors file, when not beside it")
     p.set_defaults(func=cmd_check)
 
-    from mfm.classifiers import add_classifier_parser
     from mfm.data.cli import add_data_parser
+    from mfm.eval.cli import add_classifier_parser
 
     add_data_parser(sub)
     add_classifier_parser(sub)

@@ -36,10 +36,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mfm.checkpoint import Source, check_parameter_count, read_source, read_weights, validate_state_dict
+from mfm.checkpoint import check_parameter_count
 from mfm.config import MFMConfig, ModalityConfig, ObjectiveConfig
 from mfm.errors import CheckpointError, ConfigError
 from mfm.model import MFM
+from mfm.safe_load import Source, read_source, read_weights, validate_state_dict
 from mfm.safe_parse import ParseLimitError, load_json
 
 PRODUCERS = ("official", "mmsa")

@@ -532,8 +532,7 @@ class MFM(nn.Module):
 
     def _surrogate_passes(self, inputs: Mapping[str, Tensor], full_codes: Mapping[str, Tensor]) -> dict:
         """missing -> (ẑ_y, codes, F̂_y, factors, Ŷ) for every modality, without decoding."""
-        if not self.config.surrogate:
-            raise MFMError("this model was built without surrogate inference (config.surrogate is false)")
+        self.check_missing()
         standardized = self.standardize(inputs)
         passes = {}
         for missing in self.modality_names:
@@ -571,12 +570,21 @@ class MFM(nn.Module):
         }
 
     # -- checks ------------------------------------------------------------------------------------------------
+    def check_missing(self, missing: str | None = None, *, surrogate: bool = True) -> None:
+        """Raise MFMError unless `missing` names a modality of this model (None: any of them) and, with
+        `surrogate`, the model has surrogate inference to infer it (paper Eq. 5). Every path that drops a modality
+        checks it here, before any work."""
+        if missing is not None and missing not in self.modality_names:
+            raise MFMError(f"unknown modality {missing!r}; this model has {list(self.modality_names)}")
+        if surrogate and not self.config.surrogate:
+            raise MFMError(
+                "this model was built without surrogate inference (config.surrogate is false); "
+                "zero-filling (X_m replaced by zeros) is what can be done without it"
+            )
+
     def _check_inputs(self, inputs: Mapping[str, Tensor], missing: str | None) -> None:
         if missing is not None:
-            if missing not in self.modality_names:
-                raise MFMError(f"unknown modality {missing!r}; this model has {list(self.modality_names)}")
-            if not self.config.surrogate:
-                raise MFMError("this model was built without surrogate inference (config.surrogate is false)")
+            self.check_missing(missing)
         batch = None
         for m in self.config.modalities:
             if m.name == missing:

@@ -21,10 +21,10 @@ from torch import Tensor
 
 from mfm.augment import random_shift
 from mfm.config import PAPER_OBJECTIVE, MFMConfig, ObjectiveConfig
+from mfm.inference import as_tensor, predict
 from mfm.losses import total_loss
 from mfm.metrics import SELECTION_METRIC, task_metrics
 from mfm.model import MFM
-from mfm.modes import inference
 
 Progress = Callable[[int, int, str], None]
 
@@ -72,11 +72,6 @@ class TrainResult:
     history: list[EpochRecord] = field(default_factory=list)
 
 
-def to_tensors(inputs: Mapping[str, np.ndarray], device: str | torch.device = "cpu") -> dict[str, Tensor]:
-    """Numpy arrays -> float32 tensors on `device`."""
-    return {n: torch.as_tensor(np.asarray(x, dtype=np.float32), device=device) for n, x in inputs.items()}
-
-
 def _labels_tensor(labels: np.ndarray, task: str, device: str | torch.device) -> Tensor:
     dtype = torch.long if task == "classification" else torch.float32
     return torch.as_tensor(np.asarray(labels), dtype=dtype, device=device)
@@ -86,28 +81,6 @@ def _distributed() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def predict(
-    model: MFM,
-    inputs: Mapping[str, np.ndarray | Tensor],
-    *,
-    missing: str | None = None,
-    batch_size: int = 256,
-) -> np.ndarray:
-    """Model outputs for a whole split (logits (N, K) or predictions (N,)), in eval mode, as numpy.
-
-    With `missing=m`, modality m is dropped and its codes are inferred by the surrogate network.
-    """
-    device = next(model.parameters()).device
-    observed = {n: x for n, x in inputs.items() if n != missing}
-    n_samples = len(next(iter(observed.values())))
-    outputs = []
-    with inference(model):
-        for start in range(0, n_samples, batch_size):
-            batch = to_tensors({n: x[start : start + batch_size] for n, x in observed.items()}, device)
-            outputs.append(model(batch, missing=missing).prediction.float().cpu().numpy())
-    return np.concatenate(outputs)
 
 
 def evaluate_model(
@@ -155,7 +128,7 @@ def train_model(
     prior = torch.Generator(device=device).manual_seed(train_config.seed + 1)
     augment = torch.Generator().manual_seed(train_config.seed + 2)
     images = [m.name for m in config.modalities if m.kind == "image"] if train_config.max_shift else []
-    inputs = to_tensors(train_inputs, device)
+    inputs = {n: as_tensor(x, device) for n, x in train_inputs.items()}
     if config.standardize_inputs:  # every process sees the whole training split, so all agree
         model.set_input_statistics(inputs)
     labels = _labels_tensor(train_labels, config.task, device)

@@ -68,8 +68,8 @@ def effects(
 ) -> np.ndarray:
     """`interpret.generation.factor_effects` at one label prototype and one sample's style (cached)."""
     grid = factors(key, data, split, _selection=_selection)
-    source = grid.factors.shared if which == "shared" else grid.factors.modality[modality]
-    style_factor = grid.factors.modality[modality][style]
+    source = grid.factors.shared_factor if which == "shared" else grid.factors.modality_factors[modality]
+    style_factor = grid.factors.modality_factors[modality][style]
     return factor_effects(_selection.model, modality, grid.prototypes[label], style_factor, which, source)
 
 
@@ -111,7 +111,7 @@ grid_columns = st.columns(len(names)) if len(names) <= 2 and "sequence" not in k
 with st.spinner("Decoding the grid…"):
     for number, name in enumerate(names):
         rows = style_rows if kinds[name] == "image" else style_rows[:SEQUENCE_STYLES]
-        styles = grid.factors.modality[name][rows]  # (S, fi)
+        styles = grid.factors.modality_factors[name][rows]  # (S, fi)
         generated = style_label_grid(model, name, styles, grid.prototypes)  # (L, S, *shape)
         figure = generation_figure(
             kinds[name],
@@ -156,8 +156,8 @@ label = columns[1].select_slider(
     "Label", grid.label_names, key=default_choice("style_label", grid.label_names, grid.label_names[-1])
 )
 label_index = grid.label_names.index(label)
-style = grid.factors.modality[modality][style_start]  # (fi,)
-own = style_label_grid(model, modality, style, grid.factors.shared[style_start])[0, 0]
+style = grid.factors.modality_factors[modality][style_start]  # (fi,)
+own = style_label_grid(model, modality, style, grid.factors.shared_factor[style_start])[0, 0]
 swapped = style_label_grid(model, modality, style, grid.prototypes[label_index])[0, 0]
 real_sample = split.inputs[modality][style_start]
 st.caption(f"Sample #{style_start}: {describe_label(split.labels[style_start], config.task)}")
@@ -233,7 +233,7 @@ which = columns[0].radio(
     key=default_choice("style_which", ["shared", "modality"], "shared"),
 )
 factor_name = "F_y" if which == "shared" else f"F_{modality}"
-source = grid.factors.shared if which == "shared" else grid.factors.modality[modality]
+source = grid.factors.shared_factor if which == "shared" else grid.factors.modality_factors[modality]
 effect = effects(
     selection.key, selection.data_key, selection.split, modality, which, label_index, int(style_start),
     _selection=selection,

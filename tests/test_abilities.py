@@ -26,7 +26,7 @@ from mfm.model import MFM
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# swap_abilities on hand-made swap results (the keys of mfm.swap_metrics.swap_evaluation)
+# swap_abilities on hand-made swap results (the keys of mfm.eval.swap_metrics.swap_evaluation)
 # ---------------------------------------------------------------------------------------------------------------
 def swap_entry(label_swap: float, samples: int = 40, **styles: float) -> dict[str, float]:
     return {
@@ -298,8 +298,8 @@ def test_missing_image_abilities_read_generated_images_with_the_judge(monkeypatc
     from conftest import tiny_image_config
 
     from interpret.app_support import MISSING_READ_WARNING, missing_image_abilities
-    from mfm import classifiers
     from mfm.data import load_dataset
+    from mfm.eval import classifiers
 
     dataset = load_dataset("digits")
     test = dataset.splits["test"]

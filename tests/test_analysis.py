@@ -8,7 +8,6 @@ import torch
 from conftest import random_batch, tiny_sequence_config
 
 from interpret.analysis import (
-    collect,
     gradient_flow_by_modality,
     planted_step_auroc,
     randomized_copy,
@@ -58,21 +57,6 @@ def test_sample_indices_are_seeded_sorted_and_bounded():
     assert np.array_equal(a, b) and len(a) == 10 and np.all(np.diff(a) > 0)
     assert not np.array_equal(a, sample_indices(100, 10, seed=4))
     assert np.array_equal(sample_indices(5, 10, seed=0), np.arange(5))
-
-
-def test_collect_matches_forward_and_restores_mode():
-    torch.manual_seed(0)
-    model = MFM(tiny_sequence_config()).train()
-    inputs, _ = random_batch(model.config, batch=7)
-    got = collect(model, {k: v.numpy() for k, v in inputs.items()}, batch_size=3)
-    assert model.training  # restored
-    with torch.no_grad():
-        out = model.eval()(inputs)
-    np.testing.assert_allclose(got.shared, out.shared_factor.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(
-        got.reconstructions["visual"], out.reconstructions["visual"].numpy(), rtol=1e-5, atol=1e-6
-    )
-    assert got.predictions.shape == (7,)
 
 
 def test_randomized_copy_changes_weights_not_the_original():

@@ -42,7 +42,6 @@ from interpret.app_support import (
     demo_checkpoints,
     information_disagreements,
     information_versions,
-    label_prototypes,
     metric_rows,
     plain,
     planted_cut,
@@ -54,6 +53,7 @@ from interpret.information import MIEstimate, ModalityInformation
 from mfm.checkpoint import load_checkpoint, save_checkpoint
 from mfm.config import MFMConfig, ModalityConfig
 from mfm.errors import CheckpointError
+from mfm.eval.prototypes import label_prototypes
 from mfm.model import MFM
 
 ROOT = Path(__file__).resolve().parents[1]

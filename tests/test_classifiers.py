@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from mfm.classifiers import (
+from mfm.errors import CheckpointError, MFMError
+from mfm.eval.classifiers import (
     FORMAT,
     DigitClassifier,
     accuracy,
-    add_classifier_parser,
     classifier_payload,
     classify,
     expected_classifier_shapes,
@@ -23,7 +23,7 @@ from mfm.classifiers import (
     save_classifier,
     train_classifier,
 )
-from mfm.errors import CheckpointError, MFMError
+from mfm.eval.cli import add_classifier_parser
 
 MNIST_SHAPE = (1, 28, 28)
 SVHN_SHAPE = (3, 32, 32)

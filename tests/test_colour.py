@@ -8,7 +8,7 @@ import pytest
 
 from mfm.data.style import concordance, delta_e_2000, srgb_to_lab
 from mfm.errors import DataError
-from mfm.swap_metrics import colour_metrics, pearson_r
+from mfm.eval.swap_metrics import colour_metrics, pearson_r
 
 
 # ---------------------------------------------------------------------------------------------------------------

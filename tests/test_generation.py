@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 from conftest import random_batch, tiny_image_config
 
 from interpret.generation import (
-    FactorSet,
-    class_prototypes,
     cross_modal_grid,
-    encode_factors,
     encode_modality_factor,
     factor_range,
     interpolate_labels,
@@ -22,6 +17,8 @@ from interpret.generation import (
     traverse_factor,
 )
 from mfm.errors import MFMError
+from mfm.eval.prototypes import class_prototypes
+from mfm.inference import FACTORS, Outputs, run
 from mfm.model import MFM
 
 
@@ -30,9 +27,9 @@ def _model(config, seed: int = 0) -> MFM:
     return MFM(config).eval()
 
 
-def _factors(model: MFM, batch: int = 6, seed: int = 0) -> tuple[dict[str, torch.Tensor], FactorSet]:
+def _factors(model: MFM, batch: int = 6, seed: int = 0) -> tuple[dict[str, torch.Tensor], Outputs]:
     inputs, _ = random_batch(model.config, batch=batch, seed=seed)
-    return inputs, encode_factors(model, inputs)
+    return inputs, run(model, inputs, keep=(*FACTORS, "prediction"))
 
 
 class DecoderSpy:
@@ -55,44 +52,12 @@ class DecoderSpy:
 # ---------------------------------------------------------------------------------------------------------------
 # Gathering factors
 # ---------------------------------------------------------------------------------------------------------------
-def test_encode_factors_matches_the_forward_pass_in_any_batch_size(config):
-    model = _model(config)
-    inputs, _ = random_batch(config, batch=7)
-    with torch.no_grad():
-        out = model(inputs)
-    factors = encode_factors(model, {n: x.numpy() for n, x in inputs.items()}, batch_size=3)
-    assert isinstance(factors, FactorSet) and len(factors) == 7 and factors.missing is None
-    assert factors.shared.dtype == np.float32
-    np.testing.assert_allclose(factors.shared, out.shared_factor.numpy(), atol=1e-6)
-    np.testing.assert_allclose(factors.predictions, out.prediction.numpy(), atol=1e-6)
-    for name in config.modality_names:
-        np.testing.assert_allclose(factors.modality[name], out.modality_factors[name].numpy(), atol=1e-6)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        factors.shared = factors.shared  # type: ignore[misc]
-
-
-def test_encode_factors_with_a_missing_modality_uses_the_surrogate_and_never_reads_it(config):
-    model = _model(config)
-    inputs, _ = random_batch(config, batch=4)
-    missing = config.modality_names[0]
-    poisoned = {**inputs, missing: torch.full_like(inputs[missing], float("nan"))}
-    factors = encode_factors(model, poisoned, missing=missing)
-    observed = {n: x for n, x in inputs.items() if n != missing}
-    with torch.no_grad():
-        out = model(observed, missing=missing)
-    assert factors.missing == missing
-    np.testing.assert_allclose(factors.shared, out.shared_factor.numpy(), atol=1e-6)
-    assert np.isfinite(factors.shared).all()
-    with pytest.raises(MFMError, match="surrogate"):
-        encode_factors(_model(config.replace(surrogate=False)), observed, missing=missing)
-
-
 def test_modality_factor_reads_its_own_modality_only(config):
     model = _model(config)
     inputs, factors = _factors(model)
     for name in config.modality_names:
         np.testing.assert_allclose(
-            encode_modality_factor(model, name, inputs[name]), factors.modality[name], atol=1e-6
+            encode_modality_factor(model, name, inputs[name]), factors.modality_factors[name], atol=1e-6
         )
     with pytest.raises(ValueError, match="samples must be"):
         encode_modality_factor(model, config.modality_names[0], inputs[config.modality_names[0]][0])
@@ -130,7 +95,7 @@ def test_style_label_grid_is_every_pair_in_one_decoder_call(config):
     model = _model(config)
     _, factors = _factors(model)
     name = config.modality_names[-1]
-    labels, styles = factors.shared[:4], factors.modality[name][1:4]  # L = 4, S = 3
+    labels, styles = factors.shared_factor[:4], factors.modality_factors[name][1:4]  # L = 4, S = 3
     with DecoderSpy(model, name) as spy:
         grid = style_label_grid(model, name, styles, labels)
     assert grid.shape == (4, 3, *config.modality(name).shape)
@@ -153,7 +118,9 @@ def test_grid_of_the_models_own_factors_reproduces_its_reconstructions(config):
     with torch.no_grad():
         out = model(inputs)
     for name in config.modality_names:
-        grid = style_label_grid(model, name, factors.modality[name], factors.shared)  # (5, 5, ...)
+        grid = style_label_grid(
+            model, name, factors.modality_factors[name], factors.shared_factor
+        )  # (5, 5, ...)
         diagonal = grid[np.arange(5), np.arange(5)]
         np.testing.assert_allclose(diagonal, out.reconstructions[name].numpy(), atol=1e-6, rtol=0)
 
@@ -177,7 +144,7 @@ def test_cross_modal_grid_takes_the_label_from_the_other_modality_alone():
     poisoned = {**label_inputs, "svhn": torch.full_like(label_inputs["svhn"], float("nan"))}
     grid = cross_modal_grid(model, "svhn", style_inputs["svhn"], poisoned)
     assert grid.shape == (2, 3, 3, 32, 32) and np.isfinite(grid).all()
-    label = encode_factors(model, {"mnist": label_inputs["mnist"]}, missing="svhn").shared
+    label = run(model, {"mnist": label_inputs["mnist"]}, missing="svhn", keep=FACTORS).shared_factor
     style = encode_modality_factor(model, "svhn", style_inputs["svhn"])
     np.testing.assert_array_equal(grid, style_label_grid(model, "svhn", style, label))
     # label_source="all": the joint F_y; with the same samples on both sides the diagonal is the reconstruction.
@@ -197,7 +164,7 @@ def test_interpolation_endpoints_are_the_decodes_of_start_and_end(config):
     model = _model(config)
     _, factors = _factors(model)
     name = config.modality_names[0]
-    style, start, end = factors.modality[name][0], factors.shared[1], factors.shared[2]
+    style, start, end = factors.modality_factors[name][0], factors.shared_factor[1], factors.shared_factor[2]
     path = interpolate_labels(model, name, style, start, end, steps=5)
     assert path.shape == (5, *config.modality(name).shape)
     ends = style_label_grid(model, name, style, np.stack([start, end]))[:, 0]  # (2, ...)
@@ -221,9 +188,11 @@ def test_traversal_changes_only_the_chosen_dimension(config, which):
     model = _model(config)
     _, factors = _factors(model)
     name = config.modality_names[1]
-    shared, style = factors.shared[0], factors.modality[name][0]
+    shared, style = factors.shared_factor[0], factors.modality_factors[name][0]
     dim = 1
-    low, high = factor_range(factors.shared if which == "shared" else factors.modality[name], dim)
+    low, high = factor_range(
+        factors.shared_factor if which == "shared" else factors.modality_factors[name], dim
+    )
     values = np.linspace(low, high + 1.0, 4)
     with DecoderSpy(model, name) as spy:
         images = traverse_factor(model, name, shared, style, which, dim, values)
@@ -252,8 +221,8 @@ def test_functions_leave_mode_and_requires_grad_as_they_were():
     modes = {name: m.training for name, m in model.named_modules()}
     grads = {name: p.requires_grad for name, p in model.named_parameters()}
     inputs, _ = random_batch(config, batch=4)
-    factors = encode_factors(model, inputs)
-    fi, fy = factors.modality["svhn"], factors.shared
+    factors = run(model, inputs, keep=(*FACTORS, "prediction"))
+    fi, fy = factors.modality_factors["svhn"], factors.shared_factor
     outputs = [
         style_label_grid(model, "svhn", fi, fy),
         cross_modal_grid(model, "svhn", inputs["svhn"], inputs),
@@ -268,4 +237,4 @@ def test_functions_leave_mode_and_requires_grad_as_they_were():
     assert {name: p.requires_grad for name, p in model.named_parameters()} == grads
     assert all(p.grad is None for p in model.parameters())
     # Eval mode inside: factors gathered from a training model equal those of the same model in eval mode.
-    np.testing.assert_allclose(encode_factors(model.eval(), inputs).shared, fy, atol=1e-6)
+    np.testing.assert_allclose(run(model.eval(), inputs, keep=FACTORS).shared_factor, fy, atol=1e-6)

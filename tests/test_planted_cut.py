@@ -56,11 +56,11 @@ def test_shuffled_decoding_pairs_each_modality_factor_with_another_samples_share
     inputs, _ = random_batch(model.config, batch=8)
     collected = collect(model, {k: v.numpy() for k, v in inputs.items()})
     shuffled, decoded = shuffled_shared_decoding(model, collected, seed=3)
-    order = [int(np.flatnonzero((collected.shared == row).all(axis=1))[0]) for row in shuffled]
+    order = [int(np.flatnonzero((collected.shared_factor == row).all(axis=1))[0]) for row in shuffled]
     assert sorted(order) == list(range(8)) and order != list(range(8))  # a permutation, not the identity
     with torch.no_grad():
         expected = model.decode_modality(
-            "mnist", torch.as_tensor(shuffled), torch.as_tensor(collected.modality["mnist"])
+            "mnist", torch.as_tensor(shuffled), torch.as_tensor(collected.modality_factors["mnist"])
         )
     np.testing.assert_allclose(decoded["mnist"], expected.numpy(), rtol=1e-6, atol=1e-7)
     again, _ = shuffled_shared_decoding(model, collected, seed=3)
@@ -80,7 +80,9 @@ def test_planted_cut_on_the_shipped_sequence_demo(cut_modality, data_cache):
     model, inputs = _shipped_sequence_demo()
     cut = cut_shared_factor(model, cut_modality)
     collected = collect(cut, inputs)
-    flow = gradient_flow(cut, cut_modality, collected.shared[:64], collected.modality[cut_modality][:64])
+    flow = gradient_flow(
+        cut, cut_modality, collected.shared_factor[:64], collected.modality_factors[cut_modality][:64]
+    )
     assert np.all(flow.shared == 0.0)  # exact: no path from F_y
     assert flow.modality_flow.max() > 0
     observational = information_by_modality(cut, inputs, collected=collected, **SETTINGS)
@@ -135,7 +137,9 @@ def test_planted_cut_on_an_imported_model():
     inputs = {m.name: torch.randn(200, *m.shape, generator=g).numpy() for m in model.config.modalities}
     cut = cut_shared_factor(model, "visual")
     collected = collect(cut, inputs)
-    flow = gradient_flow(cut, "visual", collected.shared[:32], collected.modality["visual"][:32])
+    flow = gradient_flow(
+        cut, "visual", collected.shared_factor[:32], collected.modality_factors["visual"][:32]
+    )
     assert np.all(flow.shared == 0.0)
     info = information_by_modality(
         cut, inputs, collected=collected, intervention="shuffle_shared", **SETTINGS

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from mfm.checkpoint import load_checkpoint
-from mfm.classifiers import SHIPPED_CLASSIFIERS, accuracy, load_classifier
 from mfm.cli import main
 from mfm.data import load_dataset
+from mfm.eval.classifiers import SHIPPED_CLASSIFIERS, accuracy, load_classifier
 from mfm.train import evaluate_model
 
 CHECKPOINTS = sorted((Path(__file__).resolve().parents[1] / "assets" / "checkpoints").glob("*.pt"))
@@ -127,7 +127,7 @@ EVALUATIONS = Path(__file__).resolve().parents[1] / "assets" / "evaluations"
 @pytest.fixture(scope="module")
 def generation_of():
     """`image_generation_metrics` of a shipped image checkpoint, measured once per module."""
-    from mfm.swap_metrics import image_generation_metrics
+    from mfm.eval.swap_metrics import image_generation_metrics
 
     measured = {}
 

@@ -7,24 +7,24 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import random_batch, tiny_image_config
+from conftest import tiny_image_config
 from torch import Tensor, nn
 
-from mfm.classifiers import DigitClassifier, accuracy
 from mfm.data.style import estimate_colors, mnist_moments
 from mfm.data.types import MultimodalDataset, Split
 from mfm.errors import MFMError
-from mfm.model import MFM
-from mfm.swap_metrics import (
+from mfm.eval.classifiers import DigitClassifier, accuracy
+from mfm.eval.prototypes import class_prototypes
+from mfm.eval.swap_metrics import (
     COLOUR_MEASURES,
-    class_prototypes,
-    gather_factors,
     label_swap_fidelity,
     pearson_r,
     swap_evaluation,
     swap_images,
     swap_targets,
 )
+from mfm.inference import FACTORS, run
+from mfm.model import MFM
 
 K = 10
 
@@ -142,17 +142,6 @@ def test_swap_images_decodes_label_then_style_and_checks_shapes():
         swap_images(model, "audio", style.numpy(), label.numpy())
 
 
-def test_gather_factors_matches_the_forward_pass():
-    model = tiny_model()
-    inputs, _ = random_batch(model.config, batch=7)
-    shared, modality = gather_factors(model, inputs, batch_size=3)
-    with torch.no_grad():
-        out = model(inputs)
-    np.testing.assert_allclose(shared, out.shared_factor.numpy(), atol=1e-6)
-    for name in ("svhn", "mnist"):
-        np.testing.assert_allclose(modality[name], out.modality_factors[name].numpy(), atol=1e-6)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The whole evaluation
 # ---------------------------------------------------------------------------------------------------------------
@@ -229,8 +218,8 @@ def test_swap_evaluation_recomputes_by_hand():
     )
     # Replay the documented draws: targets from the same generator, prototypes from the TRAIN split.
     targets, _ = swap_targets(test.labels, test.labels, K, np.random.default_rng(3))
-    train_shared, _ = gather_factors(model, data.splits["train"].inputs)
-    _, test_modality = gather_factors(model, test.inputs)
+    train_shared = run(model, data.splits["train"].inputs, keep=FACTORS).shared_factor
+    test_modality = run(model, test.inputs, keep=FACTORS).modality_factors
     prototypes = class_prototypes(train_shared, data.splits["train"].labels, K)
     fidelity = label_swap_fidelity(
         model, "svhn", test_modality["svhn"], prototypes[targets], targets, clfs["svhn"]

@@ -17,9 +17,10 @@ from interpret.whatif import (
     zero_fill_summary,
 )
 from mfm.errors import MFMError
+from mfm.inference import predict
 from mfm.metrics import task_metrics
 from mfm.model import MFM
-from mfm.train import evaluate_model, predict
+from mfm.train import evaluate_model
 
 
 def _model(config, seed: int = 0) -> MFM:

@@ -5,15 +5,16 @@ the style. Two measurements test that on held-out data, for every image modality
 
 - label-swap fidelity: decode the style F_m of one test sample with the label factor F_y of another class (a class
   prototype, the mean training F_y of that class; or the F_y of one test sample of that class) and ask an
-  independent classifier (`mfm.classifiers`) which digit it sees; the fraction that show the target class.
+  independent classifier (`mfm.eval.classifiers`) which digit it sees; the fraction that show the target class.
 - style preservation: in the same swapped images, the style measured by `mfm.data.style` should follow the style
   source's recorded style: street-view foreground and background colours (`estimate_colors`) compared as colour
   in CIELAB (lightness, chroma and CIEDE2000, `colour_metrics`), MNIST slant and stroke thickness
   (`mnist_moments`) as Pearson correlations. Without it, a decoder that ignores F_m and draws a
   class template would score a perfect swap. The same estimators on the real test images give the ceilings.
 
-Split as in disentanglement_lib: `gather_factors` runs the model; `class_prototypes`, `swap_targets`,
-`pearson_r` and `colour_metrics` are pure numpy; `swap_images` and `label_swap_fidelity` decode chosen factors.
+Split as in disentanglement_lib: `mfm.inference.run` runs the model; `class_prototypes` (`mfm.eval.prototypes`),
+`swap_targets`, `pearson_r` and `colour_metrics` are pure numpy; `swap_images` and `label_swap_fidelity` decode
+chosen factors.
 Everything that runs the model uses eval mode under `torch.no_grad()` and restores every submodule's train/eval
 flag afterwards.
 """
@@ -24,77 +25,23 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor, nn
+from torch import nn
 
-from mfm.classifiers import DigitClassifier, accuracy, classify, load_classifiers
 from mfm.data.style import concordance, delta_e_2000, estimate_colors, mnist_moments, srgb_to_lab
 from mfm.data.types import MultimodalDataset
 from mfm.errors import MFMError
+from mfm.eval.classifiers import DigitClassifier, accuracy, classify, load_classifiers
+from mfm.eval.prototypes import class_prototypes
+from mfm.inference import FACTORS, ArrayLike, batches, check_batch_size, numpy, run
 from mfm.model import MFM
 from mfm.modes import inference
 
-ArrayLike = np.ndarray | Tensor
 Progress = Callable[[int, int, str], None]
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(iter(model.parameters()), torch.empty(0)).device
-
-
-def _tensor(x: ArrayLike, device: torch.device) -> Tensor:
-    if isinstance(x, Tensor):
-        return x.detach().to(device=device, dtype=torch.float32)
-    return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Gather (model) and math (numpy)
 # ---------------------------------------------------------------------------------------------------------------
-def gather_factors(
-    model: MFM, inputs: Mapping[str, ArrayLike], batch_size: int = 256
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """F_y (N, fy) and every F_i (N, fi) of a whole split from all modalities, in one eval pass, as float32 numpy."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    n_samples = len(next(iter(inputs.values())))
-    device = _device(model)
-    shared, modality = [], {n: [] for n in model.modality_names}
-    with inference(model):
-        for start in range(0, n_samples, batch_size):
-            batch = {n: _tensor(x[start : start + batch_size], device) for n, x in inputs.items()}
-            shared_factor, factors = model.factors(*model.encode(batch))  # (B, fy), {n: (B, fi)}
-            shared.append(shared_factor.float().cpu().numpy())
-            for n, f in factors.items():
-                modality[n].append(f.float().cpu().numpy())
-    return np.concatenate(shared), {n: np.concatenate(f) for n, f in modality.items()}
-
-
-def class_prototypes(shared_factors: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """The mean F_y of each class: factors (N, fy) and integer labels (N,) -> prototypes (num_classes, fy).
-
-    Raises ValueError if a class has no sample (its prototype is undefined) or a label is out of range.
-    """
-    factors = np.asarray(shared_factors, dtype=np.float64)
-    labels = np.asarray(labels)
-    if factors.ndim != 2 or factors.shape[0] == 0:
-        raise ValueError(f"shared_factors must be (N, shared_factor_dim), got shape {factors.shape}")
-    if labels.shape != (factors.shape[0],):
-        raise ValueError(f"labels must be ({factors.shape[0]},) to match shared_factors, got {labels.shape}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    as_int = labels.astype(np.int64)
-    if not np.array_equal(as_int, labels) or (as_int < 0).any() or (as_int >= num_classes).any():
-        raise ValueError(f"labels must be integers in 0..{num_classes - 1}")
-    counts = np.bincount(as_int, minlength=num_classes)  # (K,)
-    empty = np.flatnonzero(counts == 0)
-    if empty.size:
-        raise ValueError(f"no sample of class(es) {empty.tolist()}: their prototype is undefined")
-    sums = np.zeros((num_classes, factors.shape[1]))
-    np.add.at(sums, as_int, factors)  # (K, fy)
-    return (sums / counts[:, None]).astype(np.float32)
-
-
 def swap_targets(
     source_labels: np.ndarray, pool_labels: np.ndarray, num_classes: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -161,15 +108,12 @@ def swap_images(
         )
     if style_factors.shape[0] != target_factors.shape[0]:
         raise MFMError("swap_images: style and label factors must have the same number of rows")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    device = _device(model)
+    check_batch_size(batch_size)
     images = [np.zeros((0, *config.shape), dtype=np.float32)]
-    with inference(model):
-        for start in range(0, style_factors.shape[0], batch_size):
-            style = _tensor(style_factors[start : start + batch_size], device)  # (B, fi)
-            label = _tensor(target_factors[start : start + batch_size], device)  # (B, fy)
-            images.append(model.decode_modality(modality, label, style).float().cpu().numpy())
+    if style_factors.shape[0]:
+        with inference(model):
+            for batch in batches(model, {"style": style_factors, "label": target_factors}, batch_size):
+                images.append(numpy(model.decode_modality(modality, batch["label"], batch["style"])))
     return np.concatenate(images)  # (S, *shape)
 
 
@@ -318,10 +262,14 @@ def swap_evaluation(
         raise ValueError(f"max_samples must be positive, got {max_samples}")
     total = 2 + len(modalities)
     test, train = dataset.splits["test"], dataset.splits["train"]
-    test_shared, test_modality = gather_factors(model, test.inputs, batch_size)  # (N, fy), {m: (N, fi)}
+    test_factors = run(model, test.inputs, keep=FACTORS, batch_size=batch_size)
+    test_shared, test_modality = (
+        test_factors.shared_factor,
+        test_factors.modality_factors,
+    )  # (N, fy), {m: (N, fi)}
     if progress is not None:
         progress(1, total, "test factors")
-    train_shared, _ = gather_factors(model, train.inputs, batch_size)
+    train_shared = run(model, train.inputs, keep=FACTORS, batch_size=batch_size).shared_factor
     prototypes = class_prototypes(train_shared, train.labels, num_classes)  # (K, fy)
     if progress is not None:
         progress(2, total, "train prototypes")

@@ -5,7 +5,7 @@ shows digit c. Asking the MFM's own head would be circular, so each image modali
 trained on the real images of the training split only, and shipped in `assets/classifiers/<modality>.pt`.
 
 File format (version 1), a `torch.save`d dict of builtins and tensors only, loaded with `weights_only=True`
-through the same archive checks as MFM checkpoints (`mfm.checkpoint`):
+through the same archive checks as MFM checkpoints (`mfm.safe_load`):
 
     {"format": "mfm-digit-classifier", "version": 1,
      "shape": [C, H, W], "num_classes": K,
@@ -14,17 +14,14 @@ through the same archive checks as MFM checkpoints (`mfm.checkpoint`):
 
 `python -m mfm train-classifier --dataset digits --modality mnist --epochs 20 --seed 0 --out FILE` trains one
 (with random shifts and random Gaussian blur as augmentation, so that it reads a smooth generated digit by its shape;
-`--max-blur 0` turns the blur off; `add_classifier_parser` registers the sub-command).
+`--max-blur 0` turns the blur off; the sub-command is `mfm.eval.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import os
-import shlex
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,20 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mfm.augment import gaussian_blur, random_blur, random_shift
-from mfm.checkpoint import (
-    Source,
-    _to_builtins,
-    _torch_load,
-    cpu_state_dict,
-    read_source,
-    stamped_metadata,
-    validate_state_dict,
-)
+from mfm.augment import random_blur, random_shift
+from mfm.checkpoint import cpu_state_dict, stamped_metadata
 from mfm.errors import CheckpointError, MFMError
 from mfm.files import atomic_writer
+from mfm.inference import ArrayLike, batches
 from mfm.modes import inference
-from mfm.threads import threads_argument
+from mfm.safe_load import Source, read_source, to_builtins, torch_load, validate_state_dict
 
 FORMAT = "mfm-digit-classifier"
 VERSION = 1
@@ -60,7 +50,6 @@ MAX_CHANNELS, MIN_SIDE, MAX_SIDE, MAX_CLASSES = 4, 8, 256, 1000
 BLUR_CHECKS = (1.0, 1.5, 2.0)
 
 Progress = Callable[[int, int, str], None]
-ArrayLike = np.ndarray | Tensor
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -129,20 +118,12 @@ def _check_architecture(shape: Any, num_classes: Any, where: str) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Prediction
 # ---------------------------------------------------------------------------------------------------------------
-def _as_tensor(x: ArrayLike, device: torch.device) -> Tensor:
-    if isinstance(x, Tensor):
-        return x.detach().to(device=device, dtype=torch.float32)
-    return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-
-
 @torch.no_grad()
 def classify(model: nn.Module, images: ArrayLike, batch_size: int = 256) -> np.ndarray:
     """Predicted classes (N,) int64 of images (N, C, H, W), in eval mode; the model's modes are restored after.
 
     `model` is any module mapping (B, C, H, W) to (B, K) logits, usually a `DigitClassifier`.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     if len(images.shape) != 4:
         raise MFMError(f"classify: expected images of shape (N, C, H, W), got {tuple(images.shape)}")
     expected = getattr(model, "shape", None)
@@ -150,13 +131,14 @@ def classify(model: nn.Module, images: ArrayLike, batch_size: int = 256) -> np.n
         raise MFMError(
             f"classify: the classifier reads {tuple(expected)} images, got {tuple(images.shape[1:])}"
         )
-    device = next(iter(model.parameters()), torch.empty(0)).device
+    if images.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
     with inference(model):
         predicted = [
-            model(_as_tensor(images[start : start + batch_size], device)).argmax(dim=1).cpu()  # (B,)
-            for start in range(0, images.shape[0], batch_size)
+            model(batch["images"]).argmax(dim=1).cpu()  # (B,)
+            for batch in batches(model, {"images": images}, batch_size)
         ]
-    return torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, dtype=np.int64)
+    return torch.cat(predicted).numpy().astype(np.int64)
 
 
 def accuracy(model: nn.Module, images: ArrayLike, labels: np.ndarray, batch_size: int = 256) -> float:
@@ -314,7 +296,7 @@ def _validate_classifier_payload(payload: Any, name: str) -> tuple[tuple[int, in
     if not isinstance(payload["metadata"], dict):
         raise CheckpointError(f"{name}: metadata must be a dict, got {type(payload['metadata']).__name__}")
     shape = tuple(payload["shape"])
-    return shape, payload["num_classes"], _to_builtins(payload["metadata"], "metadata")
+    return shape, payload["num_classes"], to_builtins(payload["metadata"], "metadata")
 
 
 def _validate_classifier_state(
@@ -334,7 +316,7 @@ def load_classifier(
     metadata gains "sha256" (of the file's bytes) and "source". Every failure raises `CheckpointError`.
     """
     data, name = read_source(source)
-    payload = _torch_load(data, name)
+    payload = torch_load(data, name)
     shape, num_classes, metadata = _validate_classifier_payload(payload, name)
     state = _validate_classifier_state(payload["state_dict"], shape, num_classes, name)
     model = DigitClassifier(shape, num_classes)
@@ -344,137 +326,8 @@ def load_classifier(
     return model.to(device).eval(), metadata
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Command line: python -m mfm train-classifier
-# ---------------------------------------------------------------------------------------------------------------
-def add_classifier_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the `train-classifier` sub-command on `subparsers` and return its parser (handler in `func`)."""
-    parser = subparsers.add_parser(
-        "train-classifier",
-        help="train an independent digit classifier for one image modality (scores generated images)",
-        description="Train a DigitClassifier on one image modality's training split, keep the best validation "
-        "epoch, print its test accuracy and save it (command, seed, wall time and accuracies in its metadata).",
-    )
-    parser.add_argument("--dataset", default="digits", help="an image data set (default digits)")
-    parser.add_argument(
-        "--data-dir", help="folder with the real data files, for the data sets that need them"
-    )
-    parser.add_argument(
-        "--data-seed", type=int, default=0, help="seed of the data generator and split (default 0)"
-    )
-    parser.add_argument(
-        "--modality", required=True, help="the image modality to classify, e.g. svhn or mnist"
-    )
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of initialisation, dropout, shuffling, shifts"
-    )
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument(
-        "--max-shift",
-        type=int,
-        default=2,
-        help="augmentation: random shifts up to this many pixels (default 2)",
-    )
-    parser.add_argument(
-        "--max-blur",
-        type=float,
-        default=2.0,
-        help="augmentation: random Gaussian blur with sigma up to this many pixels, so that smooth generated "
-        "strokes are read by their shape (default 2; 0 disables)",
-    )
-    parser.add_argument(
-        "--threads", type=threads_argument, default=0, help="CPU threads (default: every usable core)"
-    )
-    parser.add_argument("--out", required=True, help="classifier file to write (.pt)")
-    parser.set_defaults(func=run_train_classifier)
-    return parser
-
-
-def _progress(done: int, total: int, stage: str) -> None:
-    if sys.stderr.isatty():
-        end = "\n" if done >= total else ""
-        print(f"\r{stage}: {done}/{total} steps", end=end, file=sys.stderr, flush=True)
-
-
-def run_train_classifier(args: argparse.Namespace) -> int:
-    """Handle `train-classifier`: train, report test accuracy, save with metadata; returns the exit code."""
-    from mfm.data import load_dataset
-    from mfm.threads import apply_thread_policy
-
-    apply_thread_policy(args.threads or None)
-    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.data_seed)
-    if data.task != "classification" or args.modality not in data.modalities:
-        raise MFMError(
-            f"{args.dataset!r} has no image modality {args.modality!r} with class labels "
-            f"(modalities: {', '.join(data.modalities)})"
-        )
-    if len(data.shapes[args.modality]) != 3:
-        raise MFMError(f"{args.modality!r} is not an image modality (shape {data.shapes[args.modality]})")
-    train, valid, test = (data.splits[s] for s in ("train", "valid", "test"))
-    started = time.perf_counter()
-    model, metrics = train_classifier(
-        train.inputs[args.modality],
-        train.labels,
-        valid.inputs[args.modality],
-        valid.labels,
-        epochs=args.epochs,
-        seed=args.seed,
-        num_classes=data.num_classes,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        max_shift=args.max_shift,
-        max_blur=args.max_blur,
-        progress=_progress,
-    )
-    wall = time.perf_counter() - started
-    test_accuracy = accuracy(model, test.inputs[args.modality], test.labels)
-    test_images = torch.as_tensor(test.inputs[args.modality], dtype=torch.float32)
-    blurred = {  # robustness: accuracy on the real test images blurred by a Gaussian of this sigma
-        f"test_accuracy_blur_{sigma:g}": accuracy(
-            model, gaussian_blur(test_images, torch.full((len(test),), sigma)), test.labels
-        )
-        for sigma in BLUR_CHECKS
-    }
-    argv = getattr(args, "argv", None)
-    command = "python -m mfm " + shlex.join(argv) if argv is not None else shlex.join(sys.argv)
-    metadata = {
-        "dataset": data.name,
-        "data_dir": args.data_dir,
-        "data_seed": args.data_seed,
-        "modality": args.modality,
-        "split_sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
-        "seed": args.seed,
-        "command": command,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "learning_rate": args.lr,
-        "max_shift": args.max_shift,
-        "max_blur": args.max_blur,
-        "threads": torch.get_num_threads(),
-        "wall_seconds": round(wall, 1),
-        "best_epoch": metrics["best_epoch"],
-        "metrics": {
-            "train_accuracy": metrics["train_accuracy"],
-            "valid_accuracy": metrics["valid_accuracy"],
-            "test_accuracy": test_accuracy,
-            **blurred,
-        },
-        "history": metrics["history"],
-    }
-    path = save_classifier(args.out, model, metadata)
-    print(
-        f"{args.modality}: best epoch {metrics['best_epoch']}; accuracy train {metrics['train_accuracy']:.4f}, "
-        f"valid {metrics['valid_accuracy']:.4f}, test {test_accuracy:.4f}; blurred test "
-        + ", ".join(f"{k.rsplit('_', 1)[1]}: {v:.4f}" for k, v in blurred.items())
-    )
-    print(f"saved {path} ({path.stat().st_size / 2**20:.2f} MiB, {wall:.0f} s)")
-    return 0
-
-
 # The independent classifiers shipped with the project (trained by `python -m mfm train-classifier`).
-SHIPPED_CLASSIFIERS = Path(__file__).resolve().parents[1] / "assets" / "classifiers"
+SHIPPED_CLASSIFIERS = Path(__file__).resolve().parents[2] / "assets" / "classifiers"
 
 
 def load_classifiers(
