@@ -39,15 +39,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from interpret.analysis import gradient_flow_by_modality, sample_indices, take
-from interpret.app_support import demo_checkpoints, grid_factors
+from interpret.analysis import gradient_flow_by_modality
 from interpret.figures import generation_figure
-from interpret.generation import style_label_grid
+from interpret.generation import grid_factors, style_label_grid
 from interpret.gradients import FLOW_SCALES
 from mfm.checkpoint import load_checkpoint
 from mfm.data import load_dataset
+from mfm.inference import sample_indices, take
 from mfm.model import MFM
 from mfm.presets import config_for_dataset
+from pages.bookkeeping import demo_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,11 +193,11 @@ def main() -> None:
 
 def bench_upload_check(path: Path, repeats: int) -> None:
     """Time an upload's parse in-process and with the worker check before it (what the app does)."""
-    from interpret.app_support import open_source as parse
-    from interpret.app_support import upload_source
     from mfm import isolation
+    from pages.bookkeeping import open_source as parse
+    from pages.bookkeeping import upload_source
 
-    isolation.preload("interpret.app_support")
+    isolation.preload("pages.bookkeeping")
     source = upload_source(
         [(path.name, path.read_bytes())]
     )  # the bytes, as an upload: nothing read from disk

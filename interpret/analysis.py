@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from interpret.gradients import GradientFlow, gradient_flow, shared_gradient_flow
+from interpret.gradients import GradientFlow, captum_time_profile, gradient_flow, shared_gradient_flow
 from interpret.information import (
     MIEstimate,
     ModalityInformation,
@@ -32,23 +34,11 @@ from interpret.information import (
     modality_information,
     reduce_dimensions,
 )
-from mfm.inference import Outputs, batches, numpy, run
+from mfm.inference import FACTORS, Outputs, batches, numpy, run, sample_indices, take
 from mfm.model import MFM
 from mfm.modes import inference
 
 Progress = Callable[[int, int, str], None]
-
-
-def sample_indices(n: int, max_samples: int | None, seed: int) -> np.ndarray:
-    """A sorted, seeded choice of at most `max_samples` of n indices (all of them when n is small enough)."""
-    if max_samples is None or n <= max_samples:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=max_samples, replace=False))
-
-
-def take(inputs: Mapping[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
-    """The rows `index` of every modality."""
-    return {n: np.asarray(x)[index] for n, x in inputs.items()}
 
 
 COLLECTED = ("shared_factor", "modality_factors", "reconstructions", "prediction")
@@ -356,3 +346,269 @@ def faithfulness(
     if progress is not None:
         progress(4000, 4000, "done")
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Compositions: both versions of the information on one set of samples, the planted cut, Captum profiles
+# ---------------------------------------------------------------------------------------------------------------
+INFORMATION_READINGS = {
+    "observational": (
+        "Observational (the paper's): I(F_y; X̂_i) on the model's own X̂_i measures how much X̂_i depends on F_y; it "
+        "is high whenever F_y predicts X̂_i, also through F_i when the two factors are dependent, so it does not "
+        "show that the decoder uses F_y, nor how much the modality matters for the prediction."
+    ),
+    "interventional": (
+        "Interventional: X̂_i decoded from F_y shuffled across samples, so that F_y is independent of F_i; "
+        "I(F_y; X̂_i) then measures what the decoder takes from F_y, not how much the modality matters for the "
+        "prediction."
+    ),
+    "dependence": (
+        "I(F_y; F_i): how dependent the label factor and the modality's own factor are on these samples; where it "
+        "is high, the observational I(F_y; X̂_i) can be high even for a decoder that ignores F_y."
+    ),
+}
+"""One-line readings of each number, shared by the Information page and the report: what it measures, what not."""
+
+
+@dataclass(frozen=True)
+class InformationVersions:
+    """Both versions of the information-based interpretation on one set of samples, and why they can differ."""
+
+    observational: dict[str, ModalityInformation]  # the paper's: on the model's own X̂_i = G_i([F_y ; F_i])
+    interventional: dict[str, ModalityInformation]  # on X̂_i decoded from F_y shuffled across samples
+    dependence: dict[str, MIEstimate]  # I(F_y; F_i) per modality (empty when not computed)
+    n_samples: int
+
+
+def information_versions(
+    model: MFM,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    estimator: str = "ksg",
+    max_samples: int | None = 1000,
+    n_components: int = 3,
+    k: int = 3,
+    n_bootstrap: int = 50,
+    n_null: int = 20,
+    seed: int = 0,
+    dependence: bool = True,
+    collected: Outputs | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> InformationVersions:
+    """The observational and the interventional `information_by_modality`, and `factor_dependence`, all from one
+    `collect` of the same seeded subsample (or of `collected`, which must be a `collect` of exactly these samples).
+
+    The observational numbers equal `information_by_modality(model, inputs, ...)` with the same settings.
+    """
+    if collected is None:
+        index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
+        collected = collect(model, take(inputs, index))
+    settings = dict(
+        estimator=estimator,
+        max_samples=None,
+        n_components=n_components,
+        k=k,
+        n_bootstrap=n_bootstrap,
+        n_null=n_null,
+        seed=seed,
+        collected=collected,
+    )
+    # Progress in units of estimates: two terms per modality for each version, one for the dependence.
+    weights = {"observational": 2, "interventional": 2, "dependence": int(dependence)}
+    total = sum(weights.values())
+
+    def stage(name: str) -> Callable[[int, int, str], None] | None:
+        if progress is None:
+            return None
+        offset = sum(list(weights.values())[: list(weights).index(name)])
+
+        def update(done: int, count: int, what: str) -> None:
+            fraction = done / count if count else 1.0
+            progress(round(1000 * (offset + weights[name] * fraction)), 1000 * total, f"{name}: {what}")
+
+        return update
+
+    observational = information_by_modality(model, inputs, progress=stage("observational"), **settings)
+    interventional = information_by_modality(
+        model, inputs, intervention="shuffle_shared", progress=stage("interventional"), **settings
+    )
+    dependent = (
+        factor_dependence(model, inputs, progress=stage("dependence"), **settings) if dependence else {}
+    )
+    return InformationVersions(observational, interventional, dependent, len(collected.shared_factor))
+
+
+def above_null(estimate: MIEstimate) -> bool | None:
+    """Whether an estimate exceeds its null's upper quantile; None when there is no null (n_null = 0)."""
+    return None if not math.isfinite(estimate.null_high) else bool(estimate.value > estimate.null_high)
+
+
+def _ranks(ratios: Mapping[str, float]) -> dict[str, int]:
+    """1-based rank of every modality by r_i, largest first (ties keep the modalities' order)."""
+    order = sorted(ratios, key=lambda m: -ratios[m] if math.isfinite(ratios[m]) else math.inf)
+    return {m: i + 1 for i, m in enumerate(order)}
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def information_disagreements(versions: InformationVersions) -> dict[str, str]:
+    """A sentence for every modality on which the two versions disagree, keyed by modality (agreeing ones absent).
+
+    They disagree on a modality when I(F_y; X̂_i) is above its null under one version and within it under the other,
+    or when r_i ranks the modality differently among the modalities under the two versions.
+    """
+    observed, intervened = versions.observational, versions.interventional
+    ranks_observed = _ranks({m: v.ratio for m, v in observed.items()})
+    ranks_intervened = _ranks({m: v.ratio for m, v in intervened.items()})
+    notes = {}
+    for name in observed:
+        o, i = observed[name].shared, intervened[name].shared
+        o_above, i_above = above_null(o), above_null(i)
+        parts = []
+        if o_above and i_above is False:
+            dependence = versions.dependence.get(name)
+            through = (
+                f", through F_{name} (I(F_y; F_{name}) = {dependence.value:.3f}, above its null)"
+                if dependence is not None and above_null(dependence)
+                else ""
+            )
+            parts.append(
+                f"the observational I(F_y; X̂) = {o.value:.3f} is above its null ({o.null_high:.3f}) but the "
+                f"interventional {i.value:.3f} is within its null ({i.null_high:.3f}): X̂_{name} depends on F_y"
+                f"{through}, yet its decoder takes no detectable information from F_y"
+            )
+        elif i_above and o_above is False:
+            parts.append(
+                f"the interventional I(F_y; X̂) = {i.value:.3f} is above its null ({i.null_high:.3f}) but the "
+                f"observational {o.value:.3f} is within its null ({o.null_high:.3f}): the decoder reads F_y, yet "
+                f"on the model's own samples X̂_{name} shows no detectable dependence on it"
+            )
+        if ranks_observed[name] != ranks_intervened[name]:
+            count = len(observed)
+            parts.append(
+                f"r_{name} ranks {_ordinal(ranks_observed[name])} of {count} under the observational version and "
+                f"{_ordinal(ranks_intervened[name])} under the interventional one"
+            )
+        if parts:
+            notes[name] = "The two versions disagree: " + "; ".join(parts) + "."
+    return notes
+
+
+@dataclass(frozen=True)
+class PlantedCut:
+    """The planted-cut control of one modality: a copy of the model whose decoder for `modality` cannot see F_y
+    (`interpret.analysis.cut_shared_factor`), measured on the same samples as the model.
+
+    On the copy the exact F_y gradient flow of `modality` is 0 by construction, so its interventional
+    I(F_y; X̂) must lie within its null; its observational one need not (it measures dependence).
+    """
+
+    modality: str
+    observational: ModalityInformation  # the copy's, the paper's version
+    interventional: ModalityInformation  # the copy's
+    shared_flow: (
+        float  # the copy's exact F_y flow of `modality`, mean over samples and steps (0 by construction)
+    )
+    shared_flow_max: float  # ... and its largest value
+    model_shared_flow: float  # the model's exact F_y flow at the same factors, mean over samples and steps
+    flow_samples: int
+    n_samples: int
+
+
+def planted_cut(
+    model: MFM,
+    inputs: Mapping[str, np.ndarray],
+    modality: str,
+    *,
+    estimator: str = "ksg",
+    max_samples: int | None = 1000,
+    n_components: int = 3,
+    k: int = 3,
+    n_bootstrap: int = 50,
+    n_null: int = 20,
+    seed: int = 0,
+    flow_samples: int = 64,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> PlantedCut:
+    """Both versions of the information, and the exact raw F_y gradient flow, for `modality` on a copy of `model`
+    whose decoder for it cannot see F_y, on the seeded subsample `information_versions` takes with these settings.
+
+    The flow is computed at the first `flow_samples` of those samples, for the copy and for the model (the copy's
+    encoders are the model's, so both see the same factors). The factors' dependence is not recomputed: the copy
+    has the model's encoders, so I(F_y; F_i) is the model's.
+    """
+    if modality not in model.modality_names:
+        raise ValueError(f"unknown modality {modality!r}; the model has {', '.join(model.modality_names)}")
+    cut = cut_shared_factor(model, modality)
+    index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
+    collected = collect(cut, take(inputs, index))
+    versions = information_versions(
+        cut,
+        inputs,
+        estimator=estimator,
+        n_components=n_components,
+        k=k,
+        n_bootstrap=n_bootstrap,
+        n_null=n_null,
+        seed=seed,
+        dependence=False,
+        collected=collected,
+        progress=progress,
+    )
+    shared = collected.shared_factor[:flow_samples]  # (F, fy)
+    own = collected.modality_factors[modality][:flow_samples]  # (F, fi)
+    on_cut = gradient_flow(cut, modality, shared, own, scale="raw")
+    on_model = gradient_flow(model, modality, shared, own, scale="raw")
+    return PlantedCut(
+        modality=modality,
+        observational=versions.observational[modality],
+        interventional=versions.interventional[modality],
+        shared_flow=float(on_cut.shared.mean()),
+        shared_flow_max=float(on_cut.shared.max()),
+        model_shared_flow=float(on_model.shared.mean()),
+        flow_samples=len(shared),
+        n_samples=versions.n_samples,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gradient profiles
+# ---------------------------------------------------------------------------------------------------------------
+def captum_profiles(
+    model: MFM,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    method: str,
+    scale: str = "std",
+    n_steps: int = 20,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, GradientFlow]:
+    """`interpret.gradients.captum_time_profile` for every sequence modality, at the factors of `inputs`.
+
+    Returns {modality: GradientFlow} like `interpret.analysis.gradient_flow_by_modality` (image modalities are
+    left out: Captum's per-step profile is defined over time steps). `scale` applies to Saliency ("std": per
+    one-standard-deviation change of each factor dimension over these samples; "raw"); Input x Gradient and
+    Integrated Gradients are input-scaled and come back with scale "input".
+    """
+    factors = run(model, inputs, keep=FACTORS)
+    names = [m.name for m in model.config.modalities if m.kind == "sequence"]
+    profiles = {}
+    for i, name in enumerate(names):
+
+        def stage(done: int, total: int, what: str, i: int = i) -> None:
+            if progress is not None:
+                progress(i * total + done, len(names) * total, what)
+
+        profiles[name] = captum_time_profile(
+            model,
+            name,
+            factors.shared_factor,
+            factors.modality_factors[name],
+            method=method,
+            scale=scale,
+            n_steps=n_steps,
+            progress=stage,
+        )
+    return profiles

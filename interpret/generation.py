@@ -34,8 +34,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mfm.data import Split
 from mfm.data.style import delta_e_2000, estimate_colors, srgb_to_lab
-from mfm.inference import FACTORS, ArrayLike, as_tensor, batches, check_batch_size, device_of, numpy, run
+from mfm.eval.prototypes import label_prototypes
+from mfm.inference import (
+    FACTORS,
+    ArrayLike,
+    Outputs,
+    as_tensor,
+    batches,
+    check_batch_size,
+    device_of,
+    numpy,
+    run,
+)
 from mfm.model import MFM
 from mfm.modes import inference
 
@@ -404,3 +416,23 @@ def column_colours(real: np.ndarray, generated: np.ndarray) -> ColumnColours:
         delta_e_fg=delta_e_2000(srgb_to_lab(cell_fg), srgb_to_lab(source_fg)[None]).mean(0),
         delta_e_bg=delta_e_2000(srgb_to_lab(cell_bg), srgb_to_lab(source_bg)[None]).mean(0),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Style x label grids
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GridFactors:
+    """What the Style & label page decodes from: the split's factors and one label prototype per label group."""
+
+    factors: Outputs  # F_y, every F_i and the predictions of the split
+    prototypes: np.ndarray  # (L, fy)
+    label_names: list[str]
+
+
+def grid_factors(model: MFM, split: Split) -> GridFactors:
+    """Encode a split once (F_y, every F_i) and average F_y per label group, for the Style & label page."""
+    config = model.config
+    factors = run(model, split.inputs, keep=(*FACTORS, "prediction"))
+    prototypes, names = label_prototypes(factors.shared_factor, split.labels, config.task, config.num_classes)
+    return GridFactors(factors, prototypes, names)

@@ -20,20 +20,22 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 import plotly.io as pio
 
-from interpret.analysis import faithfulness, gradient_flow_by_modality, sample_indices
-from interpret.app_support import (
-    COMPARISON_LEGEND,
+from interpret.abilities import swap_abilities
+from interpret.analysis import (
     INFORMATION_READINGS,
     InformationVersions,
-    information_comparison_rows,
+    faithfulness,
+    gradient_flow_by_modality,
     information_disagreements,
     information_versions,
 )
@@ -51,6 +53,7 @@ from interpret.figures import (
 from interpret.gradients import FLOW_SCALES
 from interpret.information import MIEstimate, ModalityInformation
 from mfm.checkpoint import library_versions
+from mfm.inference import sample_indices
 
 Progress = Callable[[int, int, str], None]
 
@@ -77,6 +80,56 @@ GRADIENT_READING = (
     "importance for the prediction."
 )
 """The one-line reading of the gradient-flow figures (the report's; the Gradients page says the same)."""
+
+
+def round_significant(value: float, digits: int = 4) -> float:
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+
+
+COMPARISON_LEGEND = (
+    "obs.: observational (the paper's); int.: interventional (F_y shuffled across samples); null: the 95 % quantile "
+    "of the estimate after shuffling the pairs (below it, indistinguishable from independence); in nats. r_i floor: "
+    "a term below 0.01 nats enters r_i as 0.01 (so that r_i stays finite): that r_i is a bound, not a measured ratio."
+)
+"""The legend of `information_comparison_rows` and `planted_cut_rows`."""
+
+
+def information_comparison_rows(versions: InformationVersions) -> list[dict[str, Any]]:
+    """One row per modality: I(F_y; F_i), both versions of I(F_y; X̂_i) with their nulls, both r_i, and whether the
+    two versions agree (the sentences of `information_disagreements` say how they differ).
+
+    Column names are short ("obs." the paper's observational version, "int." the interventional one, "null" the
+    95 % quantile of the shuffled-pairs null): `COMPARISON_LEGEND` spells them out under the table."""
+    notes = information_disagreements(versions)
+    rows = []
+    for name, observed in versions.observational.items():
+        intervened = versions.interventional[name]
+        dependence = versions.dependence.get(name)
+        row: dict[str, Any] = {"modality": name}
+        if dependence is not None:
+            row["I(F_y; F_i)"] = round(dependence.value, 4)
+            row["I(F_y; F_i) null"] = round(dependence.null_high, 4)
+        row.update(
+            {
+                "obs. I(F_y; X̂_i)": round(observed.shared.value, 4),
+                "obs. null": round(observed.shared.null_high, 4),
+                "int. I(F_y; X̂_i)": round(intervened.shared.value, 4),
+                "int. null": round(intervened.shared.null_high, 4),
+                "obs. r_i": round_significant(observed.ratio),
+                "int. r_i": round_significant(intervened.ratio),
+                "r_i floor": "; ".join(
+                    f"{version}: {item.floor_note}"
+                    for version, item in (("obs.", observed), ("int.", intervened))
+                    if item.floored
+                )
+                or "none",
+                "versions": "disagree (see below)" if name in notes else "agree",
+            }
+        )
+        rows.append(row)
+    return rows
 
 
 def _json_float(x: float) -> float | None:
@@ -484,8 +537,6 @@ def _generation_html(summary: dict) -> str:
     generation = summary.get("generation")
     if not generation:
         return ""
-    from interpret.app_support import swap_abilities
-
     abilities = swap_abilities(generation["by_modality"])
     names = list(generation["by_modality"])
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)

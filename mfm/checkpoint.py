@@ -24,6 +24,7 @@ Only then is the real model built, loaded strictly and put in eval mode. Every f
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
@@ -136,6 +137,15 @@ def save_checkpoint(
         with atomic_writer(path) as file:
             torch.save(payload, file)
     return path
+
+
+def checkpoint_bytes(
+    model: MFM, metadata: Mapping[str, Any] | None = None, objective: ObjectiveConfig | None = None
+) -> bytes:
+    """The bytes `save_checkpoint` writes to a `.pt` file, built in memory (what the app offers as a download)."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint_payload(model, metadata, objective), buffer)
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -100,6 +100,18 @@ def numpy(x: Tensor) -> np.ndarray:
     return x.detach().float().cpu().numpy()
 
 
+def sample_indices(n: int, max_samples: int | None, seed: int) -> np.ndarray:
+    """A sorted, seeded choice of at most `max_samples` of n indices (all of them when n is small enough)."""
+    if max_samples is None or n <= max_samples:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_samples, replace=False))
+
+
+def take(inputs: Mapping[str, ArrayLike], index: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows `index` of every modality."""
+    return {n: np.asarray(x)[index] for n, x in inputs.items()}
+
+
 def _numpy_fields(values: Mapping[str, Tensor | Mapping[str, Tensor]]) -> dict:
     return {
         name: {k: numpy(v) for k, v in value.items()} if isinstance(value, Mapping) else numpy(value)

@@ -5,7 +5,7 @@ The loaded model is cached once per process (one `BoundedCache`, bounded by byte
 SHA-256 (for an import: by the state_dict's and config's SHA-256 and the import choices), and is shared by every
 session: nothing here or in the pages may change it (no `model.train()`, no gradients kept); the `interpret/`
 functions run it in eval mode and restore whatever they touch. A session's uploader may hold a bounded number of
-files and bytes (`interpret.app_support.session_upload_problem`).
+files and bytes (`pages.bookkeeping.session_upload_problem`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,18 @@ from typing import Any
 
 import streamlit as st
 
-from interpret.app_support import (
+from interpret.abilities import Abilities
+from interpret.context import dataset_for, recorded_data_options
+from mfm import isolation
+from mfm.checkpoint import LoadedCheckpoint, file_sha256
+from mfm.data import MultimodalDataset
+from mfm.errors import MFMError
+from mfm.isolation import WorkerLimitError, preflight
+from mfm.model import MFM
+from mfm.threads import ThreadPolicy, apply_thread_policy, available_cores
+from pages.bookkeeping import (
     SPLITS,
     UPLOAD_TYPES,
-    Abilities,
     BoundedCache,
     CheckpointSource,
     ImportedCheckpoint,
@@ -47,17 +55,9 @@ from interpret.app_support import (
     split_command,
     upload_source,
 )
-from interpret.context import dataset_for, recorded_data_options
-from mfm import isolation
-from mfm.checkpoint import LoadedCheckpoint, file_sha256
-from mfm.data import MultimodalDataset
-from mfm.errors import MFMError
-from mfm.isolation import WorkerLimitError, preflight
-from mfm.model import MFM
-from mfm.threads import ThreadPolicy, apply_thread_policy, available_cores
 
 STATE_KEY = "mfm_selection"
-isolation.preload("interpret.app_support", "interpret.context")  # what the worker's checks run
+isolation.preload("pages.bookkeeping", "interpret.context")  # what the worker's checks run
 Progress = Callable[[int, int, str], None]
 
 
@@ -184,7 +184,7 @@ def start_up() -> ThreadPolicy:
 @st.cache_resource(show_spinner=False)
 def shared_cache() -> BoundedCache:
     """The one cache of loaded models, imports and refusals for every session, bounded by bytes
-    (`interpret.app_support.MODEL_CACHE_BYTES`, `MFM_APP_MODEL_CACHE_BYTES`)."""
+    (`pages.bookkeeping.MODEL_CACHE_BYTES`, `MFM_APP_MODEL_CACHE_BYTES`)."""
     return BoundedCache(model_cache_bytes())
 
 
@@ -202,7 +202,7 @@ def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | Produc
     refused (refusals are cached too, except a worker's limit hit: the same file may pass on a quieter machine).
 
     Uploaded bytes go first to a limited worker process (`mfm.isolation.preflight`), then to mfm's loaders
-    (`interpret.app_support.open_source`), which read weights as data and never unpickle code. One model per key
+    (`pages.bookkeeping.open_source`), which read weights as data and never unpickle code. One model per key
     is shared by every session. The upload's name is part of the key: messages and the import box quote it.
     """
 
@@ -225,7 +225,7 @@ def load_model(key: str, _source: CheckpointSource) -> LoadedCheckpoint | Produc
 
 
 def import_model_cached(key: tuple, _upload: ProducerUpload, _choices: dict) -> ImportedCheckpoint | str:
-    """`interpret.app_support.import_upload` for one state_dict and one set of choices (or its message), checked
+    """`pages.bookkeeping.import_upload` for one state_dict and one set of choices (or its message), checked
     first in a limited worker process."""
 
     def create() -> ImportedCheckpoint | str:
@@ -513,7 +513,7 @@ def sidebar() -> Selection | None:
 
 def _data_folder(checkpoint: LoadedCheckpoint, typed: str) -> str | None:
     """The data folder to read: the typed one, or the one the checkpoint records once the user confirms it; each
-    checked against the data-root rule (`interpret.app_support.allowed_data_dir`). None: no folder."""
+    checked against the data-root rule (`pages.bookkeeping.allowed_data_dir`). None: no folder."""
     address = str(st.get_option("server.address") or "")
     if typed:
         return allowed_data_dir(typed, server_address=address, root=data_root())
@@ -603,7 +603,7 @@ def require_data(selection: Selection) -> MultimodalDataset:
 
 
 def show_abilities(measured: Abilities, heading: str, *, note_when_unmeasured: bool = True) -> None:
-    """A model's measured abilities (`interpret.app_support.Abilities`): the table and how it was measured in an
+    """A model's measured abilities (`interpret.abilities.Abilities`): the table and how it was measured in an
     expander, open when there are warnings; then each warning. Unmeasured: the reason as a caption, if asked."""
     if measured.rows:
         with st.expander(

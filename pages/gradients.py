@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from interpret.analysis import gradient_flow_by_modality, sample_indices, take
-from interpret.app_support import captum_profiles, describe_label
+from interpret.analysis import captum_profiles, gradient_flow_by_modality
 from interpret.figures import FLOW_SCALE_NAMES, gradient_curves, gradient_heatmap, pixel_maps
 from interpret.gradients import FLOW_SCALES, GradientFlow
+from mfm.inference import sample_indices, take
+from pages.bookkeeping import describe_label
 from pages.common import (
     Selection,
     current,

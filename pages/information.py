@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from interpret.app_support import (
-    COMPARISON_LEGEND,
+from interpret.analysis import (
     INFORMATION_READINGS,
     InformationVersions,
     PlantedCut,
-    information_comparison_rows,
     information_disagreements,
-    information_rows,
     information_versions,
-    plain,
     planted_cut,
-    planted_cut_reading,
-    planted_cut_rows,
 )
 from interpret.figures import dependence_figure, information_axis_max, information_figure
+from interpret.report import COMPARISON_LEGEND, information_comparison_rows
+from pages.bookkeeping import information_rows, plain, planted_cut_reading, planted_cut_rows
 from pages.common import Selection, current, default, default_choice, page_title, progress_bar, require_data
 
 ESTIMATORS = {"ksg": "KSG (k-nearest neighbours)", "gaussian": "Gaussian (covariance)"}
@@ -39,7 +35,7 @@ def information(
     seed: int,
     _selection: Selection,
 ) -> InformationVersions:
-    """`interpret.app_support.information_versions` on the split: both versions and I(F_y; F_i) from one pass over
+    """`interpret.analysis.information_versions` on the split: both versions and I(F_y; F_i) from one pass over
     the same samples, cached per checkpoint, data and settings."""
     inputs = _selection.dataset.splits[split].inputs
     with progress_bar(f"Estimating mutual information ({ESTIMATORS[estimator]})") as update:
@@ -72,7 +68,7 @@ def cut_control(
     seed: int,
     _selection: Selection,
 ) -> PlantedCut:
-    """`interpret.app_support.planted_cut` of one modality on the same samples and settings as the page's result."""
+    """`interpret.analysis.planted_cut` of one modality on the same samples and settings as the page's result."""
     inputs = _selection.dataset.splits[split].inputs
     with progress_bar(f"Measuring a copy whose {modality} decoder cannot see F_y") as update:
         return planted_cut(

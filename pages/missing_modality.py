@@ -12,16 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from interpret.analysis import sample_indices, take
-from interpret.app_support import (
-    Abilities,
-    describe_label,
-    describe_prediction,
-    missing_image_abilities,
-    missing_warnings,
-    softmax,
-    what_if_rows,
-)
+from interpret.abilities import Abilities
 from interpret.figures import image_grid, sequence_comparison
 from interpret.whatif import (
     METHODS,
@@ -32,6 +23,15 @@ from interpret.whatif import (
     missing_modality_summary,
     zero_fill_missing_modality,
     zero_fill_summary,
+)
+from mfm.inference import sample_indices, take
+from pages.bookkeeping import (
+    describe_label,
+    describe_prediction,
+    missing_image_abilities,
+    missing_warnings,
+    softmax,
+    what_if_rows,
 )
 from pages.common import (
     Selection,
@@ -62,7 +62,7 @@ def summary(
 
 @st.cache_data(show_spinner="Reading generated images with the independent classifiers…", max_entries=16)
 def image_abilities(key: str, data: tuple, _selection: Selection) -> Abilities:
-    """`interpret.app_support.missing_image_abilities` on the data set's test split (cached)."""
+    """`pages.bookkeeping.missing_image_abilities` on the data set's test split (cached)."""
     return missing_image_abilities(_selection.model, _selection.dataset)
 
 

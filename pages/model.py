@@ -5,8 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from interpret.app_support import history_series, metric_rows, modality_rows, plain, pretty_json
 from mfm.model import parameter_counts
+from pages.bookkeeping import history_series, metric_rows, modality_rows, plain, pretty_json
 from pages.common import current, page_title
 
 selection = current()

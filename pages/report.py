@@ -8,9 +8,9 @@ from typing import Any
 
 import streamlit as st
 
-from interpret.app_support import plain
 from interpret.context import Context
 from mfm.errors import MFMError
+from pages.bookkeeping import plain
 from pages.common import Selection, current, default, default_choice, page_title, progress_bar, require_data
 
 try:

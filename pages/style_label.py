@@ -9,22 +9,19 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from interpret.app_support import (
-    Abilities,
-    GridFactors,
-    describe_label,
-    generation_abilities,
-    grid_factors,
-)
+from interpret.abilities import Abilities
 from interpret.figures import colour_swatches, generation_figure, sequence_comparison
 from interpret.generation import (
+    GridFactors,
     column_colours,
     factor_effects,
+    grid_factors,
     interpolate_labels,
     style_label_grid,
     traversal_span,
     traverse_factor,
 )
+from pages.bookkeeping import describe_label, generation_abilities
 from pages.common import (
     Selection,
     current,
@@ -42,7 +39,7 @@ SEQUENCE_STYLES = 4
 
 @st.cache_data(show_spinner="Encoding the split's factors (once per checkpoint and split)…", max_entries=16)
 def factors(key: str, data: tuple, split: str, _selection: Selection) -> GridFactors:
-    """`interpret.app_support.grid_factors` of the split: F_y, every F_i and the label prototypes (cached)."""
+    """`interpret.generation.grid_factors` of the split: F_y, every F_i and the label prototypes (cached)."""
     return grid_factors(_selection.model, _selection.dataset.splits[split])
 
 
@@ -51,7 +48,7 @@ def factors(key: str, data: tuple, split: str, _selection: Selection) -> GridFac
     max_entries=16,
 )
 def abilities(key: str, data: tuple, _selection: Selection) -> Abilities:
-    """`interpret.app_support.generation_abilities` of the model on its data set's test split (cached)."""
+    """`pages.bookkeeping.generation_abilities` of the model on its data set's test split (cached)."""
     return generation_abilities(_selection.model, _selection.dataset)
 
 

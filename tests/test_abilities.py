@@ -9,20 +9,17 @@ import pytest
 import torch
 from conftest import random_batch, tiny_sequence_config
 
-from interpret.app_support import (
+from interpret.abilities import (
     COLOUR_WARNING,
-    MISSING_WARNING,
     STYLE_NAMES,
     STYLE_WARNING,
     SWAP_WARNING,
     Abilities,
-    generation_abilities,
-    missing_warnings,
     swap_abilities,
-    what_if_rows,
 )
 from interpret.whatif import missing_modality_summary, zero_fill_summary
 from mfm.model import MFM
+from pages.bookkeeping import MISSING_WARNING, generation_abilities, missing_warnings, what_if_rows
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -297,9 +294,9 @@ class _LookupClassifier(torch.nn.Module):
 def test_missing_image_abilities_read_generated_images_with_the_judge(monkeypatch):
     from conftest import tiny_image_config
 
-    from interpret.app_support import MISSING_READ_WARNING, missing_image_abilities
     from mfm.data import load_dataset
     from mfm.eval import classifiers
+    from pages.bookkeeping import MISSING_READ_WARNING, missing_image_abilities
 
     dataset = load_dataset("digits")
     test = dataset.splits["test"]
@@ -330,7 +327,7 @@ def test_missing_image_abilities_read_generated_images_with_the_judge(monkeypatc
 
 
 def test_missing_image_abilities_are_not_measured_for_sequences():
-    from interpret.app_support import missing_image_abilities
+    from pages.bookkeeping import missing_image_abilities
 
     measured = missing_image_abilities(MFM(tiny_sequence_config()).eval(), dataset=None)
     assert measured.rows == [] and measured.warnings == [] and "not measured" in measured.note

@@ -12,7 +12,6 @@ from interpret.analysis import (
     planted_step_auroc,
     randomized_copy,
     ranking_margin,
-    sample_indices,
 )
 from mfm.model import MFM
 
@@ -50,13 +49,6 @@ def test_planted_step_auroc_equals_scikit_learns_per_segment_mean_with_ties():
 def test_ranking_margin():
     assert ranking_margin({"a": 4.0, "b": 2.0, "c": 1.0}, ["a", "b", "c"]) == pytest.approx(np.log(2))
     assert ranking_margin({"a": 1.0, "b": 2.0, "c": 0.5}, ["a", "b", "c"]) < 0
-
-
-def test_sample_indices_are_seeded_sorted_and_bounded():
-    a, b = sample_indices(100, 10, seed=3), sample_indices(100, 10, seed=3)
-    assert np.array_equal(a, b) and len(a) == 10 and np.all(np.diff(a) > 0)
-    assert not np.array_equal(a, sample_indices(100, 10, seed=4))
-    assert np.array_equal(sample_indices(5, 10, seed=0), np.arange(5))
 
 
 def test_randomized_copy_changes_weights_not_the_original():

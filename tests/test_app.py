@@ -34,20 +34,12 @@ from streamlit.testing.v1 import AppTest
 from test_import import official_state
 from test_report import small_mmsa_files
 
-from interpret.app_support import (
+from interpret.analysis import (
     INFORMATION_READINGS,
     InformationVersions,
-    active_uploads,
-    data_key,
-    demo_checkpoints,
     information_disagreements,
     information_versions,
-    metric_rows,
-    plain,
     planted_cut,
-    split_command,
-    upload_source,
-    what_if_rows,
 )
 from interpret.information import MIEstimate, ModalityInformation
 from mfm.checkpoint import load_checkpoint, save_checkpoint
@@ -55,6 +47,16 @@ from mfm.config import MFMConfig, ModalityConfig
 from mfm.errors import CheckpointError
 from mfm.eval.prototypes import label_prototypes
 from mfm.model import MFM
+from pages.bookkeeping import (
+    active_uploads,
+    data_key,
+    demo_checkpoints,
+    metric_rows,
+    plain,
+    split_command,
+    upload_source,
+    what_if_rows,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

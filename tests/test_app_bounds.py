@@ -10,14 +10,9 @@ import pytest
 import torch
 from test_app import good_upload_bytes
 
-from interpret.app_support import (
-    BoundedCache,
-    model_cache_bytes,
-    resident_bytes,
-    session_upload_problem,
-)
 from mfm.checkpoint import load_checkpoint, save_checkpoint
 from mfm.errors import CheckpointError
+from pages.bookkeeping import BoundedCache, model_cache_bytes, resident_bytes, session_upload_problem
 
 
 def test_the_cache_evicts_the_least_recently_used_beyond_its_bytes():
@@ -84,8 +79,8 @@ def test_limits_come_from_the_environment_and_bad_values_are_refused(monkeypatch
 
 
 def test_allowed_data_dir_confines_paths_to_the_root(tmp_path):
-    from interpret.app_support import allowed_data_dir
     from mfm.errors import DataError
+    from pages.bookkeeping import allowed_data_dir
 
     root = tmp_path / "root"
     (root / "mosi").mkdir(parents=True)
@@ -105,8 +100,8 @@ def test_allowed_data_dir_confines_paths_to_the_root(tmp_path):
 
 
 def test_a_nul_byte_in_a_folder_name_is_a_clear_refusal(tmp_path):
-    from interpret.app_support import allowed_data_dir
     from mfm.errors import DataError
+    from pages.bookkeeping import allowed_data_dir
 
     for root in (None, tmp_path.resolve()):
         with pytest.raises(DataError, match="cannot hold a NUL character"):

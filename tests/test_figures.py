@@ -12,7 +12,7 @@ from figure_checks import untitled_axes
 from plotly.subplots import make_subplots
 from test_information import brute_force_ksg
 
-from interpret.app_support import InformationVersions, information_comparison_rows, information_rows
+from interpret.analysis import InformationVersions
 from interpret.figures import (
     FLOW_SCALE_SYMBOLS,
     changing_features,
@@ -37,6 +37,8 @@ from interpret.information import (
     information_ratio,
     modality_information,
 )
+from interpret.report import information_comparison_rows
+from pages.bookkeeping import information_rows
 
 
 # ---------------------------------------------------------------------------------------------------------------

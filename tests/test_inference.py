@@ -16,7 +16,17 @@ from conftest import random_batch, tiny_image_config, tiny_sequence_config
 
 from interpret.analysis import collect
 from mfm.errors import MFMError
-from mfm.inference import FACTORS, FIELDS, Outputs, as_tensor, batches, device_of, predict, run
+from mfm.inference import (
+    FACTORS,
+    FIELDS,
+    Outputs,
+    as_tensor,
+    batches,
+    device_of,
+    predict,
+    run,
+    sample_indices,
+)
 from mfm.model import MFM
 
 
@@ -167,3 +177,11 @@ def test_check_missing_is_the_one_check(config):
     plain.check_missing(config.modality_names[0], surrogate=False)  # zero-filling needs no surrogate
     with pytest.raises(MFMError, match="unknown modality 'audio'"):
         plain.check_missing("audio", surrogate=False)
+
+
+# Moved from test_analysis
+def test_sample_indices_are_seeded_sorted_and_bounded():
+    a, b = sample_indices(100, 10, seed=3), sample_indices(100, 10, seed=3)
+    assert np.array_equal(a, b) and len(a) == 10 and np.all(np.diff(a) > 0)
+    assert not np.array_equal(a, sample_indices(100, 10, seed=4))
+    assert np.array_equal(sample_indices(5, 10, seed=0), np.arange(5))

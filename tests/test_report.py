@@ -19,7 +19,7 @@ import pytest
 import torch
 from test_import import _load_mmsa_mfm, mmsa_mosi_args
 
-from interpret.app_support import INFORMATION_READINGS
+from interpret.analysis import INFORMATION_READINGS
 from interpret.cli import main
 from interpret.context import open_checkpoint
 from interpret.report import ReportSettings, build_report
@@ -264,7 +264,7 @@ def test_an_unknown_gradient_scale_is_refused_before_any_work(sentiment_checkpoi
 def test_one_segment_chart_takes_words_and_planted_steps_from_the_segment_it_shows(sentiment_checkpoint):
     """Issue 18: the chart once showed one segment's gradients (the subsample's first row) under another's words
     and planted steps (the split's row 0)."""
-    from interpret.analysis import sample_indices
+    from mfm.inference import sample_indices
 
     context = open_checkpoint(sentiment_checkpoint)
     settings = ReportSettings(

@@ -1,11 +1,9 @@
-"""Plain-Python helpers of the Streamlit app: checkpoint sources, cache keys, label groups and display tables.
+"""The app's bookkeeping, in plain Python: checkpoint sources and uploads, cache keys and bounded caches, the
+demo folder and the data folder a server may read, display tables and the sentences that read their numbers.
 
-Nothing here imports Streamlit (only `app.py` and `pages/` do). The pages call `interpret/` for the
-interpretations and this module for the bookkeeping around them (which file, which cache key, which rows of a
-table, the sentences that read a number) and for the compositions of `interpret/` functions they need (both
-versions of the information-based interpretation on one set of samples, the planted-cut control, Captum profiles
-of every modality, the factors a style x label grid decodes from), so all of it can be tested without a browser
-and reused by the report and the benchmarks.
+Nothing here imports Streamlit, so all of it is tested without a browser; the pages (`pages/*.py`) call it for the
+bookkeeping around the interpretations, which come from `interpret/` (methods, figures, the report) and
+`mfm.eval` (scores by the independent classifiers). It holds no model or estimator code.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 import shlex
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -23,21 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from interpret.analysis import (
-    collect,
-    cut_shared_factor,
-    factor_dependence,
-    information_by_modality,
-    sample_indices,
-    take,
-)
+from interpret.abilities import Abilities, swap_abilities
+from interpret.analysis import InformationVersions, PlantedCut, above_null
 from interpret.context import recorded_data_options
-from interpret.gradients import GradientFlow, captum_time_profile, gradient_flow
-from interpret.information import MIEstimate, ModalityInformation
-from mfm.checkpoint import LoadedCheckpoint, checkpoint_payload, load_checkpoint
-from mfm.data import Split, list_datasets
-from mfm.errors import CheckpointError
-from mfm.eval.prototypes import label_prototypes
+from interpret.report import round_significant
+from mfm.checkpoint import LoadedCheckpoint, checkpoint_bytes, load_checkpoint
+from mfm.data import list_datasets
+from mfm.errors import CheckpointError, MFMError
+from mfm.eval.missing import missing_image_reading
+from mfm.eval.swap_metrics import image_generation_metrics
 from mfm.importers import (
     PRODUCER_NAMES,
     ProducerWeights,
@@ -47,11 +38,11 @@ from mfm.importers import (
     recognise,
     sizes_from_config,
 )
-from mfm.inference import FACTORS, Outputs, run
 from mfm.model import MFM
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
 """Where the bundled demo checkpoints live (`.pt`, or `.safetensors` with a `.json` beside it)."""
+
 
 SPLITS = ("test", "valid", "train")
 """Data splits the app can analyse, the default first."""
@@ -94,8 +85,12 @@ def _environment_bytes(name: str, default: int) -> int:
 MODEL_CACHE_BYTES = 1 << 30
 """Default bound (1 GiB; ``MFM_APP_MODEL_CACHE_BYTES``) of what the app keeps loaded for every session: models,
 imported checkpoints' bytes and refusals, counted by their tensors' and byte strings' sizes."""
+
+
 SESSION_UPLOAD_FILES = 4
 """Most files one session's uploader may hold before the app asks to remove some (``MFM_APP_SESSION_UPLOAD_FILES``)."""
+
+
 SESSION_UPLOAD_BYTES = 200 << 20
 """Most bytes one session's uploader may hold (200 MiB; ``MFM_APP_SESSION_UPLOAD_BYTES``); one file is capped
 at 100 MB by ``server.maxUploadSize``."""
@@ -263,6 +258,8 @@ def demo_source(path: str | os.PathLike, sha256: str) -> CheckpointSource:
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
 """Torch files: MFM checkpoints (`.pt`), or the state_dicts the authors' code and MMSA save (`.pth`, `.bin`)."""
+
+
 UPLOAD_TYPES = ("pt", "pth", "bin", "safetensors", "json")
 """File types the app's uploader accepts."""
 
@@ -483,8 +480,6 @@ def import_upload(
     through the ordinary loader, so the pages see exactly what the download holds. Raises MFMError saying what is
     wrong (a missing, unexpected or mis-shaped key, a config that does not fit, no T).
     """
-    import torch
-
     parsed = parse_config_json(named_stream(config[1], config[0])) if config is not None else None
     result = import_model(upload.producer, upload.weights, parsed, steps=steps, dataset=dataset)
     file_name = Path(upload.name).stem + "_mfm.pt"
@@ -499,9 +494,7 @@ def import_upload(
     metadata["command"] = shlex.join(command)
     if generated_version is not None:
         metadata["data_generator_version"] = int(generated_version)
-    buffer = io.BytesIO()
-    torch.save(checkpoint_payload(result.model, metadata, result.objective), buffer)
-    data = buffer.getvalue()
+    data = checkpoint_bytes(result.model, metadata, result.objective)
     return ImportedCheckpoint(
         checkpoint=load_checkpoint(named_stream(data, file_name)),
         data=data,
@@ -674,57 +667,13 @@ def information_rows(info: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "I(F_i; X̂_i)": round(item.modality.value, 4),
                 "I(F_i; X̂_i) interval": f"[{item.modality.low:.3f}, {item.modality.high:.3f}]",
                 "null (95%) F_i": round(item.modality.null_high, 4),
-                "r_i": _round_significant(item.ratio),
+                "r_i": round_significant(item.ratio),
                 "r_i interval": f"[{item.ratio_low:.3g}, {item.ratio_high:.3g}]",
                 "r_i floor": item.floor_note or "none",
                 "above null": f"F_y {'yes' if item.shared.significant else 'no'}, "
                 f"F_i {'yes' if item.modality.significant else 'no'}",
             }
         )
-    return rows
-
-
-COMPARISON_LEGEND = (
-    "obs.: observational (the paper's); int.: interventional (F_y shuffled across samples); null: the 95 % quantile "
-    "of the estimate after shuffling the pairs (below it, indistinguishable from independence); in nats. r_i floor: "
-    "a term below 0.01 nats enters r_i as 0.01 (so that r_i stays finite): that r_i is a bound, not a measured ratio."
-)
-"""The legend of `information_comparison_rows` and `planted_cut_rows`."""
-
-
-def information_comparison_rows(versions: InformationVersions) -> list[dict[str, Any]]:
-    """One row per modality: I(F_y; F_i), both versions of I(F_y; X̂_i) with their nulls, both r_i, and whether the
-    two versions agree (the sentences of `information_disagreements` say how they differ).
-
-    Column names are short ("obs." the paper's observational version, "int." the interventional one, "null" the
-    95 % quantile of the shuffled-pairs null): `COMPARISON_LEGEND` spells them out under the table."""
-    notes = information_disagreements(versions)
-    rows = []
-    for name, observed in versions.observational.items():
-        intervened = versions.interventional[name]
-        dependence = versions.dependence.get(name)
-        row: dict[str, Any] = {"modality": name}
-        if dependence is not None:
-            row["I(F_y; F_i)"] = round(dependence.value, 4)
-            row["I(F_y; F_i) null"] = round(dependence.null_high, 4)
-        row.update(
-            {
-                "obs. I(F_y; X̂_i)": round(observed.shared.value, 4),
-                "obs. null": round(observed.shared.null_high, 4),
-                "int. I(F_y; X̂_i)": round(intervened.shared.value, 4),
-                "int. null": round(intervened.shared.null_high, 4),
-                "obs. r_i": _round_significant(observed.ratio),
-                "int. r_i": _round_significant(intervened.ratio),
-                "r_i floor": "; ".join(
-                    f"{version}: {item.floor_note}"
-                    for version, item in (("obs.", observed), ("int.", intervened))
-                    if item.floored
-                )
-                or "none",
-                "versions": "disagree (see below)" if name in notes else "agree",
-            }
-        )
-        rows.append(row)
     return rows
 
 
@@ -754,130 +703,9 @@ def what_if_rows(summary: Mapping[str, Mapping[str, Any]], task: str) -> list[di
     return rows
 
 
-SWAP_WARNING = 0.8
-"""Below this share of label swaps read as their target, the Style & label page warns that the label control
-often fails (the improved digits demo's bar is 0.85 / 0.90; the paper-objective demo's MNIST swaps score 0.71)."""
-STYLE_WARNING = 0.5
-"""Below this agreement between a swapped image's style and its source's (a correlation, the share of contrast
-kept, or a colour's a*b* agreement when its ceiling is not known), the Style & label page warns that the style
-control does not hold that property."""
-COLOUR_WARNING = 0.8
-"""Below this share of the real images' a*b* agreement (its ceiling), the page warns that swaps do not keep a colour
-(issue 15's bar); without a ceiling, `STYLE_WARNING` applies."""
-STYLE_NAMES = {
-    "bg_lightness_r": "background lightness",
-    "bg_chroma_agreement": "background colour",
-    "fg_lightness_r": "foreground lightness",
-    "fg_chroma_agreement": "foreground colour",
-    "contrast_kept": "digit-background contrast",
-    "slant_r": "slant",
-    "thickness_r": "stroke thickness",
-}
-"""The style measures of `mfm.eval.swap_metrics.swap_evaluation` that read 1 when a swap keeps its source's style and
-are warned about below `STYLE_WARNING`."""
-_STYLE_MEASURES = {
-    "bg_lightness_r": "background lightness: r of L* between swap and source",
-    "bg_chroma_agreement": "background colour: agreement of a*, b* with the source (1 = same hue and saturation)",
-    "bg_delta_e": "background colour difference from the source (median CIEDE2000; 1 = just noticeable)",
-    "bg_rgb_r": "background RGB r, samples x channels (mostly lightness)",
-    "fg_lightness_r": "foreground lightness: r of L* between swap and source",
-    "fg_chroma_agreement": "foreground colour: agreement of a*, b* with the source (1 = same hue and saturation)",
-    "fg_delta_e": "foreground colour difference from the source (median CIEDE2000; 1 = just noticeable)",
-    "fg_rgb_r": "foreground RGB r, samples x channels (mostly lightness)",
-    "contrast_kept": "digit-background contrast kept (median share of the source's)",
-    "contrast_r": "digit-background contrast: r between swap and source",
-    "slant_r": "slant: r between swap and source",
-    "thickness_r": "stroke thickness: r between swap and source",
-}
-_STYLE_AGREEMENT = {
-    "bg_chroma_agreement": "agrees with its style source's",
-    "fg_chroma_agreement": "agrees with its style source's",
-    "contrast_kept": "keeps, as a share of its style source's,",
-}
-
-
-@dataclass(frozen=True)
-class Abilities:
-    """What a model's generation was measured to do, as table rows, and warnings where a control cannot work
-    well; `note` says how it was measured (or why it was not)."""
-
-    rows: list[dict[str, Any]]
-    warnings: list[str]
-    note: str
-
-
-def _style_cell(entry: Mapping[str, Any], key: str) -> str:
-    """A style measure with its ceiling on the real images when known: "0.041 (real 0.980)"."""
-    value = entry.get(key)
-    if value is None:
-        return "—"
-    digits = ".1f" if key.endswith("delta_e") else ".3f"
-    ceiling = entry.get(f"{key}_ceiling")
-    return f"{value:{digits}}" if ceiling is None else f"{value:{digits}} (real {ceiling:{digits}})"
-
-
-def swap_abilities(swaps: Mapping[str, Mapping[str, Any]] | None, reason: str = "") -> Abilities:
-    """Label-swap fidelity and style preservation (`mfm.eval.swap_metrics.image_generation_metrics`, the numbers
-    `python -m mfm evaluate` prints) as rows and warnings; `swaps` None or empty: not measured, for `reason`."""
-    if not swaps:
-        return Abilities([], [], f"Label-swap fidelity and style preservation are not measured: {reason}.")
-    shares = {
-        "label_swap_prototype": "label swap read as the target (to the class mean F_y)",
-        "label_swap_sample": "label swap read as the target (to one sample's F_y)",
-        "classifier_accuracy_real": "real images read right (the classifier's ceiling)",
-        "reconstruction_accuracy": "reconstructions read right",
-    }
-    rows = []
-    for key, measure in {**shares, **_STYLE_MEASURES}.items():
-        if any(key in entry for entry in swaps.values()):
-            row: dict[str, Any] = {"measure": measure}
-            for name, entry in swaps.items():
-                value = entry.get(key)
-                row[name] = (
-                    _style_cell(entry, key)
-                    if key in _STYLE_MEASURES
-                    else ("—" if value is None else f"{value:.1%}")
-                )
-            rows.append(row)
-    warnings = []
-    for name, entry in swaps.items():
-        swap = entry.get("label_swap_prototype")
-        if swap is not None and swap < SWAP_WARNING:
-            warnings.append(
-                f"{name}: only {swap:.0%} of {entry['samples']} label swaps are read as their target label by an "
-                f"independent classifier (it reads {entry['classifier_accuracy_real']:.0%} of real images): the "
-                "Label controls below often keep the source sample's label."
-            )
-        for key, style in STYLE_NAMES.items():
-            value = entry.get(key)
-            if value is None or value != value:  # not measured (None in a report's cleaned JSON, or NaN)
-                continue
-            ceiling = entry.get(f"{key}_ceiling")
-            colour = key.endswith("chroma_agreement") and ceiling is not None and ceiling == ceiling
-            if value < (COLOUR_WARNING * ceiling if colour else STYLE_WARNING):
-                verb = _STYLE_AGREEMENT.get(key, "follows its style source with r =")
-                real = "" if ceiling is None else f" (real images: {ceiling:.2f})"
-                warnings.append(
-                    f"{name}: the {style} of a swapped image {verb} {entry[key]:.2f} only{real}: the style "
-                    f"columns do not hold the {style}."
-                )
-    samples = next(iter(swaps.values()))["samples"]
-    note = (
-        f"Measured as `python -m mfm evaluate` does: {samples} test samples as style sources, each decoded with "
-        "another label's F_y (the train split's class mean F_y, or one test sample's F_y) and read by independent "
-        "classifiers trained on real images only (assets/classifiers). Style: the style measured on the swapped "
-        "image against its source's recorded style; colours in CIELAB (lightness L*, colour a*, b* compared by "
-        "Lin's concordance, so grey or faded digits score low), each with the same measure on the real images in "
-        "brackets (its ceiling)."
-    )
-    return Abilities(rows, warnings, note)
-
-
 def generation_abilities(model: MFM, dataset: Any, classifier_dir: str | None = None) -> Abilities:
     """The model's measured label-swap fidelity and style preservation on its data set (test split), as
     `python -m mfm evaluate` measures them, or why they cannot be measured for it."""
-    from mfm.errors import MFMError
-    from mfm.eval.swap_metrics import image_generation_metrics
 
     config = model.config
     if config.task != "classification" or config.kind != "image":
@@ -900,12 +728,10 @@ MISSING_READ_WARNING = 0.8
 
 def missing_image_abilities(model: MFM, dataset: Any, max_samples: int = 500, seed: int = 0) -> Abilities:
     """Whether an image generated without its own input shows its sample's label, judged by the independent
-    classifiers (assets/classifiers) on `max_samples` test samples: per modality, the share read right when
-    generated without it (surrogate inference, or zero-filling for a model without it), with it, and of the real
-    images; a warning below `MISSING_READ_WARNING`. Sequence and regression models: not measured, and why."""
-    from interpret.whatif import missing_modality, zero_fill_missing_modality
-    from mfm.eval.classifiers import accuracy, load_classifiers
-
+    classifiers (assets/classifiers) on `max_samples` test samples (`mfm.eval.missing.missing_image_reading`): per
+    modality, the share read right when generated without it (surrogate inference, or zero-filling for a model
+    without it), with it, and of the real images; a warning below `MISSING_READ_WARNING`. Sequence and regression
+    models: not measured, and why."""
     config = model.config
     if config.task != "classification" or config.kind != "image":
         return Abilities(
@@ -914,29 +740,15 @@ def missing_image_abilities(model: MFM, dataset: Any, max_samples: int = 500, se
             "Whether a generated missing modality shows its label is not measured: it needs an independent "
             "classifier of the generated modality, which exists for the digit images only.",
         )
-    classifiers = load_classifiers(model.modality_names)
-    shapes = {m: tuple(config.modality(m).shape) for m in model.modality_names}
-    classifiers = {m: c for m, c in classifiers.items() if tuple(getattr(c, "shape", shapes[m])) == shapes[m]}
-    if not classifiers:
+    measured, samples = missing_image_reading(model, dataset, max_samples, seed)
+    if not measured:
         return Abilities(
             [],
             [],
             "Whether a generated missing modality shows its label is not measured: no independent classifier in "
             "assets/classifiers reads these modalities.",
         )
-    test = dataset.splits["test"]
-    index = sample_indices(len(test), max_samples, seed)
-    inputs, labels = take(test.inputs, index), np.asarray(test.labels)[index]
-    what_if = missing_modality if config.surrogate else zero_fill_missing_modality
     without = "without it" if config.surrogate else "from its zero-filled input"
-    measured = {}
-    for name, classifier in classifiers.items():
-        result = what_if(model, inputs, name)
-        measured[name] = {
-            "without": accuracy(classifier, result.reconstruction, labels),
-            "with": accuracy(classifier, result.full.reconstructions[name], labels),
-            "real": accuracy(classifier, inputs[name], labels),
-        }
     rows = [
         {
             "measure": f"generated {without}: read as its label",
@@ -959,7 +771,7 @@ def missing_image_abilities(model: MFM, dataset: Any, max_samples: int = 500, se
         if v["without"] < MISSING_READ_WARNING
     ]
     note = (
-        f"Measured on {len(index)} test samples (seed {seed}) with the independent classifiers trained on real "
+        f"Measured on {samples} test samples (seed {seed}) with the independent classifiers trained on real "
         "images only (assets/classifiers); "
         + (
             "surrogate inference (paper Eq. 5)."
@@ -994,240 +806,9 @@ def missing_warnings(summary: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return warnings
 
 
-def _round_significant(value: float, digits: int = 4) -> float:
-    if value == 0 or not math.isfinite(value):
-        return value
-    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
-
-
 def pretty_json(value: Any) -> str:
     """JSON text of builtins, indented, for the Model page's expanders."""
     return json.dumps(value, indent=2, sort_keys=False, default=str)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Information: both versions on one set of samples, the factors' dependence, the planted cut
-# ---------------------------------------------------------------------------------------------------------------
-INFORMATION_READINGS = {
-    "observational": (
-        "Observational (the paper's): I(F_y; X̂_i) on the model's own X̂_i measures how much X̂_i depends on F_y; it "
-        "is high whenever F_y predicts X̂_i, also through F_i when the two factors are dependent, so it does not "
-        "show that the decoder uses F_y, nor how much the modality matters for the prediction."
-    ),
-    "interventional": (
-        "Interventional: X̂_i decoded from F_y shuffled across samples, so that F_y is independent of F_i; "
-        "I(F_y; X̂_i) then measures what the decoder takes from F_y, not how much the modality matters for the "
-        "prediction."
-    ),
-    "dependence": (
-        "I(F_y; F_i): how dependent the label factor and the modality's own factor are on these samples; where it "
-        "is high, the observational I(F_y; X̂_i) can be high even for a decoder that ignores F_y."
-    ),
-}
-"""One-line readings of each number, shared by the Information page and the report: what it measures, what not."""
-
-
-@dataclass(frozen=True)
-class InformationVersions:
-    """Both versions of the information-based interpretation on one set of samples, and why they can differ."""
-
-    observational: dict[str, ModalityInformation]  # the paper's: on the model's own X̂_i = G_i([F_y ; F_i])
-    interventional: dict[str, ModalityInformation]  # on X̂_i decoded from F_y shuffled across samples
-    dependence: dict[str, MIEstimate]  # I(F_y; F_i) per modality (empty when not computed)
-    n_samples: int
-
-
-def information_versions(
-    model: MFM,
-    inputs: Mapping[str, np.ndarray],
-    *,
-    estimator: str = "ksg",
-    max_samples: int | None = 1000,
-    n_components: int = 3,
-    k: int = 3,
-    n_bootstrap: int = 50,
-    n_null: int = 20,
-    seed: int = 0,
-    dependence: bool = True,
-    collected: Outputs | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
-) -> InformationVersions:
-    """The observational and the interventional `information_by_modality`, and `factor_dependence`, all from one
-    `collect` of the same seeded subsample (or of `collected`, which must be a `collect` of exactly these samples).
-
-    The observational numbers equal `information_by_modality(model, inputs, ...)` with the same settings.
-    """
-    if collected is None:
-        index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
-        collected = collect(model, take(inputs, index))
-    settings = dict(
-        estimator=estimator,
-        max_samples=None,
-        n_components=n_components,
-        k=k,
-        n_bootstrap=n_bootstrap,
-        n_null=n_null,
-        seed=seed,
-        collected=collected,
-    )
-    # Progress in units of estimates: two terms per modality for each version, one for the dependence.
-    weights = {"observational": 2, "interventional": 2, "dependence": int(dependence)}
-    total = sum(weights.values())
-
-    def stage(name: str) -> Callable[[int, int, str], None] | None:
-        if progress is None:
-            return None
-        offset = sum(list(weights.values())[: list(weights).index(name)])
-
-        def update(done: int, count: int, what: str) -> None:
-            fraction = done / count if count else 1.0
-            progress(round(1000 * (offset + weights[name] * fraction)), 1000 * total, f"{name}: {what}")
-
-        return update
-
-    observational = information_by_modality(model, inputs, progress=stage("observational"), **settings)
-    interventional = information_by_modality(
-        model, inputs, intervention="shuffle_shared", progress=stage("interventional"), **settings
-    )
-    dependent = (
-        factor_dependence(model, inputs, progress=stage("dependence"), **settings) if dependence else {}
-    )
-    return InformationVersions(observational, interventional, dependent, len(collected.shared_factor))
-
-
-def _above_null(estimate: MIEstimate) -> bool | None:
-    """Whether an estimate exceeds its null's upper quantile; None when there is no null (n_null = 0)."""
-    return None if not math.isfinite(estimate.null_high) else bool(estimate.value > estimate.null_high)
-
-
-def _ranks(ratios: Mapping[str, float]) -> dict[str, int]:
-    """1-based rank of every modality by r_i, largest first (ties keep the modalities' order)."""
-    order = sorted(ratios, key=lambda m: -ratios[m] if math.isfinite(ratios[m]) else math.inf)
-    return {m: i + 1 for i, m in enumerate(order)}
-
-
-def _ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
-def information_disagreements(versions: InformationVersions) -> dict[str, str]:
-    """A sentence for every modality on which the two versions disagree, keyed by modality (agreeing ones absent).
-
-    They disagree on a modality when I(F_y; X̂_i) is above its null under one version and within it under the other,
-    or when r_i ranks the modality differently among the modalities under the two versions.
-    """
-    observed, intervened = versions.observational, versions.interventional
-    ranks_observed = _ranks({m: v.ratio for m, v in observed.items()})
-    ranks_intervened = _ranks({m: v.ratio for m, v in intervened.items()})
-    notes = {}
-    for name in observed:
-        o, i = observed[name].shared, intervened[name].shared
-        o_above, i_above = _above_null(o), _above_null(i)
-        parts = []
-        if o_above and i_above is False:
-            dependence = versions.dependence.get(name)
-            through = (
-                f", through F_{name} (I(F_y; F_{name}) = {dependence.value:.3f}, above its null)"
-                if dependence is not None and _above_null(dependence)
-                else ""
-            )
-            parts.append(
-                f"the observational I(F_y; X̂) = {o.value:.3f} is above its null ({o.null_high:.3f}) but the "
-                f"interventional {i.value:.3f} is within its null ({i.null_high:.3f}): X̂_{name} depends on F_y"
-                f"{through}, yet its decoder takes no detectable information from F_y"
-            )
-        elif i_above and o_above is False:
-            parts.append(
-                f"the interventional I(F_y; X̂) = {i.value:.3f} is above its null ({i.null_high:.3f}) but the "
-                f"observational {o.value:.3f} is within its null ({o.null_high:.3f}): the decoder reads F_y, yet "
-                f"on the model's own samples X̂_{name} shows no detectable dependence on it"
-            )
-        if ranks_observed[name] != ranks_intervened[name]:
-            count = len(observed)
-            parts.append(
-                f"r_{name} ranks {_ordinal(ranks_observed[name])} of {count} under the observational version and "
-                f"{_ordinal(ranks_intervened[name])} under the interventional one"
-            )
-        if parts:
-            notes[name] = "The two versions disagree: " + "; ".join(parts) + "."
-    return notes
-
-
-@dataclass(frozen=True)
-class PlantedCut:
-    """The planted-cut control of one modality: a copy of the model whose decoder for `modality` cannot see F_y
-    (`interpret.analysis.cut_shared_factor`), measured on the same samples as the model.
-
-    On the copy the exact F_y gradient flow of `modality` is 0 by construction, so its interventional
-    I(F_y; X̂) must lie within its null; its observational one need not (it measures dependence).
-    """
-
-    modality: str
-    observational: ModalityInformation  # the copy's, the paper's version
-    interventional: ModalityInformation  # the copy's
-    shared_flow: (
-        float  # the copy's exact F_y flow of `modality`, mean over samples and steps (0 by construction)
-    )
-    shared_flow_max: float  # ... and its largest value
-    model_shared_flow: float  # the model's exact F_y flow at the same factors, mean over samples and steps
-    flow_samples: int
-    n_samples: int
-
-
-def planted_cut(
-    model: MFM,
-    inputs: Mapping[str, np.ndarray],
-    modality: str,
-    *,
-    estimator: str = "ksg",
-    max_samples: int | None = 1000,
-    n_components: int = 3,
-    k: int = 3,
-    n_bootstrap: int = 50,
-    n_null: int = 20,
-    seed: int = 0,
-    flow_samples: int = 64,
-    progress: Callable[[int, int, str], None] | None = None,
-) -> PlantedCut:
-    """Both versions of the information, and the exact raw F_y gradient flow, for `modality` on a copy of `model`
-    whose decoder for it cannot see F_y, on the seeded subsample `information_versions` takes with these settings.
-
-    The flow is computed at the first `flow_samples` of those samples, for the copy and for the model (the copy's
-    encoders are the model's, so both see the same factors). The factors' dependence is not recomputed: the copy
-    has the model's encoders, so I(F_y; F_i) is the model's.
-    """
-    if modality not in model.modality_names:
-        raise ValueError(f"unknown modality {modality!r}; the model has {', '.join(model.modality_names)}")
-    cut = cut_shared_factor(model, modality)
-    index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
-    collected = collect(cut, take(inputs, index))
-    versions = information_versions(
-        cut,
-        inputs,
-        estimator=estimator,
-        n_components=n_components,
-        k=k,
-        n_bootstrap=n_bootstrap,
-        n_null=n_null,
-        seed=seed,
-        dependence=False,
-        collected=collected,
-        progress=progress,
-    )
-    shared = collected.shared_factor[:flow_samples]  # (F, fy)
-    own = collected.modality_factors[modality][:flow_samples]  # (F, fi)
-    on_cut = gradient_flow(cut, modality, shared, own, scale="raw")
-    on_model = gradient_flow(model, modality, shared, own, scale="raw")
-    return PlantedCut(
-        modality=modality,
-        observational=versions.observational[modality],
-        interventional=versions.interventional[modality],
-        shared_flow=float(on_cut.shared.mean()),
-        shared_flow_max=float(on_cut.shared.max()),
-        model_shared_flow=float(on_model.shared.mean()),
-        flow_samples=len(shared),
-        n_samples=versions.n_samples,
-    )
 
 
 def planted_cut_rows(versions: InformationVersions, cut: PlantedCut) -> list[dict[str, Any]]:
@@ -1245,10 +826,10 @@ def planted_cut_rows(versions: InformationVersions, cut: PlantedCut) -> list[dic
                 "exact F_y flow": flow,
                 "obs. I(F_y; X̂)": round(observed.shared.value, 4),
                 "obs. null": round(observed.shared.null_high, 4),
-                "obs. above null": _yes_no(_above_null(observed.shared)),
+                "obs. above null": _yes_no(above_null(observed.shared)),
                 "int. I(F_y; X̂)": round(intervened.shared.value, 4),
                 "int. null": round(intervened.shared.null_high, 4),
-                "int. above null": _yes_no(_above_null(intervened.shared)),
+                "int. above null": _yes_no(above_null(intervened.shared)),
             }
         )
     return rows
@@ -1263,7 +844,7 @@ def planted_cut_reading(cut: PlantedCut) -> str:
         else f"its exact F_y gradient flow is {cut.shared_flow_max:.3g} at most (it should be 0)"
     )
     text = f"The copy's {name} decoder cannot see F_y: {flow} on {cut.flow_samples} samples. "
-    i_above, o_above = _above_null(i), _above_null(o)
+    i_above, o_above = above_null(i), above_null(o)
     if i_above is None:
         return (
             text
@@ -1292,64 +873,3 @@ def planted_cut_reading(cut: PlantedCut) -> str:
 
 def _yes_no(value: bool | None) -> str:
     return "n/a" if value is None else "yes" if value else "no"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Gradient profiles
-# ---------------------------------------------------------------------------------------------------------------
-def captum_profiles(
-    model: MFM,
-    inputs: Mapping[str, np.ndarray],
-    *,
-    method: str,
-    scale: str = "std",
-    n_steps: int = 20,
-    progress: Callable[[int, int, str], None] | None = None,
-) -> dict[str, GradientFlow]:
-    """`interpret.gradients.captum_time_profile` for every sequence modality, at the factors of `inputs`.
-
-    Returns {modality: GradientFlow} like `interpret.analysis.gradient_flow_by_modality` (image modalities are
-    left out: Captum's per-step profile is defined over time steps). `scale` applies to Saliency ("std": per
-    one-standard-deviation change of each factor dimension over these samples; "raw"); Input x Gradient and
-    Integrated Gradients are input-scaled and come back with scale "input".
-    """
-    factors = run(model, inputs, keep=FACTORS)
-    names = [m.name for m in model.config.modalities if m.kind == "sequence"]
-    profiles = {}
-    for i, name in enumerate(names):
-
-        def stage(done: int, total: int, what: str, i: int = i) -> None:
-            if progress is not None:
-                progress(i * total + done, len(names) * total, what)
-
-        profiles[name] = captum_time_profile(
-            model,
-            name,
-            factors.shared_factor,
-            factors.modality_factors[name],
-            method=method,
-            scale=scale,
-            n_steps=n_steps,
-            progress=stage,
-        )
-    return profiles
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Style x label grids
-# ---------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GridFactors:
-    """What the Style & label page decodes from: the split's factors and one label prototype per label group."""
-
-    factors: Outputs  # F_y, every F_i and the predictions of the split
-    prototypes: np.ndarray  # (L, fy)
-    label_names: list[str]
-
-
-def grid_factors(model: MFM, split: Split) -> GridFactors:
-    """Encode a split once (F_y, every F_i) and average F_y per label group, for the Style & label page."""
-    config = model.config
-    factors = run(model, split.inputs, keep=(*FACTORS, "prediction"))
-    prototypes, names = label_prototypes(factors.shared_factor, split.labels, config.task, config.num_classes)
-    return GridFactors(factors, prototypes, names)
