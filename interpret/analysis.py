@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,12 +228,15 @@ def _by_modality(
     max_samples: int | None = 256,
     seed: int = 0,
     scale: str = "std",
+    names: Sequence[str] | None = None,
     progress: Progress | None = None,
+    **flow_options: Any,
 ) -> dict:
-    """`flow(model, m, F_y, F_m, ...)` for every modality m at the factors of a seeded subsample of `inputs`."""
+    """`flow(model, m, F_y, F_m, scale=..., **flow_options)` for every modality m of `names` (default: all) at the
+    factors of a seeded subsample of `inputs`."""
     index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
-    collected = collect(model, take(inputs, index))
-    names = model.modality_names
+    collected = run(model, take(inputs, index), keep=FACTORS)
+    names = model.modality_names if names is None else tuple(names)
     flows = {}
     for i, name in enumerate(names):
 
@@ -248,6 +251,7 @@ def _by_modality(
             collected.modality_factors[name],
             scale=scale,
             progress=stage,
+            **flow_options,
         )
     return flows
 
@@ -592,23 +596,14 @@ def captum_profiles(
     one-standard-deviation change of each factor dimension over these samples; "raw"); Input x Gradient and
     Integrated Gradients are input-scaled and come back with scale "input".
     """
-    factors = run(model, inputs, keep=FACTORS)
-    names = [m.name for m in model.config.modalities if m.kind == "sequence"]
-    profiles = {}
-    for i, name in enumerate(names):
-
-        def stage(done: int, total: int, what: str, i: int = i) -> None:
-            if progress is not None:
-                progress(i * total + done, len(names) * total, what)
-
-        profiles[name] = captum_time_profile(
-            model,
-            name,
-            factors.shared_factor,
-            factors.modality_factors[name],
-            method=method,
-            scale=scale,
-            n_steps=n_steps,
-            progress=stage,
-        )
-    return profiles
+    return _by_modality(
+        captum_time_profile,
+        model,
+        inputs,
+        max_samples=None,
+        scale=scale,
+        names=[m.name for m in model.config.modalities if m.kind == "sequence"],
+        progress=progress,
+        method=method,
+        n_steps=n_steps,
+    )
