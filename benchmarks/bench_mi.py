@@ -7,7 +7,7 @@ Prints, from one run:
 3. the time of one ``estimate_mi`` call with the app's default uncertainty settings.
 
 Usage: ``python benchmarks/bench_mi.py [--n 3000] [--rho 0.6 0.9] [--seeds 10]``. Not a test: numbers depend on the
-machine; the bias figures are quoted in the docstring of ``interpret/information.py``.
+machine; its figures are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ and the PCA case get 2R/5, the sweep 4R/25 and 2R/25 at N 3000, the Gaussian est
 
 Usage: ``python benchmarks/bench_mi_coverage.py [--quick] [--repeats 100]``; the full run took 509 s on the
 project's 2-core machine (one process, another job on the other core), ``--quick`` about 2 minutes. Not a test:
-the figures are quoted in the docstring of ``interpret/information.py``.
+the figures are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations

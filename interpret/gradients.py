@@ -19,7 +19,7 @@ vectorised map, a chunk of directions at a time, so the Jacobian itself is never
 images the "steps" are pixels: the flow is summed over colour channels, giving one map per factor of shape (H, W).
 
 Beside it, Captum's attribution methods (Saliency, InputXGradient, IntegratedGradients) attribute a chosen generated
-quantity, or the prediction Ŷ, to the factors. Every function here leaves the model as it found it: its train/eval
+quantity to the factors. Every function here leaves the model as it found it: its train/eval
 mode, its parameters' `requires_grad` and `.grad`, and its hooks (tests check this).
 """
 
@@ -300,10 +300,8 @@ def _captum_method(name: str, forward: Callable[..., Tensor]):
     return methods[name](forward)
 
 
-def _attribute(
-    method, inputs: tuple[Tensor, ...], name: str, n_steps: int, target=None
-) -> tuple[Tensor, ...]:
-    kwargs = {"target": target}
+def _attribute(method, inputs: tuple[Tensor, ...], name: str, n_steps: int) -> tuple[Tensor, ...]:
+    kwargs = {}
     if name == "integrated_gradients":
         kwargs["n_steps"] = n_steps  # baseline: zero factors (the ReLU factors' natural "off" state)
     if name == "saliency":
@@ -344,28 +342,6 @@ def attribute_generated(
     with eval_mode(model):
         attributions = _attribute(_captum_method(method, forward), inputs, method, n_steps)
     return tuple(a.detach().cpu().numpy() for a in attributions)
-
-
-def attribute_prediction(
-    model: MFM,
-    shared_factor: np.ndarray | Tensor,
-    *,
-    method: str = "saliency",
-    target: int | None = None,
-    n_steps: int = 20,
-) -> np.ndarray:
-    """Captum attribution of the prediction Ŷ = D(F_y) to F_y: (N, a).
-
-    Modality factors get none: the head reads F_y only, so their attribution is exactly zero by construction.
-    `target` selects the class for classification models (default: each sample's predicted class).
-    """
-    inputs = (_as_tensor(shared_factor, model, True),)
-    with eval_mode(model):
-        if model.config.task == "classification" and target is None:
-            with torch.no_grad():
-                target = model.predict(inputs[0]).argmax(-1)
-        attributions = _attribute(_captum_method(method, model.predict), inputs, method, n_steps, target)
-    return attributions[0].detach().cpu().numpy()
 
 
 def captum_time_profile(

@@ -50,37 +50,14 @@ robust; its magnitude depends on ``n_components``.
 Both terms of the ratio are floored at ``RATIO_FLOOR`` = 0.01 nats (about the KSG shuffled-pairs mean at
 N = 1000, 3+3 dims), so r stays finite when the denominator is ~0 and positive when the numerator is.
 
-Measured bias (``benchmarks/bench_mi.py``)
-------------------------------------------
-Correlated Gaussians x ~ N(0, I_d), y = ρ x + sqrt(1 - ρ²) e, analytic MI -d/2 · log(1 - ρ²); N = 3000, k = 3;
-relative error, mean ± standard deviation over 10 seeds, measured on the project's 2-core machine:
-
-==========  ================  ===============  ===============  ================  ===============  ===============
-dims (x+y)  MI at ρ=0.6       KSG, ρ=0.6       Gaussian, ρ=0.6  MI at ρ=0.9       KSG, ρ=0.9       Gaussian, ρ=0.9
-==========  ================  ===============  ===============  ================  ===============  ===============
-1+1         0.223             -0.4 ± 5.4 %     +1.7 ± 4.0 %     0.830             +1.3 ± 1.7 %     +0.4 ± 1.5 %
-2+2         0.446             +2.1 ± 3.1 %     +0.7 ± 3.1 %     1.661             +0.8 ± 1.7 %     +0.1 ± 1.3 %
-3+3         0.669             -4.8 ± 4.0 %     -0.5 ± 2.6 %     2.491             -6.9 ± 1.2 %     -0.1 ± 0.9 %
-4+4         0.893             -12.5 ± 2.2 %    +1.8 ± 2.6 %     3.321             -16.7 ± 0.8 %    +1.0 ± 0.7 %
-6+6         1.339             -30.2 ± 2.1 %    +0.8 ± 2.1 %     4.982             -36.3 ± 0.5 %    +0.5 ± 0.9 %
-8+8         1.785             -43.7 ± 1.0 %    -0.1 ± 1.5 %     6.643             -50.5 ± 0.4 %    -0.1 ± 0.6 %
-==========  ================  ===============  ===============  ================  ===============  ===============
-
-KSG is within about 10 % up to 3 dimensions a side and underestimates badly beyond (about -30 % to -36 % at 6+6,
-the larger the MI the worse); hence the default of 3 components a side. Strong correlation *within* a side also
-hurts KSG (with x and y each mixed by a random well-conditioned matrix, 3+3 at ρ = 0.8 came out about -23 %):
-the PCA components fed to it are uncorrelated and then standardised, i.e. whitened, which is KSG's best case.
-The Gaussian estimator is unbiased here at every size (its spread is sampling noise).
-
-At the app's sample sizes the bias is larger (200 seeds, k = 3, 3+3 dims): -20 %, -20 %, -26 % of the MI at
-ρ = 0.3, 0.6, 0.9 with N = 250; -12 %, -13 %, -18 % with N = 500; -8 %, -10 %, -13 % with N = 1000; after passing y
-through sinh (same MI, heavier tails) -23 %, -23 %, -26 % with N = 500. That is 2 to 8 times KSG's standard
-deviation (0.04-0.07 nats). Heavier tails hurt more: with y³ instead of sinh(y) the bias at 3+3, N = 500,
-ρ = 0.6 is -46 % and shrinks only by a factor of about 1.15 per doubling of N.
-
-KSG time for one estimate, 3+3 dimensions, k = 3, same machine: 9 ms at N = 1,000, 73 ms at 5,000, 0.48 s at
-20,000. ``estimate_mi`` with 100 half-samples and 20 permutations at N = 3000: 3.2 s with the default
-bias-aware interval, 2.2 s with the basic one (the machine busy with other work).
+Measured bias
+-------------
+``benchmarks/bench_mi.py`` measures both estimators against the analytic MI of correlated Gaussians; its figures
+are in ``benchmarks/README.md``. In short: KSG is within about 10 % up to 3 dimensions a side and underestimates
+badly beyond (about -30 % at 6+6), hence the default of 3 components a side; the PCA components fed to it are
+whitened, which is KSG's best case. The Gaussian estimator is unbiased on Gaussians at every size. At the app's
+sample sizes (N = 250-1000) KSG's bias is -8 % to -26 % of the MI, 2 to 8 times its standard deviation, and heavier
+tails make it worse.
 
 Uncertainty
 -----------
@@ -126,52 +103,12 @@ estimator, N and the dimension of X̂, so their relative biases largely cancel (
 true one in every default cell below) while the extrapolated terms are twice as noisy, which made intervals about
 twice as wide for no coverage. It is positive and always brackets r_i.
 
-Measured coverage of nominal 95 % intervals (``benchmarks/bench_mi_coverage.py``, one run; old = basic, new =
-bias-aware; width in nats; x ~ N(0, I_3), y = ρ x + sqrt(1 - ρ²) e, k = 3, B = 30; Monte-Carlo standard error
-of a coverage about 2 points with 100 repeats, 1 with 300, 3 with 40):
-
-==========================  ===  =====  ====  =====  =========  =========  =======  =========
-cell (KSG unless said)      ρ    MI     old   new    width old  width new  raw err  corr. err
-==========================  ===  =====  ====  =====  =========  =========  =======  =========
-app, Gaussian               0.3  0.141  86 %  97 %   0.15       0.42       -0.023   -0.005
-app, Gaussian               0.6  0.669  36 %  100 %  0.19       0.63       -0.104   +0.038
-app, Gaussian               0.9  2.491  0 %   100 %  0.21       1.14       -0.460   +0.094
-app, sinh                   0.3  0.141  75 %  98 %   0.13       0.41       -0.035   -0.006
-app, sinh                   0.6  0.669  5 %   97 %   0.18       0.63       -0.171   -0.012
-app, sinh                   0.9  2.491  0 %   100 %  0.22       1.26       -0.657   -0.013
-app, Gaussian estimator     0.3  0.141  92 %  97 %   0.09       0.11       +0.007   -0.002
-app, Gaussian estimator     0.6  0.669  91 %  97 %   0.17       0.20       +0.008   -0.001
-app, Gaussian estimator     0.9  2.491  87 %  94 %   0.25       0.30       +0.016   +0.007
-report, Gaussian            0.3  0.141  83 %  100 %  0.14       0.41       -0.021   +0.006
-report, Gaussian            0.6  0.669  40 %  100 %  0.18       0.60       -0.092   +0.044
-report, Gaussian            0.9  2.491  0 %   100 %  0.19       1.07       -0.420   +0.108
-report, sinh                0.3  0.141  79 %  98 %   0.13       0.40       -0.035   -0.002
-report, sinh                0.6  0.669  9 %   100 %  0.17       0.58       -0.153   +0.002
-report, sinh                0.9  2.491  0 %   100 %  0.19       1.18       -0.605   +0.014
-report, Gaussian estimator  0.3  0.141  89 %  97 %   0.08       0.10       +0.009   +0.001
-report, Gaussian estimator  0.6  0.669  92 %  97 %   0.15       0.18       +0.008   +0.000
-report, Gaussian estimator  0.9  2.491  86 %  93 %   0.22       0.27       +0.009   +0.001
-==========================  ===  =====  ====  =====  =========  =========  =======  =========
-
-The ratio, two independent Gaussian factors mixed per coordinate, X = α F_y + β F_a + σ e (3 dims each), on
-log r (widths and errors in log r; r = 4.10, 1 and 0.15 for (α, β, σ) = (1, 0.6, 0.3), (1, 1, 0.5),
-(0.5, 1, 0.3)), 40 repeats: old 85 %, 92 %, 88 % and new 92 %, 100 %, 100 % at the app's defaults (widths 0.55,
-0.41, 0.68 old and 0.91, 0.68, 1.08 new); old 85 %, 92 %, 98 % and new 100 %, 100 %, 100 % at the report's. The
-raw log r erred by -0.048 to +0.035, the corrected one by -0.056 to +0.073. Through ``modality_information``'s
-PCA (6-d factors whose leading 3 principal directions carry a 3-d mixture like the first, embedded in a 30-d X
-with noise; truth: the MI between the population principal subspaces, r = 4.10), app defaults, 40 repeats: the
-ratio's coverage 90 % old, 100 % new (widths 0.54 and 0.84); I(F_y; X) 0 % old, 100 % new (widths 0.21 and 0.94;
-raw error -0.269, corrected +0.116).
-
-Outside the defaults (16 repeats a cell, 8 at N = 3000, standard error 5-8 points; N = 500 unless said): the new
-interval covered Gaussians in every cell (94-100 %), 1+1 to 8+8 dims at ρ 0.3-0.9 and N 250-3000 at 3+3; after
-sinh at ρ = 0.9 it
-covered at 1+1 to 4+4 and at N 250-3000 (3+3), but not at 6+6 (69 %) or 8+8 (31 %), where KSG's bias
-(-61 % and -72 %) decays more slowly than γ = 2/D allows. The app's components slider goes to 8: above 4 a side
-the intervals are not to be trusted for non-Gaussian data. The price of honesty is width: KSG's new interval is
-about 3 to 6 times as wide as the old one at the app's defaults (the Gaussian estimator's 1.2 times); it shrinks
-with N (3+3, ρ = 0.9, Gaussian: 1.43, 1.14, 0.89 and 0.55 nats at N = 250, 500, 1000 and 3000, against 0.26,
-0.21, 0.17 and 0.10 for the old one).
+Measured coverage of nominal 95 % intervals (``benchmarks/bench_mi_coverage.py``; its figures are in
+``benchmarks/README.md``): at the app's and the report's defaults the bias-aware interval covered KSG's I(x; y) in
+97-100 % of repeats for Gaussians and their sinh transforms at ρ 0.3-0.9, where the basic one covered 0-86 %; the
+ratio 92-100 % (basic 85-98 %). It failed only far outside the defaults (6+6 and 8+8 dimensions after sinh, 69 %
+and 31 %): above 4 components a side the intervals are not to be trusted for non-Gaussian data. The price is
+width, about 3 to 6 times the basic interval's at the app's defaults, shrinking with N.
 
 The null baseline is the estimator applied after permuting the rows of y (which destroys the dependence but keeps
 both marginals), repeated ``n_null`` times: its mean shows the estimator's floor for independent data of this

@@ -115,13 +115,6 @@ class ModalityConfig:
         """The modality encoder's width: `encoder_hidden_dim`, or `hidden_dim` when that is not set."""
         return self.hidden_dim if self.encoder_hidden_dim is None else self.encoder_hidden_dim
 
-    @property
-    def steps(self) -> int:
-        """Number of time steps T of a sequence modality."""
-        if self.kind != "sequence":
-            raise ConfigError(f"modality {self.name!r} is an image and has no time steps")
-        return self.shape[0]
-
 
 @dataclass(frozen=True)
 class MFMConfig:

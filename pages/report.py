@@ -9,14 +9,10 @@ from typing import Any
 import streamlit as st
 
 from interpret.context import Context
+from interpret.report import ReportSettings, build_report
 from mfm.errors import MFMError
 from pages.bookkeeping import plain
 from pages.common import Selection, current, default, default_choice, page_title, progress_bar, require_data
-
-try:
-    from interpret.report import ReportSettings, build_report
-except ImportError:  # the report module is not in this build
-    ReportSettings = build_report = None
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -30,12 +26,6 @@ def report(key: str, data: tuple, settings: dict[str, Any], _selection: Selectio
 selection = current()
 page_title("Report", selection)
 command = f"python -m interpret report {selection.path or selection.name}"
-if build_report is None:
-    st.info(
-        "The report builder (`interpret/report.py`) is not part of this build yet. When it is, this page "
-        f"offers the same HTML report and JSON summary as {plain(command)}."
-    )
-    st.stop()
 require_data(selection)
 st.markdown(
     "The HTML report and the JSON summary are exactly what the command below writes: both interpretations, the "

@@ -14,6 +14,7 @@ from interpret.figures import colour_swatches, generation_figure, sequence_compa
 from interpret.generation import (
     GridFactors,
     column_colours,
+    cross_modal_grid,
     factor_effects,
     grid_factors,
     interpolate_labels,
@@ -35,6 +36,8 @@ from pages.common import (
 
 SEQUENCE_STYLES = 4
 """Style columns of a sequence grid (each column is a panel of lines: more would be too narrow to read)."""
+CROSS_MODAL_ROWS = 6
+"""Label-source samples (rows) of the cross-modal grid."""
 
 
 @st.cache_data(show_spinner="Encoding the split's factors (once per checkpoint and split)…", max_entries=16)
@@ -143,6 +146,72 @@ with st.spinner("Decoding the grid…"):
                 "source; bottom: the mean over the column's generated images. ΔE2000: the mean colour difference "
                 "of the column's images from their source (about 1 is just noticeable, above 10 another colour)."
             )
+
+if len(names) >= 2:
+    st.subheader("Cross-modal: one modality's style, the label read from the others")
+    columns = st.columns([1, 2, 1])
+    target = columns[0].selectbox(
+        "Modality to generate", names, key=default_choice("cross_modality", names, names[0])
+    )
+    others = [n for n in names if n != target]
+    label_start = columns[1].slider(
+        "Label source sample (first row)",
+        0,
+        n_samples - 1,
+        key=default("cross_label_sample", n_samples // 2, 0, n_samples - 1),
+    )
+    sources = ["others", "all"] if config.surrogate else ["all"]
+    label_source = columns[2].radio(
+        "Label factor F_y from",
+        sources,
+        format_func={"others": ", ".join(others) + " alone", "all": "every modality"}.get,
+        key=default_choice("cross_source", sources, sources[0]),
+        help="The other modalities alone: F_y from the surrogate network of the generated modality (paper Eq. 5, "
+        "the generated modality treated as missing), so the label is what those samples say by themselves. "
+        "Every modality: F_y of the complete samples (a swap of label factors between samples).",
+    )
+    label_rows = np.arange(label_start, min(label_start + CROSS_MODAL_ROWS, n_samples))
+    cross_styles = style_rows if kinds[target] == "image" else style_rows[:SEQUENCE_STYLES]
+    with st.spinner("Decoding the cross-modal grid…"):
+        crossed = cross_modal_grid(
+            model,
+            target,
+            split.inputs[target][cross_styles],
+            {n: split.inputs[n][label_rows] for n in names},
+            label_source=label_source,
+        )  # (L, S, *shape)
+    row_names = [f"#{r} ({describe_label(split.labels[r], config.task)})" for r in label_rows]
+    figure = generation_figure(
+        kinds[target],
+        crossed,
+        real=split.inputs[target][cross_styles],
+        line_labels=row_names,
+        line_title=f"label of sample ({', '.join(others) if label_source == 'others' else 'every modality'})",
+        column_labels=[f"#{r}" for r in cross_styles],
+        column_title=f"style of {target} sample",
+        title=f"{target}: own style, label of "
+        + (f"{', '.join(others)} alone" if label_source == "others" else "complete samples"),
+    )
+    for name in [n for n in others if kinds[n] == "image"] if kinds[target] == "image" else []:
+        st.columns([2, 3])[0].plotly_chart(  # a strip of small tiles, not stretched to the page's width
+            generation_figure(
+                "image",
+                split.inputs[name][label_rows][None],
+                line_labels=[name],
+                line_title="modality",
+                column_labels=[f"#{r}" for r in label_rows],
+                column_title="sample: the rows below, top to bottom",
+                title=f"The rows' {name} label sources",
+            ),
+            width="stretch",
+            key=f"cross_sources_{name}",
+        )
+    st.plotly_chart(figure, width="stretch", key="cross_grid")
+    st.caption(
+        "The paper's cross-modal generation: each row takes F_y from one label-source sample, each column F_i "
+        f"from one {target} sample (the top row shows it). A row that draws its label source's class in every "
+        "column shows that the label reached the generated modality through F_y alone."
+    )
 
 st.subheader("One style, any label")
 columns = st.columns([1, 2])

@@ -11,7 +11,6 @@ from conftest import random_batch, tiny_image_config, tiny_sequence_config
 
 from interpret.gradients import (
     attribute_generated,
-    attribute_prediction,
     captum_time_profile,
     decoder_jacobian,
     factor_spread,
@@ -106,6 +105,8 @@ def test_saliency_equals_the_exact_jacobian_entry():
     k = shared.shape[1]
     np.testing.assert_allclose(a_y, jac[:, t, d, :k].detach().numpy(), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(a_i, jac[:, t, d, k:].detach().numpy(), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="unknown attribution method"):
+        attribute_generated(model, name, shared, factors[name], method="shap")
 
 
 def test_input_x_gradient_and_integrated_gradients_completeness():
@@ -143,18 +144,6 @@ def test_captum_time_profile_with_saliency_is_the_squared_frame_gradient():
     )
 
 
-def test_prediction_attribution_and_errors():
-    torch.manual_seed(6)
-    model = MFM(tiny_image_config()).eval()
-    shared, _ = factors_of(model)
-    attribution = attribute_prediction(model, shared, method="saliency", target=3)
-    u = shared.clone().requires_grad_(True)
-    model.predict(u)[:, 3].sum().backward()
-    np.testing.assert_allclose(attribution, u.grad.numpy(), rtol=1e-5)
-    with pytest.raises(ValueError, match="unknown attribution method"):
-        attribute_prediction(model, shared, method="shap")
-
-
 def model_state(model: MFM):
     return (
         model.training,
@@ -177,7 +166,6 @@ def test_attribution_leaves_the_model_as_it_found_it(training):
     gradient_flow(model, "language", shared, factors["language"])
     for method in ("saliency", "input_x_gradient", "integrated_gradients"):
         attribute_generated(model, "language", shared, factors["language"], method=method, step=0)
-        attribute_prediction(model, shared, method=method)
     captum_time_profile(model, "visual", shared, factors["visual"])
     assert model_state(model) == before
 
