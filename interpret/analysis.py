@@ -19,15 +19,22 @@ import copy
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from interpret.gradients import GradientFlow, captum_time_profile, gradient_flow, shared_gradient_flow
+from interpret.gradients import (
+    GradientFlow,
+    GradientSettings,
+    captum_time_profile,
+    gradient_flow,
+    shared_gradient_flow,
+)
 from interpret.information import (
+    InformationSettings,
     MIEstimate,
     ModalityInformation,
     estimate_mi,
@@ -37,9 +44,7 @@ from interpret.information import (
 from mfm.inference import FACTORS, Outputs, batches, numpy, run, sample_indices, take
 from mfm.model import MFM
 from mfm.modes import inference
-
-Progress = Callable[[int, int, str], None]
-
+from mfm.progress import Progress, stage
 
 COLLECTED = ("shared_factor", "modality_factors", "reconstructions", "prediction")
 """What the interpretations read of a pass over a split (`mfm.inference.run(..., keep=COLLECTED)`)."""
@@ -79,14 +84,8 @@ def shuffled_shared_decoding(
 def information_by_modality(
     model: MFM,
     inputs: Mapping[str, np.ndarray],
+    settings: InformationSettings = InformationSettings(),
     *,
-    estimator: str = "ksg",
-    max_samples: int | None = 1000,
-    n_components: int = 3,
-    k: int = 3,
-    n_bootstrap: int = 50,
-    n_null: int = 20,
-    seed: int = 0,
     intervention: str = "none",
     collected: Outputs | None = None,
     progress: Progress | None = None,
@@ -101,46 +100,39 @@ def information_by_modality(
     """
     if intervention not in INTERVENTIONS:
         raise ValueError(f"unknown intervention {intervention!r}; choose one of {', '.join(INTERVENTIONS)}")
-    if collected is None:
-        index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
-        collected = collect(model, take(inputs, index))
+    collected = _collected(model, inputs, settings, collected)
     shared, reconstructions = collected.shared_factor, collected.reconstructions
     if intervention == "shuffle_shared":
-        shared, reconstructions = shuffled_shared_decoding(model, collected, seed)
+        shared, reconstructions = shuffled_shared_decoding(model, collected, settings.seed)
     names = model.modality_names
-    results = {}
-    for i, name in enumerate(names):
-
-        def stage(done: int, total: int, what: str, i: int = i, name: str = name) -> None:
-            if progress is not None:
-                progress(i * total + done, len(names) * total, f"{name}: {what}")
-
-        results[name] = modality_information(
+    return {
+        name: modality_information(
             shared,
             collected.modality_factors[name],
             reconstructions[name],
-            estimator=estimator,
-            n_components=n_components,
-            k=k,
-            n_bootstrap=n_bootstrap,
-            n_null=n_null,
-            seed=seed,
-            progress=stage,
+            n_components=settings.n_components,
+            progress=stage(progress, i, 1, len(names), f"{name}: "),
+            **settings.estimate_options(),
         )
-    return results
+        for i, name in enumerate(names)
+    }
+
+
+def _collected(
+    model: MFM, inputs: Mapping[str, np.ndarray], settings: InformationSettings, collected: Outputs | None
+) -> Outputs:
+    """`collected`, or a `collect` of the seeded subsample of `inputs` that `settings` names."""
+    if collected is not None:
+        return collected
+    index = sample_indices(len(next(iter(inputs.values()))), settings.max_samples, settings.seed)
+    return collect(model, take(inputs, index))
 
 
 def factor_dependence(
     model: MFM,
     inputs: Mapping[str, np.ndarray],
+    settings: InformationSettings = InformationSettings(),
     *,
-    estimator: str = "ksg",
-    max_samples: int | None = 1000,
-    n_components: int = 3,
-    k: int = 3,
-    n_bootstrap: int = 50,
-    n_null: int = 20,
-    seed: int = 0,
     collected: Outputs | None = None,
     progress: Progress | None = None,
 ) -> dict[str, MIEstimate]:
@@ -150,29 +142,18 @@ def factor_dependence(
     stays high even for a decoder that ignores F_y (it reaches X̂_i through F_i), which is why the interventional
     version exists.
     """
-    if collected is None:
-        index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
-        collected = collect(model, take(inputs, index))
-    f_y = reduce_dimensions(collected.shared_factor, n_components, seed)
+    collected = _collected(model, inputs, settings, collected)
+    f_y = reduce_dimensions(collected.shared_factor, settings.n_components, settings.seed)
     names = model.modality_names
-    out = {}
-    for i, name in enumerate(names):
-
-        def stage(done: int, total: int, what: str, i: int = i, name: str = name) -> None:
-            if progress is not None:
-                progress(i * total + done, len(names) * total, f"{name}: dependence {what}")
-
-        out[name] = estimate_mi(
+    return {
+        name: estimate_mi(
             f_y,
-            reduce_dimensions(collected.modality_factors[name], n_components, seed),
-            estimator=estimator,
-            k=k,
-            n_bootstrap=n_bootstrap,
-            n_null=n_null,
-            seed=seed,
-            progress=stage,
+            reduce_dimensions(collected.modality_factors[name], settings.n_components, settings.seed),
+            progress=stage(progress, i, 1, len(names), f"{name}: dependence "),
+            **settings.estimate_options(),
         )
-    return out
+        for i, name in enumerate(names)
+    }
 
 
 def cut_shared_factor(model: MFM, modality: str) -> MFM:
@@ -220,6 +201,33 @@ def shared_flow_by_modality(
     return _by_modality(shared_gradient_flow, model, inputs, **options)
 
 
+def gradient_flows(
+    model: MFM,
+    inputs: Mapping[str, np.ndarray],
+    settings: GradientSettings = GradientSettings(),
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, dict[str, GradientFlow]]:
+    """The gradient flow `settings` asks for, of every modality it applies to, at the factors of the seeded
+    subsample of `inputs` it names: (the subsample's row indices into `inputs`, {modality: GradientFlow}).
+
+    The exact flow (`gradient_flow_by_modality`) covers every modality; a Captum method (`captum_profiles`) the
+    sequence modalities, at `settings.scale` for Saliency and at scale "input" for the input-scaled methods."""
+    index = sample_indices(len(next(iter(inputs.values()))), settings.max_samples, settings.seed)
+    subset = take(inputs, index)
+    if settings.method == "exact":
+        return index, gradient_flow_by_modality(
+            model, subset, max_samples=None, scale=settings.scale, progress=progress
+        )
+    return index, captum_profiles(
+        model,
+        subset,
+        method=settings.method,
+        scale="raw" if settings.input_scaled else settings.scale,  # an input-scaled method ignores it
+        n_steps=settings.n_steps,
+        progress=progress,
+    )
+
+
 def _by_modality(
     flow: Callable,
     model: MFM,
@@ -237,23 +245,18 @@ def _by_modality(
     index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
     collected = run(model, take(inputs, index), keep=FACTORS)
     names = model.modality_names if names is None else tuple(names)
-    flows = {}
-    for i, name in enumerate(names):
-
-        def stage(done: int, total: int, what: str, i: int = i) -> None:
-            if progress is not None:
-                progress(i * total + done, len(names) * total, what)
-
-        flows[name] = flow(
+    return {
+        name: flow(
             model,
             name,
             collected.shared_factor,
             collected.modality_factors[name],
             scale=scale,
-            progress=stage,
+            progress=stage(progress, i, 1, len(names)),
             **flow_options,
         )
-    return flows
+        for i, name in enumerate(names)
+    }
 
 
 def planted_step_auroc(scores: np.ndarray, mask: np.ndarray) -> float:
@@ -300,39 +303,32 @@ def faithfulness(
     inputs: Mapping[str, np.ndarray],
     extras: Mapping[str, np.ndarray],
     expected_order: list[str] | None,
-    *,
-    max_samples: int = 600,
-    seed: int = 0,
-    information_settings: Mapping | None = None,
+    settings: InformationSettings = InformationSettings(),
     progress: Progress | None = None,
 ) -> dict:
     """Checks of both interpretations against the data's planted truth, for the model and a randomised copy.
 
-    Returns {"trained": {...}, "randomized": {...}}, each with "ratios" (r_i), "ranking_margin" (min log-ratio gap
+    Both run on the seeded subsample `settings` names; the information with `settings`, the F_y gradient flow at
+    scale "std". Returns {"trained": {...}, "randomized": {...}}, each with "ratios" (r_i), "ranking_margin" (min log-ratio gap
     along `expected_order`; > 0 means ranked as planted) and "auroc" (F_y gradient flow vs "mask/<m>" per
     modality that has planted steps).
     """
-    index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
+    seed = settings.seed
+    index = sample_indices(len(next(iter(inputs.values()))), settings.max_samples, seed)
     subset = take(inputs, index)
     masks = {m: np.asarray(extras[f"mask/{m}"])[index] for m in model.modality_names if f"mask/{m}" in extras}
     out = {}
     names = {"trained": "the trained model", "randomized": "a randomised copy"}
-
-    def part(number: int, what: str) -> Progress | None:
-        """Progress of part `number` of 4 (information, then gradients, of each model), named honestly."""
-        if progress is None:
-            return None
-        return lambda done, total, stage: progress(
-            number * 1000 + int(1000 * done / max(total, 1)), 4000, f"{what}: {stage}"
-        )
-
+    # Four parts: information, then gradients, of each model, each named honestly.
     for number, (label, candidate) in enumerate(
         (("trained", model), ("randomized", randomized_copy(model, seed)))
     ):
         info = information_by_modality(
-            candidate, subset, max_samples=None, seed=seed, **dict(information_settings or {}),
-            progress=part(2 * number, f"{names[label]}, information"),
-        )  # fmt: skip
+            candidate,
+            subset,
+            replace(settings, max_samples=None),
+            progress=stage(progress, 2 * number, 1, 4, f"{names[label]}, information: "),
+        )
         ratios = {m: float(v.ratio) for m, v in info.items()}
         # The AUROC reads the F_y flow only: F_i's directions are not differentiated.
         flows = shared_flow_by_modality(
@@ -340,7 +336,7 @@ def faithfulness(
             subset,
             max_samples=None,
             seed=seed,
-            progress=part(2 * number + 1, f"{names[label]}, gradients"),
+            progress=stage(progress, 2 * number + 1, 1, 4, f"{names[label]}, gradients: "),
         )
         out[label] = {
             "ratios": ratios,
@@ -387,57 +383,37 @@ class InformationVersions:
 def information_versions(
     model: MFM,
     inputs: Mapping[str, np.ndarray],
+    settings: InformationSettings = InformationSettings(),
     *,
-    estimator: str = "ksg",
-    max_samples: int | None = 1000,
-    n_components: int = 3,
-    k: int = 3,
-    n_bootstrap: int = 50,
-    n_null: int = 20,
-    seed: int = 0,
     dependence: bool = True,
     collected: Outputs | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> InformationVersions:
     """The observational and the interventional `information_by_modality`, and `factor_dependence`, all from one
     `collect` of the same seeded subsample (or of `collected`, which must be a `collect` of exactly these samples).
 
-    The observational numbers equal `information_by_modality(model, inputs, ...)` with the same settings.
+    The observational numbers equal `information_by_modality(model, inputs, settings)`.
     """
-    if collected is None:
-        index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
-        collected = collect(model, take(inputs, index))
-    settings = dict(
-        estimator=estimator,
-        max_samples=None,
-        n_components=n_components,
-        k=k,
-        n_bootstrap=n_bootstrap,
-        n_null=n_null,
-        seed=seed,
-        collected=collected,
-    )
+    collected = _collected(model, inputs, settings, collected)
     # Progress in units of estimates: two terms per modality for each version, one for the dependence.
-    weights = {"observational": 2, "interventional": 2, "dependence": int(dependence)}
-    total = sum(weights.values())
-
-    def stage(name: str) -> Callable[[int, int, str], None] | None:
-        if progress is None:
-            return None
-        offset = sum(list(weights.values())[: list(weights).index(name)])
-
-        def update(done: int, count: int, what: str) -> None:
-            fraction = done / count if count else 1.0
-            progress(round(1000 * (offset + weights[name] * fraction)), 1000 * total, f"{name}: {what}")
-
-        return update
-
-    observational = information_by_modality(model, inputs, progress=stage("observational"), **settings)
-    interventional = information_by_modality(
-        model, inputs, intervention="shuffle_shared", progress=stage("interventional"), **settings
+    total = 4 + int(dependence)
+    observational = information_by_modality(
+        model, inputs, settings, collected=collected, progress=stage(progress, 0, 2, total, "observational: ")
     )
+    interventional = information_by_modality(
+        model, inputs, settings, intervention="shuffle_shared", collected=collected,
+        progress=stage(progress, 2, 2, total, "interventional: "),
+    )  # fmt: skip
     dependent = (
-        factor_dependence(model, inputs, progress=stage("dependence"), **settings) if dependence else {}
+        factor_dependence(
+            model,
+            inputs,
+            settings,
+            collected=collected,
+            progress=stage(progress, 4, 1, total, "dependence: "),
+        )
+        if dependence
+        else {}
     )
     return InformationVersions(observational, interventional, dependent, len(collected.shared_factor))
 
@@ -525,16 +501,10 @@ def planted_cut(
     model: MFM,
     inputs: Mapping[str, np.ndarray],
     modality: str,
+    settings: InformationSettings = InformationSettings(),
     *,
-    estimator: str = "ksg",
-    max_samples: int | None = 1000,
-    n_components: int = 3,
-    k: int = 3,
-    n_bootstrap: int = 50,
-    n_null: int = 20,
-    seed: int = 0,
     flow_samples: int = 64,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> PlantedCut:
     """Both versions of the information, and the exact raw F_y gradient flow, for `modality` on a copy of `model`
     whose decoder for it cannot see F_y, on the seeded subsample `information_versions` takes with these settings.
@@ -546,20 +516,9 @@ def planted_cut(
     if modality not in model.modality_names:
         raise ValueError(f"unknown modality {modality!r}; the model has {', '.join(model.modality_names)}")
     cut = cut_shared_factor(model, modality)
-    index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
-    collected = collect(cut, take(inputs, index))
+    collected = _collected(cut, inputs, settings, None)
     versions = information_versions(
-        cut,
-        inputs,
-        estimator=estimator,
-        n_components=n_components,
-        k=k,
-        n_bootstrap=n_bootstrap,
-        n_null=n_null,
-        seed=seed,
-        dependence=False,
-        collected=collected,
-        progress=progress,
+        cut, inputs, settings, dependence=False, collected=collected, progress=progress
     )
     shared = collected.shared_factor[:flow_samples]  # (F, fy)
     own = collected.modality_factors[modality][:flow_samples]  # (F, fi)
@@ -587,7 +546,7 @@ def captum_profiles(
     method: str,
     scale: str = "std",
     n_steps: int = 20,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, GradientFlow]:
     """`interpret.gradients.captum_time_profile` for every sequence modality, at the factors of `inputs`.
 

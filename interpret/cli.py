@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 
 from mfm.data.cli import add_data_options
@@ -14,51 +13,23 @@ from mfm.threads import threads_argument
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML report and the JSON summary of one checkpoint."""
-    from tqdm import tqdm
-
     from interpret.context import open_checkpoint
     from interpret.report import ReportSettings, build_report
+    from mfm.progress import terminal_bar
     from mfm.threads import apply_thread_policy
 
     apply_thread_policy(args.threads or None)
 
-    settings = ReportSettings(
-        split=args.split,
-        estimator=args.estimator,
-        max_samples=args.samples,
-        n_bootstrap=args.bootstrap,
-        n_null=args.null,
-        gradient_samples=args.gradient_samples,
-        gradient_scale=args.gradient_scale,
-        faithfulness=not args.no_faithfulness,
-        seed=args.seed,
+    settings = ReportSettings.from_flat(**{key: getattr(args, key) for key in _setting_flags()})
+    context = open_checkpoint(
+        args.checkpoint,
+        config_json=args.config_json,
+        data_dir=args.data_dir,
+        nonfinite=args.nonfinite,
+        align=args.align,
     )
-    bar = tqdm(
-        total=1,
-        desc="report",
-        unit="",
-        dynamic_ncols=True,
-        file=sys.stderr,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}",
-    )
-
-    def progress(done: int, total: int, stage: str) -> None:
-        bar.total = total
-        bar.n = done
-        bar.set_postfix_str(stage[:60], refresh=False)
-        bar.refresh()
-
-    try:
-        context = open_checkpoint(
-            args.checkpoint,
-            config_json=args.config_json,
-            data_dir=args.data_dir,
-            nonfinite=args.nonfinite,
-            align=args.align,
-        )
+    with terminal_bar("report") as progress:
         page, summary = build_report(context, settings, progress)
-    finally:
-        bar.close()
     atomic_write_text(args.out, page)
     print(f"wrote {args.out} ({len(page) / 2**20:.1f} MiB)")
     if args.json:
@@ -72,8 +43,54 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setting_flags() -> dict[str, tuple[str, dict]]:
+    """Each report setting (a key of `ReportSettings.flat`) -> its command-line flag and argparse options: the one
+    table behind the parser and `report_command`."""
+    from interpret.gradients import FLOW_SCALES, GRADIENT_METHODS
+    from interpret.information import ESTIMATORS
+
+    return {
+        "split": ("--split", {"choices": ["train", "valid", "test"]}),
+        "estimator": ("--estimator", {"choices": list(ESTIMATORS)}),
+        "max_samples": ("--samples", {"type": int, "help": "samples for the information estimates"}),
+        "n_components": ("--components", {"type": int, "help": "principal components a side for the "
+                         "information estimates (above 4 the intervals are not to be trusted for non-Gaussian "
+                         "data)"}),
+        "k": ("--k", {"type": int, "help": "KSG's neighbours"}),
+        "n_bootstrap": ("--bootstrap", {"type": int, "help": "subsample rounds for the intervals"}),
+        "n_null": ("--null", {"type": int, "help": "permutations for the shuffled-pairs null"}),
+        "gradient_method": ("--gradient-method", {"choices": list(GRADIENT_METHODS), "help": "the exact "
+                            "gradient flow (default) or a Captum method's per-step profile (sequence models)"}),
+        "gradient_samples": ("--gradient-samples", {"type": int, "help": "samples for the gradient flow"}),
+        "gradient_scale": ("--gradient-scale", {"choices": list(FLOW_SCALES), "help": "gradient flow per "
+                           "one-sd change of each factor dimension (std, default) or the paper's raw norm"}),
+        "gradient_steps": ("--gradient-steps", {"type": int, "help": "Integrated Gradients' steps (with "
+                           "--gradient-method integrated_gradients)"}),
+        "styles": ("--styles", {"type": int, "help": "style columns of the image models' grids"}),
+        "faithfulness": ("--no-faithfulness", {"help": "skip the planted-truth checks"}),
+        "seed": ("--seed", {"type": int}),
+    }  # fmt: skip
+
+
+def report_command(checkpoint: str, settings) -> str:
+    """The `python -m interpret report` command line that builds the report of `checkpoint` with `settings`
+    (an `interpret.report.ReportSettings`): the flags of the settings that differ from the defaults."""
+    import shlex
+
+    from interpret.report import ReportSettings
+
+    default, chosen = ReportSettings().flat(), settings.flat()
+    words = ["python", "-m", "interpret", "report", checkpoint]
+    for key, (flag, _) in _setting_flags().items():
+        if chosen[key] != default[key]:
+            words += [flag] if key == "faithfulness" else [flag, str(chosen[key])]
+    return shlex.join(words)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m interpret`."""
+    from interpret.report import ReportSettings
+
     parser = argparse.ArgumentParser(prog="python -m interpret", description="Interpret MFM checkpoints.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("report", help="write the HTML report and JSON summary of a checkpoint")
@@ -82,20 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="JSON summary file to write")
     p.add_argument("--config-json", help="the JSON config of a .safetensors checkpoint, when not beside it")
     p.add_argument("--data-dir", help="folder of the real data files, for checkpoints trained on them")
-    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    p.add_argument("--estimator", default="ksg", choices=["ksg", "gaussian"])
-    p.add_argument("--samples", type=int, default=600, help="samples for the information estimates")
-    p.add_argument("--bootstrap", type=int, default=30, help="subsample rounds for the intervals")
-    p.add_argument("--null", type=int, default=10, help="permutations for the shuffled-pairs null")
-    p.add_argument("--gradient-samples", type=int, default=128)
-    p.add_argument(
-        "--gradient-scale",
-        default="std",
-        choices=["std", "raw"],
-        help="gradient flow per one-sd change of each factor dimension (std, default) or the paper's raw norm",
-    )
-    p.add_argument("--no-faithfulness", action="store_true", help="skip the planted-truth checks")
-    p.add_argument("--seed", type=int, default=0)
+    default = ReportSettings().flat()  # the defaults live in ReportSettings alone
+    for key, (flag, options) in _setting_flags().items():
+        if key == "faithfulness":
+            p.add_argument(flag, dest=key, action="store_false", help=options["help"])
+        else:
+            metavar = {"metavar": "N"} if options.get("type") is int else {}
+            p.add_argument(flag, dest=key, default=default[key], **metavar, **options)
     p.add_argument(
         "--threads",
         type=threads_argument,

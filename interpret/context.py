@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from mfm.checkpoint import LoadedCheckpoint, Source, load_checkpoint
 from mfm.data import MultimodalDataset, check_data_version, list_datasets, load_dataset
 from mfm.errors import DataError
+from mfm.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def dataset_for(
     data_dir: str | None = None,
     nonfinite: str | None = None,
     align: str | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
     recorded_dir: bool = True,
 ) -> MultimodalDataset:
     """Load the data set named in the checkpoint's metadata and check it matches the model's modalities and shapes
@@ -94,7 +94,7 @@ def open_checkpoint(
     data_dir: str | None = None,
     nonfinite: str | None = None,
     align: str | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> Context:
     """Load a checkpoint (weights only, validated) and its data set."""
     checkpoint = load_checkpoint(source, config_json=config_json)

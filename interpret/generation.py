@@ -52,6 +52,28 @@ from mfm.model import MFM
 from mfm.modes import inference
 
 
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Which samples give the style columns of the report's style x label grids (and of its CLI, `--styles`).
+
+    `styles` columns, drawn without replacement from the split with `seed`; the rows are the class prototypes of
+    the train split. (The Style & label page chooses its columns with a slider instead: a run of consecutive
+    samples from the one it names.)
+    """
+
+    styles: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.styles, bool) or not isinstance(self.styles, int) or self.styles < 1:
+            raise ValueError(f"styles must be a positive integer, got {self.styles!r}")
+
+    def style_rows(self, n_samples: int) -> np.ndarray:
+        """The split's rows that give the style columns: `styles` of `n_samples` (all of them when fewer)."""
+        size = min(self.styles, n_samples)
+        return np.random.default_rng(self.seed).choice(n_samples, size=size, replace=False)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Running the model without side effects
 # ---------------------------------------------------------------------------------------------------------------

@@ -36,9 +36,48 @@ from torch import Tensor
 
 from mfm.model import MFM
 from mfm.modes import eval_mode
+from mfm.progress import Progress
 
 CAPTUM_METHODS = ("saliency", "input_x_gradient", "integrated_gradients")
 FLOW_SCALES = ("std", "raw")
+GRADIENT_METHODS = ("exact", *CAPTUM_METHODS)
+"""The exact gradient flow (the paper's measure), then Captum's per-step attributions (sequences only)."""
+
+
+@dataclass(frozen=True)
+class GradientSettings:
+    """How the gradient flow of a model is computed: one value for the Gradients page's controls, the report and
+    its CLI (`interpret.report.ReportSettings.gradients`), and the cache key of a page's result.
+
+    `method`: "exact" (:func:`gradient_flow`) or a Captum method (:func:`captum_time_profile`, sequence
+    modalities only); `scale`: "std" or "raw" (the input-scaled Captum methods ignore it, and say scale "input");
+    `max_samples`: a seeded subsample of the split (None: all of it); `seed` fixes it; `n_steps`: Integrated
+    Gradients' steps.
+    """
+
+    method: str = "exact"
+    scale: str = "std"
+    max_samples: int | None = 256
+    seed: int = 0
+    n_steps: int = 20
+
+    def __post_init__(self) -> None:
+        if self.method not in GRADIENT_METHODS:
+            raise ValueError(
+                f"unknown gradient method {self.method!r}; choose one of {', '.join(GRADIENT_METHODS)}"
+            )
+        if self.scale not in FLOW_SCALES:
+            raise ValueError(
+                f"unknown gradient-flow scale {self.scale!r}; choose one of {', '.join(FLOW_SCALES)}"
+            )
+
+    @property
+    def input_scaled(self) -> bool:
+        """Whether the method multiplies by the factor's value (Input x Gradient, Integrated Gradients), so that
+        `scale` does not apply."""
+        return self.method not in ("exact", "saliency")
+
+
 """`scale=` of the gradient flow: "std" weights each factor dimension by its spread (default), "raw" does not."""
 
 # torch's forward-mode AD levels are process-global, not per thread: two threads (e.g. two app sessions) running
@@ -185,7 +224,7 @@ def gradient_flow(
     scale: str = "std",
     spread: tuple[np.ndarray, np.ndarray] | None = None,
     batch_size: int = 64,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> GradientFlow:
     """The gradient flow of modality `modality` at the given factors F_y (N, a) and F_i (N, b).
 
@@ -226,7 +265,7 @@ def _flows(
     scale: str = "std",
     spread: tuple[np.ndarray, np.ndarray] | None = None,
     batch_size: int = 64,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The shared flow and (`with_modality`) the modality flow, batch by batch."""
     config = model.config.modality(modality)
@@ -354,7 +393,7 @@ def captum_time_profile(
     scale: str = "std",
     spread: tuple[np.ndarray, np.ndarray] | None = None,
     n_steps: int = 20,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> GradientFlow:
     """Per-step squared attribution of each step's summed frame to F_y and to F_i, by a Captum method.
 

@@ -122,7 +122,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from scipy.special import digamma
@@ -130,6 +131,7 @@ from scipy.stats import t as student_t
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KDTree, NearestNeighbors
 
+from mfm.progress import Progress
 from mfm.threads import information_workers
 
 ESTIMATORS = ("ksg", "gaussian")
@@ -154,8 +156,69 @@ SUBSAMPLE_FRACTION = 0.5
 MIN_SAMPLES = 5
 """Fewest samples any estimate accepts (KSG also needs more than k)."""
 
-Progress = Callable[[int, int, str], None]
-"""``progress(done, total, stage)``: called after each unit of work."""
+
+@dataclass(frozen=True)
+class EstimateOptions:
+    """How one estimate is made: the keywords of :func:`estimate_mi` and :func:`modality_information`, defined once.
+
+    estimator: ``"ksg"`` or ``"gaussian"`` (see :func:`mutual_information`). k: neighbours for KSG. n_bootstrap:
+    subsamples (without replacement) for the interval; fewer than 2 give low = high = value (``"basic"``: 0 does).
+    n_null: permutations of the rows for the null; 0 gives NaN null fields. confidence: interval coverage and null
+    quantile, e.g. 0.95. seed: fixes the jitter, the PCA, the subsamples and the permutations.
+    subsample_fraction: share of rows in each subsample (0.5: half-sampling, no rescaling). interval:
+    ``"bias-aware"`` (default: covers the estimator's bias as well as its noise) or ``"basic"`` (the previous
+    sampling-only interval, kept for comparison); see the module docstring. The values are checked where they are
+    used, with the data.
+    """
+
+    estimator: str = "ksg"
+    k: int = 3
+    n_bootstrap: int = 100
+    n_null: int = 20
+    confidence: float = 0.95
+    seed: int = 0
+    subsample_fraction: float = SUBSAMPLE_FRACTION
+    interval: str = "bias-aware"
+
+    @classmethod
+    def of(cls, options: dict) -> EstimateOptions:
+        """The options named by keywords; an unknown one is refused by name."""
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(
+                f"unknown estimate option(s) {unknown}; known: {', '.join(f.name for f in fields(cls))}"
+            )
+        return cls(**options)
+
+
+@dataclass(frozen=True)
+class InformationSettings:
+    """How the information of a model is estimated: one value for the Information page's form, the report and its
+    CLI (`interpret.report.ReportSettings.information`), and the cache key of a page's result.
+
+    `max_samples`: a seeded subsample of the split (None: all of it); `n_components` principal components a side
+    (:func:`reduce_dimensions`); `k` KSG's neighbours; `n_bootstrap` half-samples for the intervals; `n_null`
+    shuffled-pairs rounds for the null; `seed` fixes the subsample, the half-samples, the permutations and the
+    jitter. The numbers are checked where they are used (:func:`estimate_mi`); the estimator's name here, before
+    any work.
+    """
+
+    estimator: str = "ksg"
+    max_samples: int | None = 1000
+    n_components: int = 3
+    k: int = 3
+    n_bootstrap: int = 50
+    n_null: int = 20
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+
+    def estimate_options(self) -> dict:
+        """The :class:`EstimateOptions` these settings fix, as keywords."""
+        return {"estimator": self.estimator, "k": self.k, "n_bootstrap": self.n_bootstrap,
+                "n_null": self.n_null, "seed": self.seed}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -624,32 +687,17 @@ def estimate_mi(
     x: np.ndarray,
     y: np.ndarray,
     *,
-    estimator: str = "ksg",
-    k: int = 3,
-    n_bootstrap: int = 100,
-    n_null: int = 20,
-    confidence: float = 0.95,
-    seed: int = 0,
-    subsample_fraction: float = SUBSAMPLE_FRACTION,
-    interval: str = "bias-aware",
     progress: Progress | None = None,
     workers: int | None = None,
+    **options: Any,
 ) -> MIEstimate:
     """Estimate I(x; y) with a subsampling interval and a shuffled-pairs null.
 
     Args:
         x: (N, dx) samples, or (N,).
         y: (N, dy) samples, or (N,).
-        estimator: ``"ksg"`` or ``"gaussian"`` (see :func:`mutual_information`).
-        k: neighbours for KSG.
-        n_bootstrap: subsamples (without replacement) for the interval; fewer than 2 give low = high = value
-            (``"basic"``: 0 does).
-        n_null: permutations of y's rows for the null; 0 gives NaN null fields.
-        confidence: interval coverage and null quantile, e.g. 0.95.
-        seed: fixes the jitter, the subsamples and the permutations.
-        subsample_fraction: share of rows in each subsample (0.5: half-sampling, no rescaling).
-        interval: ``"bias-aware"`` (default: covers the estimator's bias as well as its noise) or ``"basic"``
-            (the previous sampling-only interval, kept for comparison); see the module docstring.
+        options: :class:`EstimateOptions` by keyword (``estimator``, ``k``, ``n_bootstrap``, ``n_null``,
+            ``confidence``, ``seed``, ``subsample_fraction``, ``interval``), each with its default there.
         progress: optional ``progress(done, total, stage)`` callback, stages ``"estimate"``, ``"bootstrap"``,
             ``"null"``.
         workers: subsample and null rounds run at once, on threads (default: ``mfm.threads``' policy, one per
@@ -658,6 +706,9 @@ def estimate_mi(
     Returns:
         An :class:`MIEstimate`. ``value`` and the null do not depend on ``interval``.
     """
+    o = EstimateOptions.of(options)
+    estimator, k, n_bootstrap, n_null, seed = o.estimator, o.k, o.n_bootstrap, o.n_null, o.seed
+    confidence, subsample_fraction, interval = o.confidence, o.subsample_fraction, o.interval
     x, y = _check_pair(x, y, estimator, k)
     _check_uncertainty(n_bootstrap, n_null, confidence, interval)
     n = x.shape[0]
@@ -716,16 +767,9 @@ def modality_information(
     modality_factor: np.ndarray,
     reconstruction: np.ndarray,
     *,
-    estimator: str = "ksg",
     n_components: int = 3,
-    k: int = 3,
-    n_bootstrap: int = 100,
-    n_null: int = 20,
-    confidence: float = 0.95,
-    seed: int = 0,
-    subsample_fraction: float = SUBSAMPLE_FRACTION,
-    interval: str = "bias-aware",
     progress: Progress | None = None,
+    **options: Any,
 ) -> ModalityInformation:
     """The paper's I(F_y; X̂_i), I(F_{a_i}; X̂_i) and r_i for one modality over a data split.
 
@@ -742,21 +786,18 @@ def modality_information(
         shared_factor: (N, a) F_y.
         modality_factor: (N, b) F_{a_i}.
         reconstruction: (N, ...) X̂_i, e.g. (N, T, D) for a sequence or (N, C, H, W) for an image.
-        estimator: ``"ksg"`` or ``"gaussian"``.
         n_components: principal components kept per variable.
-        k: neighbours for KSG.
-        n_bootstrap: paired subsamples for the intervals.
-        n_null: permutations for each null.
-        confidence: interval coverage and null quantile.
-        seed: fixes PCA, jitter, subsamples and permutations.
-        subsample_fraction: share of rows per subsample.
-        interval: ``"bias-aware"`` (default) or ``"basic"``, as in :func:`estimate_mi`.
+        options: :class:`EstimateOptions` by keyword, as for :func:`estimate_mi` (``n_bootstrap`` counts paired
+            subsamples, ``n_null`` the permutations of each null).
         progress: optional ``progress(done, total, stage)`` callback; stages ``"reduce"``, ``"estimate"``,
             ``"bootstrap"``, ``"null"``.
 
     Returns:
         A :class:`ModalityInformation`.
     """
+    o = EstimateOptions.of(options)
+    estimator, k, n_bootstrap, n_null, seed = o.estimator, o.k, o.n_bootstrap, o.n_null, o.seed
+    confidence, subsample_fraction, interval = o.confidence, o.subsample_fraction, o.interval
     named = {
         "shared_factor": shared_factor,
         "modality_factor": modality_factor,

@@ -22,8 +22,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,7 +34,7 @@ from interpret.analysis import (
     INFORMATION_READINGS,
     InformationVersions,
     faithfulness,
-    gradient_flow_by_modality,
+    gradient_flows,
     information_disagreements,
     information_versions,
 )
@@ -50,28 +49,95 @@ from interpret.figures import (
     information_figure,
     pixel_maps,
 )
-from interpret.gradients import FLOW_SCALES
-from interpret.information import MIEstimate, ModalityInformation
+from interpret.generation import GenerationSettings
+from interpret.gradients import GradientSettings
+from interpret.information import InformationSettings, MIEstimate, ModalityInformation
 from mfm.checkpoint import library_versions
-from mfm.inference import sample_indices
-
-Progress = Callable[[int, int, str], None]
+from mfm.progress import RESOLUTION, Progress, stage
 
 
 @dataclass(frozen=True)
 class ReportSettings:
-    """What the report computes, and on how much data. Defaults suit a laptop: about a minute on 2 CPU cores."""
+    """What the report computes, and on how much data. Defaults suit a laptop: about a minute on 2 CPU cores.
+
+    The information, gradient and generation settings are the values the Information and Gradients pages and the
+    report's CLI use (`interpret.information.InformationSettings`, `interpret.gradients.GradientSettings`,
+    `interpret.generation.GenerationSettings`). The report runs on one seed: theirs must agree (`with_seed`).
+    The missing-modality section reads the first `information.max_samples` samples of the split.
+    """
 
     split: str = "test"
-    estimator: str = "ksg"
-    max_samples: int = 600
-    n_components: int = 3
-    n_bootstrap: int = 30
-    n_null: int = 10
-    gradient_samples: int = 128
-    gradient_scale: str = "std"  # "std": per one-sd change of each factor dimension; "raw": the paper's norm
+    information: InformationSettings = field(
+        default_factory=lambda: InformationSettings(max_samples=600, n_bootstrap=30, n_null=10)
+    )
+    gradients: GradientSettings = field(default_factory=lambda: GradientSettings(max_samples=128))
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
     faithfulness: bool = True
-    seed: int = 0
+
+    def __post_init__(self) -> None:
+        seeds = {self.information.seed, self.gradients.seed, self.generation.seed}
+        if len(seeds) != 1:
+            raise ValueError(
+                f"the report runs on one seed; its settings name {sorted(seeds)} (use with_seed)"
+            )
+
+    @property
+    def seed(self) -> int:
+        """The one seed of every part of the report."""
+        return self.information.seed
+
+    def with_seed(self, seed: int) -> ReportSettings:
+        """These settings with `seed` in every part."""
+        return ReportSettings(
+            split=self.split,
+            information=replace(self.information, seed=seed),
+            gradients=replace(self.gradients, seed=seed),
+            generation=replace(self.generation, seed=seed),
+            faithfulness=self.faithfulness,
+        )
+
+    def flat(self) -> dict[str, Any]:
+        """The settings as one flat dict, one key per control of the report's CLI: the JSON summary's "settings"."""
+        info, grad = self.information, self.gradients
+        return {
+            "split": self.split,
+            "estimator": info.estimator,
+            "max_samples": info.max_samples,
+            "n_components": info.n_components,
+            "k": info.k,
+            "n_bootstrap": info.n_bootstrap,
+            "n_null": info.n_null,
+            "gradient_method": grad.method,
+            "gradient_samples": grad.max_samples,
+            "gradient_scale": grad.scale,
+            "gradient_steps": grad.n_steps,
+            "styles": self.generation.styles,
+            "faithfulness": self.faithfulness,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_flat(cls, **data: Any) -> ReportSettings:
+        """The settings of flat keys (`flat`, a JSON summary's "settings"); keys not given take their defaults."""
+        default = cls().flat()
+        unknown = sorted(set(data) - set(default))
+        if unknown:
+            raise ValueError(f"unknown report settings {unknown}; known: {', '.join(default)}")
+        flat = {**default, **data}
+        seed = flat["seed"]
+        return cls(
+            split=flat["split"],
+            information=InformationSettings(
+                estimator=flat["estimator"], max_samples=flat["max_samples"], n_components=flat["n_components"],
+                k=flat["k"], n_bootstrap=flat["n_bootstrap"], n_null=flat["n_null"], seed=seed,
+            ),
+            gradients=GradientSettings(
+                method=flat["gradient_method"], scale=flat["gradient_scale"], max_samples=flat["gradient_samples"],
+                n_steps=flat["gradient_steps"], seed=seed,
+            ),
+            generation=GenerationSettings(styles=flat["styles"], seed=seed),
+            faithfulness=bool(flat["faithfulness"]),
+        )  # fmt: skip
 
 
 GRADIENT_READING = (
@@ -140,21 +206,17 @@ def build_report(
     context: Context, settings: ReportSettings = ReportSettings(), progress: Progress | None = None
 ) -> tuple[str, dict]:
     """Compute every interpretation of `context` and return (HTML page, JSON-ready summary)."""
-    if settings.gradient_scale not in FLOW_SCALES:  # before the long computations
-        raise ValueError(
-            f"unknown gradient-flow scale {settings.gradient_scale!r}; choose one of {', '.join(FLOW_SCALES)}"
-        )
     model, dataset, loaded = context.model, context.dataset, context.checkpoint
+    if settings.gradients.method != "exact" and not any(
+        m.kind == "sequence" for m in loaded.config.modalities
+    ):
+        raise ValueError(  # before the long computations
+            f"the Captum method {settings.gradients.method!r} gives per-step profiles of sequence modalities and "
+            "this model has none: use the exact gradient flow"
+        )
     split = dataset.splits[settings.split]
     stages = 3 + int(settings.faithfulness)  # information, gradients, (faithfulness), missing modality
     done = 0
-
-    def stage(name: str) -> Progress:
-        def update(d: int, total: int, what: str) -> None:
-            if progress is not None:
-                progress(done * 1000 + int(1000 * d / max(total, 1)), stages * 1000, f"{name}: {what}")
-
-        return update
 
     summary: dict = {
         "checkpoint": {
@@ -169,16 +231,14 @@ def build_report(
             "surrogate_inference": loaded.config.surrogate,
             "imported_from": _provenance(loaded.metadata.get("imported_from")),
         },
-        "settings": asdict(settings),
+        "settings": settings.flat(),
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
     versions = information_versions(
-        model, split.inputs, estimator=settings.estimator, max_samples=settings.max_samples,
-        n_components=settings.n_components, n_bootstrap=settings.n_bootstrap, n_null=settings.n_null,
-        seed=settings.seed, progress=stage("information"),
-    )  # fmt: skip
+        model, split.inputs, settings.information, progress=stage(progress, done, 1, stages, "information: ")
+    )
     done += 1
     summary["information"] = _information_json(versions.observational)
     summary["information_interventional"] = _information_json(versions.interventional)
@@ -186,18 +246,13 @@ def build_report(
     notes = information_disagreements(versions)
     summary["information_disagreements"] = notes
 
-    flows = gradient_flow_by_modality(
-        model,
-        split.inputs,
-        max_samples=settings.gradient_samples,
-        seed=settings.seed,
-        scale=settings.gradient_scale,
-        progress=stage("gradients"),
+    rows, flows = gradient_flows(
+        model, split.inputs, settings.gradients, stage(progress, done, 1, stages, "gradients: ")
     )
     done += 1
+    scale = next(iter(flows.values())).scale  # "input" for the input-scaled Captum methods
     # The split's index of the flows' first row (the segment the one-segment chart shows).
-    segment = int(sample_indices(len(split.labels), settings.gradient_samples, settings.seed)[0])
-    summary["gradients"] = {"scale": settings.gradient_scale, "segment": segment}
+    summary["gradients"] = {"scale": scale, "segment": int(rows[0])}
     summary["gradients"].update(
         {
             m: {
@@ -219,10 +274,8 @@ def build_report(
     has_masks = any(k.startswith("mask/") for k in split.extras)
     if settings.faithfulness and (expected or has_masks):
         summary["faithfulness"] = faithfulness(
-            model, split.inputs, split.extras, expected, max_samples=settings.max_samples, seed=settings.seed,
-            information_settings={"estimator": settings.estimator, "n_components": settings.n_components,
-                                  "n_bootstrap": settings.n_bootstrap, "n_null": settings.n_null},
-            progress=stage("faithfulness"),
+            model, split.inputs, split.extras, expected, settings.information,
+            stage(progress, done, 1, stages, "faithfulness: "),
         )  # fmt: skip
         summary["faithfulness"]["expected_order"] = expected
         done += 1
@@ -241,7 +294,7 @@ def build_report(
     from interpret.whatif import missing_modality_summary, zero_fill_summary
 
     # The paper's surrogate inference where the model has it; otherwise zero-filling, under its own key.
-    n = min(len(split.labels), settings.max_samples)
+    n = min(len(split.labels), settings.information.max_samples or len(split.labels))
     what_if, key = (
         (missing_modality_summary, "missing_modality")
         if model.config.surrogate
@@ -251,14 +304,14 @@ def build_report(
         model,
         {k: v[:n] for k, v in split.inputs.items()},
         split.labels[:n],
-        progress=stage("missing modality"),
+        progress=stage(progress, done, 1, stages, "missing modality: "),
     )
     done += 1
     if progress is not None:
-        progress(stages * 1000, stages * 1000, "done")
+        progress(stages * RESOLUTION, stages * RESOLUTION, "done")
 
     figures = _information_sections(versions, notes, settings, split_name=settings.split)
-    scale_title = f"scale {settings.gradient_scale}: {FLOW_SCALE_NAMES[settings.gradient_scale]}"
+    scale_title = f"scale {scale}: {FLOW_SCALE_NAMES[scale]}"
     if all(f.shared.ndim == 2 for f in flows.values()):
         words = split.extras.get("words")
         figures.append(
@@ -295,7 +348,7 @@ def build_report(
             for m, f in flows.items()
         ]
         if loaded.config.task == "classification":
-            figures += _style_label_figures(context, split, settings.seed)
+            figures += _style_label_figures(context, split, settings.generation)
     summary = _clean(summary)
     return render_html(summary, figures), summary
 
@@ -328,13 +381,15 @@ def _information_sections(
     versions: InformationVersions, notes: dict[str, str], settings: ReportSettings, split_name: str
 ) -> list:
     """The information part of the page: both versions (one axis), the factors' dependence, the table, the notes."""
-    label = settings.estimator.upper()
+    info = settings.information
+    label = info.estimator.upper()
     top = information_axis_max(versions.observational, versions.interventional)
     first = next(iter(versions.observational.values())).shared
     setup = (
-        f"{label}, {versions.n_samples} samples of the {split_name} split, {settings.n_components} principal "
-        f"components a side, in nats; intervals from {first.n_bootstrap} subsamples (95 %); black bars: the 95 % "
-        f"quantile of the estimate after shuffling the pairs ({settings.n_null} rounds), below which an estimate "
+        f"{label}, {versions.n_samples} samples of the {split_name} split, {info.n_components} principal "
+        f"components a side{f', k = {info.k}' if info.estimator == 'ksg' else ''}, in nats; intervals from "
+        f"{first.n_bootstrap} subsamples (95 %); black bars: the 95 % quantile of the estimate after shuffling the "
+        f"pairs ({info.n_null} rounds), below which an estimate "
         "is indistinguishable from independence."
     )
     rows = information_comparison_rows(versions)
@@ -401,7 +456,7 @@ def _provenance(source) -> dict | None:
     return {k: source.get(k) for k in keys}
 
 
-def _style_label_figures(context: Context, split, seed: int, styles: int = 8) -> list:
+def _style_label_figures(context: Context, split, settings: GenerationSettings) -> list:
     """Rows = the real style sources, then the class prototypes (label factor); columns = test samples (style
     factor); for every image modality."""
     from interpret.generation import style_label_grid
@@ -413,7 +468,7 @@ def _style_label_figures(context: Context, split, seed: int, styles: int = 8) ->
     prototypes = class_prototypes(
         train.shared_factor, dataset.splits["train"].labels, model.config.num_classes
     )
-    index = np.random.default_rng(seed).choice(len(split.labels), size=styles, replace=False)
+    index = settings.style_rows(len(split.labels))
     sources = run(model, {k: v[index] for k, v in split.inputs.items()}, keep=FACTORS)
     labels = ["real", *(f"label {c}" for c in range(model.config.num_classes))]
     columns = [f"#{i}" for i in index]

@@ -33,7 +33,7 @@ Every function runs in eval mode under ``torch.no_grad()`` and restores each sub
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +46,7 @@ from mfm.inference import ArrayLike, Outputs, batches, check_batch_size, device_
 from mfm.metrics import task_metrics
 from mfm.model import MFM, MFMOutput
 from mfm.modes import inference
-
-Progress = Callable[[int, int, str], None]
+from mfm.progress import Progress
 
 SURROGATE = "surrogate"
 ZERO_FILL = "zero_fill"

@@ -41,7 +41,15 @@ from mfm.config import MAX_PARAMETERS, MFMConfig, ObjectiveConfig, split_v1_conf
 from mfm.errors import CheckpointError, ConfigError
 from mfm.files import atomic_writer
 from mfm.model import MFM
-from mfm.safe_load import Source, listing, read_source, to_builtins, torch_load, validate_state_dict
+from mfm.safe_load import (
+    Source,
+    listing,
+    read_source,
+    source_sha256,
+    to_builtins,
+    torch_load,
+    validate_state_dict,
+)
 from mfm.safe_parse import MAX_JSON_BYTES, ParseLimitError, load_json, walk
 
 FORMAT = "mfm-checkpoint"
@@ -289,7 +297,7 @@ def _loaded(
     config: MFMConfig,
     state: Mapping[str, Tensor],
     metadata: dict[str, Any],
-    data: bytes,
+    sha256: str,
     name: str,
     version: int,
     device: str | torch.device,
@@ -301,7 +309,7 @@ def _loaded(
         model=model.to(device).eval(),
         config=config,
         metadata=metadata,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         source=name,
         version=version,
     )
@@ -328,15 +336,15 @@ def load_checkpoint(
             if not beside.exists():
                 raise CheckpointError(f"{name} holds safetensors weights; its config {beside} is missing")
             config_json = beside
-        return _load_safetensors(data, name, config_json, device, max_parameters)
+        return _load_safetensors(data, name, source_sha256(source, data), config_json, device, max_parameters)
     payload = torch_load(data, name)
     config, metadata, version = _validate_payload(payload, name)
     state = _validate_state_dict(payload["state_dict"], config, name, max_parameters)
-    return _loaded(config, state, metadata, data, name, version, device)
+    return _loaded(config, state, metadata, source_sha256(source, data), name, version, device)
 
 
 def _load_safetensors(
-    data: bytes, name: str, config_json: Source, device: str | torch.device, cap: int | None
+    data: bytes, name: str, sha256: str, config_json: Source, device: str | torch.device, cap: int | None
 ) -> LoadedCheckpoint:
     from safetensors import SafetensorError
     from safetensors.torch import load as load_safetensors_bytes
@@ -372,7 +380,7 @@ def _load_safetensors(
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{name} is not a valid safetensors file: {exc}") from None
     state = validate_state_dict(state, shapes, name)
-    return _loaded(config, state, metadata, data, name, version, device)
+    return _loaded(config, state, metadata, sha256, name, version, device)
 
 
 def _safetensors_header(data: bytes, name: str) -> dict[str, Any]:

@@ -18,22 +18,8 @@ from typing import Any
 
 from mfm.data.cli import add_data_options
 from mfm.errors import MFMError
+from mfm.progress import terminal_bar
 from mfm.threads import threads_argument
-
-
-def _progress_bar(description: str):
-    """A `progress(done, total, stage)` callback drawing a tqdm bar on stderr, and a function that closes it."""
-    from tqdm import tqdm
-
-    bar = tqdm(desc=description, unit="step", dynamic_ncols=True, leave=False, file=sys.stderr)
-
-    def update(done: int, total: int, stage: str) -> None:
-        bar.total = total
-        bar.set_postfix_str(stage, refresh=False)
-        bar.n = done
-        bar.refresh()
-
-    return update, bar.close
 
 
 def _subset(split: Any, limit: int | None) -> tuple[dict, Any]:
@@ -46,11 +32,8 @@ def _subset(split: Any, limit: int | None) -> tuple[dict, Any]:
 def _load_data(name: str, data_dir: str | None, seed: int, options: dict[str, str] | None = None):
     from mfm.data import load_dataset
 
-    update, close = _progress_bar(f"loading {name}")
-    try:
+    with terminal_bar(f"loading {name}") as update:
         return load_dataset(name, data_dir=data_dir, seed=seed, progress=update, **(options or {}))
-    finally:
-        close()
 
 
 def _recorded_options(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, str]:
@@ -143,9 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"({record.seconds:.1f} s)"
         )
 
-    update, close = _progress_bar("training")
     started = time.perf_counter()
-    try:
+    with terminal_bar("training") as update:
         result = train_model(
             config,
             train_x,
@@ -157,8 +139,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress=update,
             on_epoch=report,
         )
-    finally:
-        close()
     wall = time.perf_counter() - started
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()

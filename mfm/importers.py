@@ -27,7 +27,6 @@ with its provenance in the metadata.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from mfm.checkpoint import check_parameter_count
 from mfm.config import MFMConfig, ModalityConfig, ObjectiveConfig
 from mfm.errors import CheckpointError, ConfigError
 from mfm.model import MFM
-from mfm.safe_load import Source, read_source, read_weights, validate_state_dict
+from mfm.safe_load import Source, read_source, read_weights, source_sha256, validate_state_dict
 from mfm.safe_parse import ParseLimitError, load_json
 
 PRODUCERS = ("official", "mmsa")
@@ -132,7 +131,7 @@ def read_producer_weights(source: Source) -> ProducerWeights:
     if not isinstance(state, dict) or not state or not all(isinstance(k, str) for k in state):
         raise CheckpointError(f"{name} does not hold a state_dict (a dict of weight name -> tensor)")
     state, prefixed = strip_prefix(state)
-    return ProducerWeights(state, name, hashlib.sha256(data).hexdigest(), prefixed)
+    return ProducerWeights(state, name, source_sha256(source, data), prefixed)
 
 
 # ---------------------------------------------------------------------------------------------------------------

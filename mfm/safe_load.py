@@ -15,11 +15,13 @@ Every failure raises :class:`mfm.errors.CheckpointError` with a message for a pe
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -34,8 +36,26 @@ from mfm.safe_parse import ParseLimitError, scan_pickle
 MAX_ARCHIVE_BYTES = 4 * MAX_PARAMETERS + 64 * 2**20
 MAX_ARCHIVE_ENTRIES = 100_000
 
-Source = str | os.PathLike | bytes | bytearray | BinaryIO
-"""What every loader reads: a path, bytes, or a binary stream (with a `name`, as an upload has)."""
+
+@dataclass(frozen=True)
+class NamedBytes:
+    """A file's bytes already in memory (an upload), with its name for messages and, when the caller has computed
+    it, its SHA-256 (so the bytes are hashed once)."""
+
+    data: bytes
+    name: str
+    sha256: str | None = None
+
+
+Source = str | os.PathLike | bytes | bytearray | BinaryIO | NamedBytes
+"""What every loader reads: a path, bytes with or without their name, or a binary stream."""
+
+
+def source_sha256(source: Source, data: bytes) -> str:
+    """The hex SHA-256 of `data`, as read from `source`: the one a `NamedBytes` carries, else computed."""
+    if isinstance(source, NamedBytes) and source.sha256 is not None:
+        return source.sha256
+    return hashlib.sha256(data).hexdigest()
 
 
 def to_builtins(value: Any, where: str) -> Any:
@@ -61,6 +81,12 @@ def to_builtins(value: Any, where: str) -> Any:
 
 def read_source(source: Source) -> tuple[bytes, str]:
     """(bytes, name) of a path, bytes or binary stream, refusing anything over the size limit."""
+    if isinstance(source, NamedBytes):
+        if len(source.data) > MAX_ARCHIVE_BYTES:
+            raise CheckpointError(
+                f"{source.name} is larger than the {MAX_ARCHIVE_BYTES / 2**20:.0f} MiB limit"
+            )
+        return bytes(source.data), source.name
     if isinstance(source, (bytes, bytearray)) or hasattr(source, "read"):
         data = source if isinstance(source, (bytes, bytearray)) else source.read(MAX_ARCHIVE_BYTES + 1)
         if not isinstance(data, (bytes, bytearray)):

@@ -25,8 +25,7 @@ from mfm.inference import as_tensor, predict
 from mfm.losses import total_loss
 from mfm.metrics import SELECTION_METRIC, task_metrics
 from mfm.model import MFM
-
-Progress = Callable[[int, int, str], None]
+from mfm.progress import Progress
 
 
 @dataclass(frozen=True)

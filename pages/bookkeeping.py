@@ -9,7 +9,6 @@ bookkeeping around the interpretations, which come from `interpret/` (methods, f
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shlex
@@ -39,6 +38,7 @@ from mfm.importers import (
     sizes_from_config,
 )
 from mfm.model import MFM
+from mfm.safe_load import NamedBytes
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
 """Where the bundled demo checkpoints live (`.pt`, or `.safetensors` with a `.json` beside it)."""
@@ -208,24 +208,18 @@ class CheckpointSource:
         """Whether the weights are a torch file (a checkpoint, or maybe a producer's state_dict), not safetensors."""
         return self.config is None and not self.name.lower().endswith(".safetensors")
 
-    def weights_stream(self) -> str | io.BytesIO:
-        """The weights as `mfm.checkpoint.load_checkpoint` takes them: the path, or a named in-memory stream."""
+    def weights_source(self) -> str | NamedBytes:
+        """The weights as mfm's loaders take them: the path, or the uploaded bytes with their name and SHA-256
+        (hashed once, in `upload_source`)."""
         if isinstance(self.weights, str):
             return self.weights
-        return named_stream(self.weights, self.name)
+        return NamedBytes(self.weights, self.name, self.sha256)
 
-    def config_stream(self) -> io.BytesIO | None:
-        """The uploaded JSON config as a named stream, or None (a demo's config is read from beside the file)."""
+    def config_source(self) -> NamedBytes | None:
+        """The uploaded JSON config with its name, or None (a demo's config is read from beside the file)."""
         if self.config is None:
             return None
-        return named_stream(self.config, str(Path(self.name).with_suffix(".json")))
-
-
-def named_stream(data: bytes, name: str) -> io.BytesIO:
-    """An in-memory binary stream with a `name`, so the loader's messages name the user's file."""
-    stream = io.BytesIO(data)
-    stream.name = name
-    return stream
+        return NamedBytes(self.config, str(Path(self.name).with_suffix(".json")))
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -325,10 +319,11 @@ def upload_source(files: Sequence[tuple[str, bytes]]) -> CheckpointSource | None
         if len(configs) > 1:
             names = ", ".join(n for n, _ in configs)
             raise CheckpointError(f"upload at most one .json config with {name} (got {names})")
+        sha = sha256_bytes(data)
         return CheckpointSource(
             name=name,
-            key=sha256_bytes(data),
-            sha256=sha256_bytes(data),
+            key=sha,
+            sha256=sha,
             weights=data,
             uploaded=True,
             producer_config=configs[0] if configs else None,
@@ -379,13 +374,13 @@ def open_source(source: CheckpointSource) -> LoadedCheckpoint | ProducerUpload:
     a state_dict), or saying that the keys match no known producer.
     """
     try:
-        return load_checkpoint(source.weights_stream(), config_json=source.config_stream())
+        return load_checkpoint(source.weights_source(), config_json=source.config_source())
     except CheckpointError as exc:
         if not source.torch_weights:
             raise
         refusal = exc
     try:
-        read = read_producer_weights(source.weights_stream())
+        read = read_producer_weights(source.weights_source())
     except CheckpointError:
         raise refusal from None  # not a state_dict either: the loader's own message says what it is
     producer = recognise(read.state)
@@ -439,7 +434,7 @@ def producer_config_steps(producer: str, config: tuple[str, bytes] | None) -> in
     """
     if config is None:
         return None
-    return sizes_from_config(producer, parse_config_json(named_stream(config[1], config[0]))).steps
+    return sizes_from_config(producer, parse_config_json(NamedBytes(config[1], config[0]))).steps
 
 
 @dataclass(frozen=True)
@@ -480,7 +475,7 @@ def import_upload(
     through the ordinary loader, so the pages see exactly what the download holds. Raises MFMError saying what is
     wrong (a missing, unexpected or mis-shaped key, a config that does not fit, no T).
     """
-    parsed = parse_config_json(named_stream(config[1], config[0])) if config is not None else None
+    parsed = parse_config_json(NamedBytes(config[1], config[0])) if config is not None else None
     result = import_model(upload.producer, upload.weights, parsed, steps=steps, dataset=dataset)
     file_name = Path(upload.name).stem + "_mfm.pt"
     command = ["python", "-m", "mfm", "import", "--from", upload.producer, upload.name]
@@ -496,7 +491,7 @@ def import_upload(
         metadata["data_generator_version"] = int(generated_version)
     data = checkpoint_bytes(result.model, metadata, result.objective)
     return ImportedCheckpoint(
-        checkpoint=load_checkpoint(named_stream(data, file_name)),
+        checkpoint=load_checkpoint(NamedBytes(data, file_name)),
         data=data,
         file_name=file_name,
         source_name=upload.name,
@@ -548,25 +543,32 @@ def allowed_data_dir(path: str, *, server_address: str, root: Path | None) -> st
     return str(Path(path).expanduser().resolve())
 
 
-def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None, nonfinite: str | None = None) -> tuple:
-    """The identity of the data a checkpoint is analysed on: (data set, seed, folder, modality shapes, generator
-    version the checkpoint records, non-finite handling). `data_dir` is the folder to read, as the user gave or
-    confirmed it: the folder the metadata records is not used here (see `interpret.context.dataset_for`).
+@dataclass(frozen=True)
+class DataKey:
+    """The identity of the data a checkpoint is analysed on (`data_key`): two checkpoints of one data set share
+    the data; a different folder for real data, or another treatment of NaN / inf, is a different cache entry."""
 
-    Results are cached under the checkpoint key plus this, so two checkpoints of one data set share the data and
-    a different folder for real data, or another treatment of NaN / inf, is a different cache entry. `nonfinite`
-    ("refuse" or "zero") overrides what the checkpoint records (its "data_options"; by default "refuse").
-    """
+    dataset: str
+    seed: int
+    data_dir: str | None  # the folder read, as the user gave or confirmed it; None: none
+    shapes: tuple[tuple[str, tuple[int, ...]], ...]  # (modality, shape) of each modality
+    generator_version: str  # so the data's version check runs for each recorded version
+    nonfinite: str  # "refuse" or "zero"
+
+
+def data_key(checkpoint: LoadedCheckpoint, data_dir: str | None, nonfinite: str | None = None) -> DataKey:
+    """The identity of the data `checkpoint` is analysed on, read from `data_dir` (the folder to read, as the user
+    gave or confirmed it: the folder the metadata records is not used here; see `interpret.context.dataset_for`).
+    `nonfinite` ("refuse" or "zero") overrides what the checkpoint records (its "data_options"; by default
+    "refuse")."""
     meta = checkpoint.metadata
-    shapes = tuple((m.name, tuple(m.shape)) for m in checkpoint.config.modalities)
-    options = recorded_data_options(meta)
-    return (
-        str(meta.get("dataset")),
-        int(meta.get("data_seed", 0) or 0),
-        data_dir or None,
-        shapes,
-        str(meta.get("data_generator_version")),  # so the data's version check runs for each recorded version
-        nonfinite or options["nonfinite"],
+    return DataKey(
+        dataset=str(meta.get("dataset")),
+        seed=int(meta.get("data_seed", 0) or 0),
+        data_dir=data_dir or None,
+        shapes=tuple((m.name, tuple(m.shape)) for m in checkpoint.config.modalities),
+        generator_version=str(meta.get("data_generator_version")),
+        nonfinite=nonfinite or recorded_data_options(meta)["nonfinite"],
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,18 +21,23 @@ import streamlit as st
 
 from interpret.abilities import Abilities
 from interpret.context import dataset_for, recorded_data_options
+from interpret.gradients import GradientSettings
+from interpret.information import InformationSettings
+from interpret.report import ReportSettings
 from mfm import isolation
 from mfm.checkpoint import LoadedCheckpoint, file_sha256
 from mfm.data import MultimodalDataset
 from mfm.errors import MFMError
 from mfm.isolation import WorkerLimitError, preflight
 from mfm.model import MFM
+from mfm.progress import Progress
 from mfm.threads import ThreadPolicy, apply_thread_policy, available_cores
 from pages.bookkeeping import (
     SPLITS,
     UPLOAD_TYPES,
     BoundedCache,
     CheckpointSource,
+    DataKey,
     ImportedCheckpoint,
     ProducerUpload,
     active_uploads,
@@ -58,25 +63,50 @@ from pages.bookkeeping import (
 
 STATE_KEY = "mfm_selection"
 isolation.preload("pages.bookkeeping", "interpret.context")  # what the worker's checks run
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The checkpoint the pages work on, its data (or why the data could not be loaded) and the chosen split."""
+    """What the pages work on: the checkpoint's source, the checkpoint, its data (or why the data could not be
+    loaded) and the chosen split. `identity` is its one cache identity: a page's cached result depends on the
+    selection through it alone (`cached`)."""
 
-    name: str
-    key: str  # cache key of the checkpoint (SHA-256 of the weights, + config hash for safetensors)
+    source: CheckpointSource
     checkpoint: LoadedCheckpoint
     dataset: MultimodalDataset | None
-    data_key: tuple
+    data_key: DataKey
     data_error: str | None
     split: str
-    uploaded: bool
-    path: str | None  # a demo's file, relative to the app's folder when inside it; None for uploads
-    imported: ImportedCheckpoint | None = (
-        None  # set when the checkpoint was imported from a producer's state_dict
-    )
+    imported: ImportedCheckpoint | None = None  # set when imported from a producer's state_dict
+
+    @property
+    def identity(self) -> tuple:
+        """The checkpoint's cache key, the data's identity and the split."""
+        return (self.key, astuple(self.data_key), self.split)
+
+    @property
+    def name(self) -> str:
+        """The checkpoint's file name (the converted file's, for an import)."""
+        return self.imported.file_name if self.imported else self.source.name
+
+    @property
+    def key(self) -> str:
+        """The checkpoint's cache key: the source's (SHA-256 of the weights, + the config's for safetensors), or
+        the converted checkpoint's SHA-256 for an import."""
+        return self.checkpoint.sha256 if self.imported else self.source.key
+
+    @property
+    def uploaded(self) -> bool:
+        return self.source.uploaded
+
+    @property
+    def path(self) -> str | None:
+        """A demo's file, relative to the app's folder when inside it; None for uploads."""
+        return None if self.source.uploaded else _relative(str(self.source.weights))
+
+    def on_split(self, split: str) -> Selection:
+        """The same checkpoint and data on another split (for results measured on one split whatever is chosen)."""
+        return replace(self, split=split)
 
     @property
     def model(self) -> MFM:
@@ -87,6 +117,25 @@ class Selection:
     def kind(self) -> str:
         """'image', 'sequence' or 'mixed'."""
         return self.checkpoint.config.kind
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Caching the pages' results
+# ---------------------------------------------------------------------------------------------------------------
+CACHE_HASH_FUNCS = {
+    Selection: lambda selection: selection.identity,
+    InformationSettings: astuple,
+    GradientSettings: astuple,
+    ReportSettings: astuple,
+}
+"""How the pages' cached functions hash their arguments: a selection by its identity, a settings value by its
+fields (frozen dataclasses of plain values)."""
+
+
+def cached(**options: Any) -> Callable:
+    """`st.cache_data` for a page's result, with `CACHE_HASH_FUNCS`: a cached function takes the `Selection` and
+    its settings values as arguments, and its result is cached per selection identity and settings."""
+    return st.cache_data(**{"show_spinner": False, **options}, hash_funcs=CACHE_HASH_FUNCS)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -243,11 +292,11 @@ def import_model_cached(key: tuple, _upload: ProducerUpload, _choices: dict) -> 
         return str(exc)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def load_data(key: tuple, _checkpoint: LoadedCheckpoint) -> MultimodalDataset:
+@st.cache_resource(show_spinner=False, max_entries=4, hash_funcs={DataKey: astuple})
+def load_data(key: DataKey, _checkpoint: LoadedCheckpoint) -> MultimodalDataset:
     """The data set named in the checkpoint, checked against its modalities (shared by checkpoints of one data key)."""
-    name, _, data_dir, _, _, nonfinite = key
-    options = {"data_dir": data_dir, "nonfinite": nonfinite, "recorded_dir": False}
+    name, data_dir = key.dataset, key.data_dir
+    options = {"data_dir": data_dir, "nonfinite": key.nonfinite, "recorded_dir": False}
     if data_dir is not None:  # files the user named: read first in a limited worker process
         with st.spinner(f"Checking the files of {plain(name)} in a separate process…"):
             preflight(f"data folder {data_dir}", partial(dataset_for, _checkpoint, **options))
@@ -495,15 +544,12 @@ def sidebar() -> Selection | None:
     except OSError as exc:  # an unreadable folder given by the user
         data_error = f"the data folder could not be read: {exc}"
     selection = Selection(
-        name=imported.file_name if imported else source.name,
-        key=loaded.sha256 if imported else source.key,
+        source=source,
         checkpoint=loaded,
         dataset=dataset,
         data_key=key,
         data_error=data_error,
         split=split,
-        uploaded=source.uploaded,
-        path=None if source.uploaded else _relative(str(source.weights)),
         imported=imported,
     )
     _identity(selection)
@@ -554,7 +600,7 @@ def _identity(selection: Selection) -> None:
     st.sidebar.code(selection.checkpoint.sha256, language=None, wrap_lines=True)
     meta = selection.checkpoint.metadata
     options = recorded_data_options(meta)
-    nonfinite = selection.data_key[-1]
+    nonfinite = selection.data_key.nonfinite
     st.sidebar.caption(
         f"{config.kind} model · {len(config.modalities)} modalities ({', '.join(config.modality_names)}) · "
         f"{config.task} · data set {plain(meta.get('dataset', '?'))} · non-finite values: {plain(nonfinite)}"

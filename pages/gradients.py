@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from interpret.analysis import captum_profiles, gradient_flow_by_modality
+from interpret.analysis import gradient_flows
 from interpret.figures import FLOW_SCALE_NAMES, gradient_curves, gradient_heatmap, pixel_maps
-from interpret.gradients import FLOW_SCALES, GradientFlow
-from mfm.inference import sample_indices, take
+from interpret.gradients import GradientFlow, GradientSettings
 from pages.bookkeeping import describe_label
 from pages.common import (
     Selection,
+    cached,
     current,
     default,
     default_choice,
@@ -30,41 +30,19 @@ METHODS = {
 }
 """The exact flow is the paper's measure; Saliency takes the chosen scale; the two "x · ∂" methods are
 input-scaled."""
-SCALED_METHODS = ("exact", "saliency")
-"""Methods the scale control applies to; Input × Gradient and Integrated Gradients are input-scaled ("input")."""
 SCALES = {
     "std": "Per 1-sd change of each factor dimension",
     "raw": "Raw ‖∂X̂/∂F‖² (the paper's)",
 }
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def flows(
-    key: str,
-    data: tuple,
-    split: str,
-    method: str,
-    scale: str,
-    max_samples: int,
-    seed: int,
-    _selection: Selection,
-) -> tuple[np.ndarray, dict[str, GradientFlow]]:
-    """Per-sample flows of every modality for a seeded subsample of the split: (sample indices, flows).
-
-    `scale`: "std" or "raw" for the exact flow and Saliency; "input" for the input-scaled Captum methods."""
-    inputs = _selection.dataset.splits[split].inputs
-    index = sample_indices(len(_selection.dataset.splits[split]), max_samples, seed)
-    subset = take(inputs, index)
-    with progress_bar(METHODS[method]) as update:
-        if method == "exact":
-            result = gradient_flow_by_modality(
-                _selection.model, subset, max_samples=None, scale=scale, progress=update
-            )
-        else:
-            # Input-scaled methods ignore `scale`: any accepted value does.
-            chosen = scale if scale in FLOW_SCALES else "raw"
-            result = captum_profiles(_selection.model, subset, method=method, scale=chosen, progress=update)
-    return index, result
+@cached(max_entries=32)
+def flows(selection: Selection, settings: GradientSettings) -> tuple[np.ndarray, dict[str, GradientFlow]]:
+    """`interpret.analysis.gradient_flows` of the split: (the analysed rows of the split, per-sample flows of
+    every modality the method applies to), cached per selection and settings."""
+    inputs = selection.dataset.splits[selection.split].inputs
+    with progress_bar(METHODS[settings.method]) as update:
+        return gradient_flows(selection.model, inputs, settings, update)
 
 
 selection = current()
@@ -109,7 +87,7 @@ max_samples = columns[1].slider(
     "attribution per time step: Integrated Gradients is slow with many samples.",
 )
 seed = columns[2].number_input("Seed", 0, 2**31 - 1, step=1, key=default("grad_seed", 0))
-scaled = method in SCALED_METHODS
+scaled = not GradientSettings(method=method).input_scaled  # the scale control applies
 chosen_scale = columns[3].radio(
     "Scale",
     list(SCALES),
@@ -124,16 +102,13 @@ chosen_scale = columns[3].radio(
 )
 scale = chosen_scale if scaled else "input"
 
-index, result = flows(
-    selection.key,
-    selection.data_key,
-    selection.split,
-    method,
-    scale,
-    int(max_samples),
-    int(seed),
-    _selection=selection,
+settings = GradientSettings(
+    method=method,
+    scale=chosen_scale if scaled else GradientSettings.scale,  # an input-scaled method ignores it: one entry
+    max_samples=int(max_samples),
+    seed=int(seed),
 )
+index, result = flows(selection, settings)
 
 columns = st.columns([1, 3, 1])
 view = columns[0].radio(

@@ -14,76 +14,41 @@ from interpret.analysis import (
     planted_cut,
 )
 from interpret.figures import dependence_figure, information_axis_max, information_figure
+from interpret.information import InformationSettings
 from interpret.report import COMPARISON_LEGEND, information_comparison_rows
 from pages.bookkeeping import information_rows, plain, planted_cut_reading, planted_cut_rows
-from pages.common import Selection, current, default, default_choice, page_title, progress_bar, require_data
+from pages.common import (
+    Selection,
+    cached,
+    current,
+    default,
+    default_choice,
+    page_title,
+    progress_bar,
+    require_data,
+)
 
 ESTIMATORS = {"ksg": "KSG (k-nearest neighbours)", "gaussian": "Gaussian (covariance)"}
+"""The estimators (`interpret.information.ESTIMATORS`) as the page names them."""
+DEFAULTS = InformationSettings(max_samples=500, n_bootstrap=30, n_null=10)
+"""The form's first settings: fewer samples and rounds than the library's defaults, for a first figure in seconds."""
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def information(
-    key: str,
-    data: tuple,
-    split: str,
-    estimator: str,
-    max_samples: int,
-    n_components: int,
-    k: int,
-    n_bootstrap: int,
-    n_null: int,
-    seed: int,
-    _selection: Selection,
-) -> InformationVersions:
+@cached(max_entries=32)
+def information(selection: Selection, settings: InformationSettings) -> InformationVersions:
     """`interpret.analysis.information_versions` on the split: both versions and I(F_y; F_i) from one pass over
-    the same samples, cached per checkpoint, data and settings."""
-    inputs = _selection.dataset.splits[split].inputs
-    with progress_bar(f"Estimating mutual information ({ESTIMATORS[estimator]})") as update:
-        return information_versions(
-            _selection.model,
-            inputs,
-            estimator=estimator,
-            max_samples=max_samples,
-            n_components=n_components,
-            k=k,
-            n_bootstrap=n_bootstrap,
-            n_null=n_null,
-            seed=seed,
-            progress=update,
-        )
+    the same samples, cached per selection and settings."""
+    inputs = selection.dataset.splits[selection.split].inputs
+    with progress_bar(f"Estimating mutual information ({ESTIMATORS[settings.estimator]})") as update:
+        return information_versions(selection.model, inputs, settings, progress=update)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def cut_control(
-    key: str,
-    data: tuple,
-    split: str,
-    modality: str,
-    estimator: str,
-    max_samples: int,
-    n_components: int,
-    k: int,
-    n_bootstrap: int,
-    n_null: int,
-    seed: int,
-    _selection: Selection,
-) -> PlantedCut:
+@cached(max_entries=32)
+def cut_control(selection: Selection, modality: str, settings: InformationSettings) -> PlantedCut:
     """`interpret.analysis.planted_cut` of one modality on the same samples and settings as the page's result."""
-    inputs = _selection.dataset.splits[split].inputs
+    inputs = selection.dataset.splits[selection.split].inputs
     with progress_bar(f"Measuring a copy whose {modality} decoder cannot see F_y") as update:
-        return planted_cut(
-            _selection.model,
-            inputs,
-            modality,
-            estimator=estimator,
-            max_samples=max_samples,
-            n_components=n_components,
-            k=k,
-            n_bootstrap=n_bootstrap,
-            n_null=n_null,
-            seed=seed,
-            progress=update,
-        )
+        return planted_cut(selection.model, inputs, modality, settings, progress=update)
 
 
 selection = current()
@@ -107,37 +72,45 @@ with st.form("information_settings"):
         "Estimator",
         list(ESTIMATORS),
         format_func=ESTIMATORS.get,
-        key=default_choice("info_estimator", list(ESTIMATORS), "ksg"),
+        key=default_choice("info_estimator", list(ESTIMATORS), DEFAULTS.estimator),
     )
     max_samples = columns[1].slider(
         "Samples",
         50,
         3000,
         step=50,
-        key=default("info_samples", 500),
+        key=default("info_samples", DEFAULTS.max_samples),
         help=f"A seeded subsample of the {selection.split} split ({n_available} samples).",
     )
     n_bootstrap = columns[2].slider(
-        "Subsampling rounds (interval)", 5, 200, key=default("info_bootstrap", 30)
+        "Subsampling rounds (interval)", 5, 200, key=default("info_bootstrap", DEFAULTS.n_bootstrap)
     )
     columns = st.columns(4)
-    n_null = columns[0].slider("Shuffled-pairs rounds (null)", 2, 100, key=default("info_null", 10))
+    n_null = columns[0].slider(
+        "Shuffled-pairs rounds (null)", 2, 100, key=default("info_null", DEFAULTS.n_null)
+    )
     n_components = columns[1].slider(
         "Principal components a side",
         1,
         8,
-        key=default("info_components", 3),
+        key=default("info_components", DEFAULTS.n_components),
         help="Above 4 a side the intervals' coverage was not met on non-Gaussian data (interpret.information).",
     )
-    k = columns[2].slider("KSG neighbours k", 2, 10, key=default("info_k", 3))
-    seed = columns[3].number_input("Seed", 0, 2**31 - 1, step=1, key=default("info_seed", 0))
+    k = columns[2].slider("KSG neighbours k", 2, 10, key=default("info_k", DEFAULTS.k))
+    seed = columns[3].number_input("Seed", 0, 2**31 - 1, step=1, key=default("info_seed", DEFAULTS.seed))
     st.form_submit_button("Estimate", type="primary")
 
-settings = (estimator, int(max_samples), int(n_components), int(k), int(n_bootstrap), int(n_null), int(seed))
+settings = InformationSettings(
+    estimator=estimator,
+    max_samples=int(max_samples),
+    n_components=int(n_components),
+    k=int(k),
+    n_bootstrap=int(n_bootstrap),
+    n_null=int(n_null),
+    seed=int(seed),
+)
 try:
-    versions = information(
-        selection.key, selection.data_key, selection.split, *settings, _selection=selection
-    )
+    versions = information(selection, settings)
 except ValueError as exc:  # e.g. too few samples for the chosen k
     st.error(f"The estimate could not be computed: {plain(exc)}")
     st.stop()
@@ -229,12 +202,10 @@ cut_modality = columns[0].selectbox(
 clicked = columns[1].button(
     f"What would a model whose {cut_modality} decoder ignores F_y show?", key="info_cut_button"
 )
-request = (selection.key, selection.data_key, selection.split, cut_modality, settings)
+request = (selection.identity, cut_modality, settings)
 if clicked or st.session_state.get("info_cut_shown") == request:
     try:
-        cut = cut_control(
-            selection.key, selection.data_key, selection.split, cut_modality, *settings, _selection=selection
-        )
+        cut = cut_control(selection, cut_modality, settings)
     except ValueError as exc:
         st.error(f"The control could not be computed: {plain(exc)}")
         st.stop()

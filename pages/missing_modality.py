@@ -35,6 +35,7 @@ from pages.bookkeeping import (
 )
 from pages.common import (
     Selection,
+    cached,
     current,
     default,
     default_choice,
@@ -47,23 +48,22 @@ from pages.common import (
 SHORT = {SURROGATE: "Surrogate inference (paper Eq. 5)", ZERO_FILL: "Zero-filling (X_m = 0)"}
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def summary(
-    key: str, data: tuple, split: str, max_samples: int, seed: int, method: str, _selection: Selection
-) -> dict[str, Any]:
+@cached(max_entries=16)
+def summary(selection: Selection, max_samples: int, seed: int, method: str) -> dict[str, Any]:
     """`missing_modality_summary` or `zero_fill_summary` (every modality in turn) on a seeded subsample (cached)."""
-    part = _selection.dataset.splits[split]
+    part = selection.dataset.splits[selection.split]
     index = sample_indices(len(part), max_samples, seed)
     run = missing_modality_summary if method == SURROGATE else zero_fill_summary
     text = "Dropping each modality in turn" if method == SURROGATE else "Zero-filling each modality in turn"
     with progress_bar(text) as update:
-        return run(_selection.model, take(part.inputs, index), part.labels[index], progress=update)
+        return run(selection.model, take(part.inputs, index), part.labels[index], progress=update)
 
 
-@st.cache_data(show_spinner="Reading generated images with the independent classifiers…", max_entries=16)
-def image_abilities(key: str, data: tuple, _selection: Selection) -> Abilities:
-    """`pages.bookkeeping.missing_image_abilities` on the data set's test split (cached)."""
-    return missing_image_abilities(_selection.model, _selection.dataset)
+@cached(show_spinner="Reading generated images with the independent classifiers…", max_entries=16)
+def image_abilities(selection: Selection) -> Abilities:
+    """`pages.bookkeeping.missing_image_abilities` on the data set's test split (cached; pass the selection
+    `on_split("test")`)."""
+    return missing_image_abilities(selection.model, selection.dataset)
 
 
 selection = current()
@@ -125,14 +125,12 @@ max_samples = columns[1].slider(
 row = columns[2].slider("Sample", 0, len(split) - 1, key=default("missing_sample", 0, 0, len(split) - 1))
 
 st.subheader("Over the split" + (" (zero-filling)" if zero_fill else " (surrogate inference)"))
-table = summary(
-    selection.key, selection.data_key, selection.split, int(max_samples), 0, method, _selection=selection
-)
+table = summary(selection, int(max_samples), 0, method)
 st.dataframe(what_if_rows(table, config.task), hide_index=True, width="stretch")
 for warning in missing_warnings(table):
     st.warning(warning, icon=":material/warning:")
 show_abilities(
-    image_abilities(selection.key, selection.data_key, _selection=selection),
+    image_abilities(selection.on_split("test")),
     "Does a generated missing image show its label?",
     note_when_unmeasured=False,
 )

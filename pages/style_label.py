@@ -25,6 +25,7 @@ from interpret.generation import (
 from pages.bookkeeping import describe_label, generation_abilities
 from pages.common import (
     Selection,
+    cached,
     current,
     default,
     default_choice,
@@ -40,37 +41,29 @@ CROSS_MODAL_ROWS = 6
 """Label-source samples (rows) of the cross-modal grid."""
 
 
-@st.cache_data(show_spinner="Encoding the split's factors (once per checkpoint and split)…", max_entries=16)
-def factors(key: str, data: tuple, split: str, _selection: Selection) -> GridFactors:
+@cached(show_spinner="Encoding the split's factors (once per checkpoint and split)…", max_entries=16)
+def factors(selection: Selection) -> GridFactors:
     """`interpret.generation.grid_factors` of the split: F_y, every F_i and the label prototypes (cached)."""
-    return grid_factors(_selection.model, _selection.dataset.splits[split])
+    return grid_factors(selection.model, selection.dataset.splits[selection.split])
 
 
-@st.cache_data(
+@cached(
     show_spinner="Measuring label swaps and style preservation (500 test samples, as `mfm evaluate`)…",
     max_entries=16,
 )
-def abilities(key: str, data: tuple, _selection: Selection) -> Abilities:
-    """`pages.bookkeeping.generation_abilities` of the model on its data set's test split (cached)."""
-    return generation_abilities(_selection.model, _selection.dataset)
+def abilities(selection: Selection) -> Abilities:
+    """`pages.bookkeeping.generation_abilities` of the model on its data set's test split (cached; pass the
+    selection `on_split("test")`)."""
+    return generation_abilities(selection.model, selection.dataset)
 
 
-@st.cache_data(show_spinner="Measuring each dimension's effect…", max_entries=64)
-def effects(
-    key: str,
-    data: tuple,
-    split: str,
-    modality: str,
-    which: str,
-    label: int,
-    style: int,
-    _selection: Selection,
-) -> np.ndarray:
+@cached(show_spinner="Measuring each dimension's effect…", max_entries=64)
+def effects(selection: Selection, modality: str, which: str, label: int, style: int) -> np.ndarray:
     """`interpret.generation.factor_effects` at one label prototype and one sample's style (cached)."""
-    grid = factors(key, data, split, _selection=_selection)
+    grid = factors(selection)
     source = grid.factors.shared_factor if which == "shared" else grid.factors.modality_factors[modality]
     style_factor = grid.factors.modality_factors[modality][style]
-    return factor_effects(_selection.model, modality, grid.prototypes[label], style_factor, which, source)
+    return factor_effects(selection.model, modality, grid.prototypes[label], style_factor, which, source)
 
 
 selection = current()
@@ -79,7 +72,7 @@ dataset = require_data(selection)
 split = dataset.splits[selection.split]
 config = selection.checkpoint.config
 model = selection.model
-grid = factors(selection.key, selection.data_key, selection.split, _selection=selection)
+grid = factors(selection)
 n_samples = len(split)
 names = list(config.modality_names)
 kinds = {m.name: m.kind for m in config.modalities}
@@ -95,9 +88,7 @@ if "sequence" in kinds.values():
         "each panel row is one of the three features that change most between the rows."
     )
 
-show_abilities(
-    abilities(selection.key, selection.data_key, _selection=selection), "What this model's controls can do"
-)
+show_abilities(abilities(selection.on_split("test")), "What this model's controls can do")
 
 columns = st.columns([3, 1])
 style_start = columns[0].slider(
@@ -300,10 +291,7 @@ which = columns[0].radio(
 )
 factor_name = "F_y" if which == "shared" else f"F_{modality}"
 source = grid.factors.shared_factor if which == "shared" else grid.factors.modality_factors[modality]
-effect = effects(
-    selection.key, selection.data_key, selection.split, modality, which, label_index, int(style_start),
-    _selection=selection,
-)  # fmt: skip
+effect = effects(selection, modality, which, label_index, int(style_start))
 order = [int(d) for d in np.argsort(-effect, kind="stable")]  # most effect first
 dim = columns[1].selectbox(
     "Dimension (largest effect on the output first)",

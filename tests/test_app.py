@@ -40,7 +40,7 @@ from interpret.analysis import (
     information_versions,
     planted_cut,
 )
-from interpret.information import MIEstimate, ModalityInformation
+from interpret.information import InformationSettings, MIEstimate, ModalityInformation
 from mfm.checkpoint import load_checkpoint, save_checkpoint
 from mfm.config import MFMConfig, ModalityConfig
 from mfm.errors import CheckpointError
@@ -454,26 +454,26 @@ def test_information_versions_and_the_planted_cut_are_the_library_numbers():
     model = MFM(tiny_sequence_config()).eval()
     g = torch.Generator().manual_seed(1)
     inputs = {m.name: torch.randn(80, *m.shape, generator=g).numpy() for m in model.config.modalities}
-    settings = dict(max_samples=60, n_bootstrap=4, n_null=5, seed=2)
-    versions = information_versions(model, inputs, **settings)
+    settings = InformationSettings(max_samples=60, n_bootstrap=4, n_null=5, seed=2)
+    versions = information_versions(model, inputs, settings)
     assert versions.n_samples == 60
-    observed = information_by_modality(model, inputs, **settings)
-    intervened = information_by_modality(model, inputs, intervention="shuffle_shared", **settings)
-    dependence = factor_dependence(model, inputs, **settings)
+    observed = information_by_modality(model, inputs, settings)
+    intervened = information_by_modality(model, inputs, settings, intervention="shuffle_shared")
+    dependence = factor_dependence(model, inputs, settings)
     for name in model.modality_names:
         assert versions.observational[name] == observed[name]
         assert versions.interventional[name] == intervened[name]
         assert versions.dependence[name] == dependence[name]
-    control = planted_cut(model, inputs, "acoustic", **settings)
+    control = planted_cut(model, inputs, "acoustic", settings)
     cut = cut_shared_factor(model, "acoustic")
-    assert control.observational == information_by_modality(cut, inputs, **settings)["acoustic"]
+    assert control.observational == information_by_modality(cut, inputs, settings)["acoustic"]
     assert (
         control.interventional
-        == information_by_modality(cut, inputs, intervention="shuffle_shared", **settings)["acoustic"]
+        == information_by_modality(cut, inputs, settings, intervention="shuffle_shared")["acoustic"]
     )
     assert control.shared_flow == control.shared_flow_max == 0.0 and control.model_shared_flow > 0
     with pytest.raises(ValueError, match="unknown modality 'speech'"):
-        planted_cut(model, inputs, "speech", **settings)
+        planted_cut(model, inputs, "speech", settings)
 
 
 def heatmap_of(at: AppTest) -> dict:
@@ -1058,6 +1058,31 @@ def test_upload_source_picks_the_checkpoint_and_explains_mistakes():
             upload_source(files)
 
 
+def test_an_upload_is_hashed_once_and_reaches_the_loader_as_bytes_with_its_name(tmp_path, monkeypatch):
+    import hashlib
+
+    import mfm.safe_load as safe_load
+    import pages.bookkeeping as bookkeeping
+
+    data = good_upload_bytes(tmp_path)
+    calls = []
+    real = hashlib.sha256
+
+    def counted(*args):
+        calls.append(len(args[0]) if args else 0)
+        return real(*args)
+
+    monkeypatch.setattr(bookkeeping.hashlib, "sha256", counted)
+    monkeypatch.setattr(safe_load.hashlib, "sha256", counted)
+    source = upload_source([("mine.pt", data)])
+    loaded = bookkeeping.open_source(source)
+    assert calls == [len(data)], "one hash of the upload's bytes, from upload to loaded checkpoint"
+    assert loaded.sha256 == source.sha256 == source.key == real(data).hexdigest()
+    assert loaded.source == "mine.pt"  # the loader names the user's file
+    with pytest.raises(CheckpointError, match=r"^mine\.pt is not a PyTorch checkpoint"):
+        bookkeeping.open_source(upload_source([("mine.pt", b"not a zip archive")]))
+
+
 def test_active_uploads_let_the_newest_weights_replace_the_earlier_upload():
     assert active_uploads([("a", "a.pt")], seen=(), active=()) == ["a"]
     # A new weights file (with the JSON uploaded with it) replaces the earlier upload ...
@@ -1092,7 +1117,7 @@ def test_split_command_takes_the_command_lines_out_of_a_message():
 
 def test_data_key_includes_the_non_finite_choice(tmp_path):
     checkpoint = load_checkpoint(tiny_checkpoint(tmp_path / "m.pt", "sentiment"))
-    assert data_key(checkpoint, None)[-1] == "refuse"  # what it records (nothing: the default)
+    assert data_key(checkpoint, None).nonfinite == "refuse"  # what it records (nothing: the default)
     assert data_key(checkpoint, None, "zero") != data_key(checkpoint, None)
     assert data_key(checkpoint, None, "refuse") == data_key(checkpoint, None)
 
@@ -1166,13 +1191,13 @@ def test_a_recorded_data_folder_is_read_only_once_confirmed(tmp_path):
     at.sidebar.file_uploader[0].set_value(("mosi.pt", data, "application/octet-stream")).run()
     assert_healthy(at)
     selection = at.session_state["mfm_selection"]
-    assert selection.data_key[2] is None and "name the folder" in selection.data_error  # nothing opened
+    assert selection.data_key.data_dir is None and "name the folder" in selection.data_error  # nothing opened
     confirm = next(c for c in at.sidebar.checkbox if c.key.startswith("confirm_data_dir_"))
     assert str(folder) in shown(confirm.label) and not confirm.value
     confirm.check().run()
     assert_healthy(at)
     selection = at.session_state["mfm_selection"]
-    assert selection.data_key[2] == str(folder.resolve())  # now it is the folder read
+    assert selection.data_key.data_dir == str(folder.resolve())  # now it is the folder read
     assert "name the folder" not in selection.data_error  # (it holds no MOSI files: another message)
 
 
@@ -1189,11 +1214,11 @@ def test_served_beyond_localhost_typed_folders_need_a_data_root(tmp_path, monkey
     assert_healthy(at)
     error = at.session_state["mfm_selection"].data_error
     assert "served on 0.0.0.0" in error and "MFM_DATA_ROOT" in error
-    assert at.session_state["mfm_selection"].data_key[2] is None
+    assert at.session_state["mfm_selection"].data_key.data_dir is None
     root = tmp_path / "root"
     (root / "mosi").mkdir(parents=True)
     monkeypatch.setenv("MFM_DATA_ROOT", str(root))
     at.sidebar.text_input(key="data_dir").set_value("/etc").run()
     assert "outside the data root" in at.session_state["mfm_selection"].data_error
     at.sidebar.text_input(key="data_dir").set_value("mosi").run()  # relative: inside the root
-    assert at.session_state["mfm_selection"].data_key[2] == str((root / "mosi").resolve())
+    assert at.session_state["mfm_selection"].data_key.data_dir == str((root / "mosi").resolve())

@@ -1,18 +1,23 @@
 """Checkpoint format version 2: the shipped version-1 demos load unchanged, and a version-2 round trip is exact.
 
-`tests/data/v1_demo_outputs.npz` holds the outputs of the shipped version-1 demos on fixed inputs, computed with
-the code as it was before version 2 (`tests/data/make_v1_demo_outputs.py`, run at that commit). The improved
-digits demo was one of them until issue 15 replaced it with a version-2 file; its entries were dropped from the
-file, the others left as they were (the migration of its objective is checked on a built version-1 config below).
+The outputs of the shipped version-1 demos on fixed inputs are computed by the code as it was before version 2
+(commit 2461cdd, unpacked from git and run on this machine: tests/baseline.py says why not a stored file) and by
+today's code, which must give the same numbers bit for bit. The improved digits demo was a version-1 file until
+issue 15 replaced it with a version-2 one (the migration of its objective is checked on a built version-1 config
+below).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from baseline import unpack_commit
 from conftest import random_batch, tiny_image_config, tiny_sequence_config
 
 from mfm.checkpoint import VERSION, checkpoint_payload, load_checkpoint, save_checkpoint
@@ -38,9 +43,58 @@ def _outputs(model: MFM, inputs: dict[str, torch.Tensor]) -> dict[str, np.ndarra
     return {k: v.detach().numpy() for k, v in out.items()}
 
 
+V1_COMMIT = "2461cdd"
+"""The last commit before checkpoint format version 2."""
+V1_OUTPUTS = """
+import sys
+
+import numpy as np
+import torch
+
+from mfm.checkpoint import load_checkpoint
+
+torch.set_num_threads(1)
+out = {}
+g = torch.Generator().manual_seed(1234)
+for name in sys.argv[2:]:
+    model = load_checkpoint(f"assets/checkpoints/{name}.pt").model
+    inputs = {}
+    for m in model.config.modalities:
+        shape = (2, *m.shape)
+        x = torch.rand(shape, generator=g) if m.kind == "image" else torch.randn(shape, generator=g)
+        inputs[m.name] = x
+        out[f"{name}/input/{m.name}"] = x.numpy()
+    runs = [(None, model(inputs))]
+    if model.config.surrogate:
+        runs += [(m, model({k: v for k, v in inputs.items() if k != m}, missing=m)) for m in model.modality_names]
+    for missing, o in runs:
+        tag = f"{name}/{missing or 'all'}"
+        out[f"{tag}/prediction"] = o.prediction.detach().numpy()
+        out[f"{tag}/shared_factor"] = o.shared_factor.detach().numpy()
+        out.update({f"{tag}/recon/{k}": v.detach().numpy() for k, v in o.reconstructions.items()})
+        out.update({f"{tag}/factor/{k}": v.detach().numpy() for k, v in o.modality_factors.items()})
+np.savez(sys.argv[1], **out)
+"""
+"""The outputs of the demos on seeded inputs, by the version-1 code (run from its own tree)."""
+
+
+@pytest.fixture(scope="module")
+def v1_outputs(tmp_path_factory) -> dict[str, np.ndarray]:
+    folder = unpack_commit(V1_COMMIT, tmp_path_factory.mktemp("v1"))
+    (folder / "v1_outputs.py").write_text(V1_OUTPUTS)
+    result = subprocess.run(
+        [sys.executable, "v1_outputs.py", str(folder / "outputs.npz"), *DEMOS],
+        cwd=folder, env={**os.environ, "PYTHONPATH": str(folder)}, capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(folder / "outputs.npz") as saved:
+        return {k: saved[k] for k in saved.files}
+
+
 @pytest.mark.parametrize("name", DEMOS)
-def test_shipped_version_1_demos_load_and_give_bit_identical_outputs(name):
-    reference = np.load(ROOT / "tests" / "data" / "v1_demo_outputs.npz")
+def test_shipped_version_1_demos_load_and_give_bit_identical_outputs(name, v1_outputs):
+    reference = v1_outputs
     loaded = load_checkpoint(ROOT / "assets" / "checkpoints" / f"{name}.pt")
     assert loaded.version == 1
     model = loaded.model
@@ -48,9 +102,7 @@ def test_shipped_version_1_demos_load_and_give_bit_identical_outputs(name):
     with torch.no_grad():
         outputs = _outputs(model, inputs)
     expected = {
-        k[len(name) + 1 :]: reference[k]
-        for k in reference.files
-        if k.startswith(f"{name}/") and "/input/" not in k
+        k[len(name) + 1 :]: reference[k] for k in reference if k.startswith(f"{name}/") and "/input/" not in k
     }
     assert set(outputs) == set(expected)
     for key, value in outputs.items():

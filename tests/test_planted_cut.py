@@ -25,10 +25,11 @@ from interpret.analysis import (
     take,
 )
 from interpret.gradients import gradient_flow
+from interpret.information import InformationSettings
 from mfm.model import MFM
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {"max_samples": None, "n_bootstrap": 10, "n_null": 10, "seed": 0}
+SETTINGS = InformationSettings(max_samples=None, n_bootstrap=10, n_null=10, seed=0)
 
 
 def test_cut_copy_ignores_the_shared_factor_exactly_and_leaves_the_original_alone():
@@ -85,9 +86,9 @@ def test_planted_cut_on_the_shipped_sequence_demo(cut_modality, data_cache):
     )
     assert np.all(flow.shared == 0.0)  # exact: no path from F_y
     assert flow.modality_flow.max() > 0
-    observational = information_by_modality(cut, inputs, collected=collected, **SETTINGS)
+    observational = information_by_modality(cut, inputs, collected=collected, settings=SETTINGS)
     interventional = information_by_modality(
-        cut, inputs, collected=collected, intervention="shuffle_shared", **SETTINGS
+        cut, inputs, collected=collected, intervention="shuffle_shared", settings=SETTINGS
     )
     # The decoder cannot use F_y: the interventional estimate lies within its null ...
     assert interventional[cut_modality].shared.value <= interventional[cut_modality].shared.null_high
@@ -104,11 +105,11 @@ def test_shipped_sequence_demo_ranks_the_modalities_under_both_versions(data_cac
     collected = collect(model, inputs)
     for intervention in ("none", "shuffle_shared"):
         info = information_by_modality(
-            model, inputs, collected=collected, intervention=intervention, **SETTINGS
+            model, inputs, collected=collected, intervention=intervention, settings=SETTINGS
         )
         r = {m: v.ratio for m, v in info.items()}
         assert r["language"] > r["acoustic"] > r["visual"], (intervention, r)
-    dependence = factor_dependence(model, inputs, collected=collected, **SETTINGS)
+    dependence = factor_dependence(model, inputs, collected=collected, settings=SETTINGS)
     # F_y and F_language are strongly dependent (measured 0.80 nats at 600 segments), F_visual barely (0.05).
     assert dependence["language"].value > dependence["acoustic"].value > dependence["visual"].value
 
@@ -121,7 +122,7 @@ def test_planted_cut_on_a_tiny_image_model():
     cut = cut_shared_factor(model, "svhn")
     flows = gradient_flow_by_modality(cut, inputs, max_samples=None)
     assert np.all(flows["svhn"].shared == 0.0) and flows["mnist"].shared.max() > 0
-    info = information_by_modality(cut, inputs, intervention="shuffle_shared", **SETTINGS)
+    info = information_by_modality(cut, inputs, intervention="shuffle_shared", settings=SETTINGS)
     assert info["svhn"].shared.value <= info["svhn"].shared.null_high
     assert info["mnist"].shared.value > info["mnist"].shared.null_high
 
@@ -142,11 +143,11 @@ def test_planted_cut_on_an_imported_model():
     )
     assert np.all(flow.shared == 0.0)
     info = information_by_modality(
-        cut, inputs, collected=collected, intervention="shuffle_shared", **SETTINGS
+        cut, inputs, collected=collected, intervention="shuffle_shared", settings=SETTINGS
     )
     assert info["visual"].shared.value <= info["visual"].shared.null_high
     # The same modality of the uncut model: its decoder does use F_y (measured 2.24 nats against a null of 0.08).
-    uncut = information_by_modality(model, inputs, intervention="shuffle_shared", **SETTINGS)
+    uncut = information_by_modality(model, inputs, intervention="shuffle_shared", settings=SETTINGS)
     assert uncut["visual"].shared.value > uncut["visual"].shared.null_high
 
 

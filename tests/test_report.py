@@ -24,7 +24,7 @@ from interpret.cli import main
 from interpret.context import open_checkpoint
 from interpret.report import ReportSettings, build_report
 
-SMALL = ReportSettings(max_samples=96, n_bootstrap=4, n_null=3, gradient_samples=16)
+SMALL = ReportSettings.from_flat(max_samples=96, n_bootstrap=4, n_null=3, gradient_samples=16)
 INFORMATION_FIELDS = {
     "shared_mi", "shared_low", "shared_high", "shared_null_high",
     "modality_mi", "modality_low", "modality_high", "modality_null_high",
@@ -209,12 +209,13 @@ def test_report_on_an_imported_mmsa_model_labels_zero_filling(tmp_path, data_cac
 
 def test_the_observational_version_is_the_papers_information_by_modality(sentiment_checkpoint):
     from interpret.analysis import information_by_modality
+    from interpret.information import InformationSettings
 
     context = open_checkpoint(sentiment_checkpoint)
     _, summary = build_report(context, SMALL)
     direct = information_by_modality(
-        context.model, context.dataset.splits["test"].inputs, estimator="ksg", max_samples=96,
-        n_components=3, n_bootstrap=4, n_null=3, seed=0,
+        context.model, context.dataset.splits["test"].inputs,
+        InformationSettings(estimator="ksg", max_samples=96, n_components=3, n_bootstrap=4, n_null=3, seed=0),
     )  # fmt: skip
     for name, v in direct.items():
         assert summary["information"][name]["shared_mi"] == v.shared.value
@@ -229,7 +230,7 @@ def test_a_report_on_a_model_with_a_planted_cut(sentiment_checkpoint, tmp_path):
     loaded = load_checkpoint(sentiment_checkpoint)
     cut = cut_shared_factor(loaded.model, "acoustic")
     path = save_checkpoint(tmp_path / "cut_acoustic.pt", cut, loaded.metadata)
-    settings = ReportSettings(
+    settings = ReportSettings.from_flat(
         max_samples=96,
         n_bootstrap=4,
         n_null=10,
@@ -258,7 +259,7 @@ def test_a_report_on_a_model_with_a_planted_cut(sentiment_checkpoint, tmp_path):
 
 def test_an_unknown_gradient_scale_is_refused_before_any_work(sentiment_checkpoint):
     with pytest.raises(ValueError, match=r"unknown gradient-flow scale 'log'; choose one of std, raw"):
-        build_report(open_checkpoint(sentiment_checkpoint), ReportSettings(gradient_scale="log"))
+        build_report(open_checkpoint(sentiment_checkpoint), ReportSettings.from_flat(gradient_scale="log"))
 
 
 def test_one_segment_chart_takes_words_and_planted_steps_from_the_segment_it_shows(sentiment_checkpoint):
@@ -267,7 +268,7 @@ def test_one_segment_chart_takes_words_and_planted_steps_from_the_segment_it_sho
     from mfm.inference import sample_indices
 
     context = open_checkpoint(sentiment_checkpoint)
-    settings = ReportSettings(
+    settings = ReportSettings.from_flat(
         max_samples=64, n_bootstrap=2, n_null=2, gradient_samples=16, faithfulness=False
     )
     page, summary = build_report(context, settings)
@@ -357,3 +358,74 @@ def test_the_page_shows_label_swaps_and_colours_with_their_ceilings():
     unmeasured = {**svhn, "fg_chroma_agreement": None, "label_swap_prototype": None}
     page = render_html({**summary, "generation": {"by_modality": {"svhn": unmeasured}}}, [])
     assert "foreground colour of a swapped image" not in page and "label swaps are read" not in page
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Settings as values (issue 17, point 4)
+# ---------------------------------------------------------------------------------------------------------------
+def test_report_settings_round_trip_through_flat_keys_and_the_command_line():
+    from interpret.cli import build_parser, report_command
+
+    chosen = ReportSettings.from_flat(
+        split="valid", estimator="gaussian", max_samples=250, n_components=4, k=5, n_bootstrap=7, n_null=6,
+        gradient_method="integrated_gradients", gradient_samples=24, gradient_scale="raw", gradient_steps=9,
+        styles=5, faithfulness=False, seed=3,
+    )  # fmt: skip
+    assert ReportSettings.from_flat(**chosen.flat()) == chosen
+    assert chosen.information.k == 5 and chosen.gradients.n_steps == 9 and chosen.generation.styles == 5
+    assert {chosen.information.seed, chosen.gradients.seed, chosen.generation.seed} == {3}
+    # The command the app shows parses back to the same settings: every setting has its flag.
+    command = report_command("model.pt", chosen)
+    args = build_parser().parse_args(command.split()[3:])
+    assert args.checkpoint == "model.pt"
+    assert ReportSettings.from_flat(**{key: getattr(args, key) for key in chosen.flat()}) == chosen
+    assert report_command("model.pt", ReportSettings()) == "python -m interpret report model.pt"
+    assert len(set(chosen.flat().values())) > 10 and chosen.flat() != ReportSettings().flat()
+
+
+def test_report_settings_refuse_unknown_keys_mixed_seeds_and_bad_names():
+    from interpret.generation import GenerationSettings
+    from interpret.gradients import GradientSettings
+    from interpret.information import InformationSettings
+
+    with pytest.raises(ValueError, match=r"unknown report settings \['samples'\]"):
+        ReportSettings.from_flat(samples=10)
+    with pytest.raises(ValueError, match="the report runs on one seed"):
+        ReportSettings(information=InformationSettings(seed=1), gradients=GradientSettings(seed=2))
+    assert ReportSettings().with_seed(4).seed == 4 and ReportSettings().with_seed(4).gradients.seed == 4
+    with pytest.raises(ValueError, match="unknown estimator 'kde'"):
+        InformationSettings(estimator="kde")
+    with pytest.raises(ValueError, match="unknown gradient method 'lime'"):
+        GradientSettings(method="lime")
+    with pytest.raises(ValueError, match="styles must be a positive integer"):
+        GenerationSettings(styles=0)
+    # Frozen values: usable as cache keys.
+    assert hash(ReportSettings()) == hash(ReportSettings()) and ReportSettings() == ReportSettings()
+
+
+def test_a_captum_method_on_a_model_without_sequences_is_refused_before_any_work(tmp_path):
+    from test_app import tiny_checkpoint
+
+    path = tiny_checkpoint(tmp_path / "digits.pt", "digits")
+    with pytest.raises(ValueError, match=r"Captum method 'saliency'.*this model has none"):
+        build_report(open_checkpoint(path), ReportSettings.from_flat(gradient_method="saliency"))
+
+
+def test_the_report_with_a_captum_method_reports_its_profiles_at_its_scale(sentiment_checkpoint):
+    from interpret.analysis import gradient_flows
+    from interpret.gradients import GradientSettings
+
+    context = open_checkpoint(sentiment_checkpoint)
+    settings = ReportSettings.from_flat(
+        max_samples=64, n_bootstrap=2, n_null=2, gradient_samples=8, faithfulness=False,
+        gradient_method="input_x_gradient",
+    )  # fmt: skip
+    _, summary = build_report(context, settings)
+    assert summary["gradients"]["scale"] == "input"  # input-scaled: not the "std" the settings name
+    rows, flows = gradient_flows(
+        context.model, context.dataset.splits["test"].inputs,
+        GradientSettings(method="input_x_gradient", max_samples=8),
+    )  # fmt: skip
+    assert summary["gradients"]["segment"] == int(rows[0])
+    for name, flow in flows.items():
+        assert summary["gradients"][name]["shared"] == flow.mean_shared.tolist()

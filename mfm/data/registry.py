@@ -6,11 +6,12 @@ Builders are imported only when a data set is loaded, so importing `mfm.data` st
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from mfm.data.types import DatasetSpec, MultimodalDataset
 from mfm.errors import DataError
+from mfm.progress import Progress
 
 _SEQUENCES = ("language", "acoustic", "visual")
 _SPECS: tuple[DatasetSpec, ...] = (
@@ -102,7 +103,7 @@ def load_dataset(
     *,
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
     nonfinite: str = "refuse",
     align: str = "none",
 ) -> MultimodalDataset:

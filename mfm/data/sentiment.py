@@ -75,13 +75,13 @@ Returned extras per split: "mask/<modality>" (N, T) bool, "words" (N, T) str, "s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from mfm.data.types import SPLIT_NAMES, MultimodalDataset, Split
 from mfm.errors import DataError
+from mfm.progress import Progress
 
 GENERATOR_VERSION = 3
 SEGMENT_STEPS = 20
@@ -159,7 +159,7 @@ def make_sentiment(
     *,
     sizes: tuple[int, int, int] = DEFAULT_SIZES,
     config: SentimentConfig | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> MultimodalDataset:
     """Generate the planted sentiment data set ("sentiment"): `sizes` segments for train / valid / test.
 

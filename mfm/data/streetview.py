@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mfm.errors import DataError
+from mfm.progress import Progress
 
 GENERATOR_VERSION = 1
 IMAGE_SIZE = 32
@@ -174,7 +175,7 @@ def render_street_view_digits(
     seed: int = 0,
     keys: np.ndarray | None = None,
     fonts: Sequence[Path] | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> StreetViewDigits:
     """Render one street-view digit per entry of `labels` (N,) in 0-9, deterministically for (seed, keys).
 

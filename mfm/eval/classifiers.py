@@ -23,7 +23,7 @@ import copy
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from mfm.errors import CheckpointError, MFMError
 from mfm.files import atomic_writer
 from mfm.inference import ArrayLike, batches
 from mfm.modes import inference
+from mfm.progress import Progress
 from mfm.safe_load import Source, read_source, to_builtins, torch_load, validate_state_dict
 
 FORMAT = "mfm-digit-classifier"
@@ -48,8 +49,6 @@ HIDDEN = 128  # units of the MLP head
 MAX_CHANNELS, MIN_SIDE, MAX_SIDE, MAX_CLASSES = 4, 8, 256, 1000
 # sigmas (pixels) at which train-classifier reports accuracy on blurred test images
 BLUR_CHECKS = (1.0, 1.5, 2.0)
-
-Progress = Callable[[int, int, str], None]
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:

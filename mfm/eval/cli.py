@@ -17,6 +17,7 @@ import torch
 from mfm.augment import gaussian_blur
 from mfm.errors import MFMError
 from mfm.eval.classifiers import BLUR_CHECKS, accuracy, save_classifier, train_classifier
+from mfm.progress import terminal_bar
 from mfm.threads import threads_argument
 
 
@@ -65,12 +66,6 @@ def add_classifier_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
     return parser
 
 
-def _progress(done: int, total: int, stage: str) -> None:
-    if sys.stderr.isatty():
-        end = "\n" if done >= total else ""
-        print(f"\r{stage}: {done}/{total} steps", end=end, file=sys.stderr, flush=True)
-
-
 def run_train_classifier(args: argparse.Namespace) -> int:
     """Handle `train-classifier`: train, report test accuracy, save with metadata; returns the exit code."""
     from mfm.data import load_dataset
@@ -87,20 +82,21 @@ def run_train_classifier(args: argparse.Namespace) -> int:
         raise MFMError(f"{args.modality!r} is not an image modality (shape {data.shapes[args.modality]})")
     train, valid, test = (data.splits[s] for s in ("train", "valid", "test"))
     started = time.perf_counter()
-    model, metrics = train_classifier(
-        train.inputs[args.modality],
-        train.labels,
-        valid.inputs[args.modality],
-        valid.labels,
-        epochs=args.epochs,
-        seed=args.seed,
-        num_classes=data.num_classes,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        max_shift=args.max_shift,
-        max_blur=args.max_blur,
-        progress=_progress,
-    )
+    with terminal_bar(f"training the {args.modality} classifier") as update:
+        model, metrics = train_classifier(
+            train.inputs[args.modality],
+            train.labels,
+            valid.inputs[args.modality],
+            valid.labels,
+            epochs=args.epochs,
+            seed=args.seed,
+            num_classes=data.num_classes,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            max_shift=args.max_shift,
+            max_blur=args.max_blur,
+            progress=update,
+        )
     wall = time.perf_counter() - started
     test_accuracy = accuracy(model, test.inputs[args.modality], test.labels)
     test_images = torch.as_tensor(test.inputs[args.modality], dtype=torch.float32)

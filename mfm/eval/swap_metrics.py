@@ -21,7 +21,7 @@ flag afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -35,8 +35,7 @@ from mfm.eval.prototypes import class_prototypes
 from mfm.inference import FACTORS, ArrayLike, batches, check_batch_size, numpy, run
 from mfm.model import MFM
 from mfm.modes import inference
-
-Progress = Callable[[int, int, str], None]
+from mfm.progress import Progress
 
 
 # ---------------------------------------------------------------------------------------------------------------
