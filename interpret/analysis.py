@@ -303,7 +303,7 @@ def faithfulness(
     inputs: Mapping[str, np.ndarray],
     extras: Mapping[str, np.ndarray],
     expected_order: list[str] | None,
-    settings: InformationSettings = InformationSettings(),
+    settings: InformationSettings = InformationSettings(max_samples=600),
     progress: Progress | None = None,
 ) -> dict:
     """Checks of both interpretations against the data's planted truth, for the model and a randomised copy.

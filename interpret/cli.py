@@ -72,15 +72,26 @@ def _setting_flags() -> dict[str, tuple[str, dict]]:
     }  # fmt: skip
 
 
-def report_command(checkpoint: str, settings) -> str:
+def report_command(
+    checkpoint: str,
+    settings,
+    *,
+    config_json: str | None = None,
+    data_dir: str | None = None,
+    nonfinite: str | None = None,
+) -> str:
     """The `python -m interpret report` command line that builds the report of `checkpoint` with `settings`
-    (an `interpret.report.ReportSettings`): the flags of the settings that differ from the defaults."""
+    (an `interpret.report.ReportSettings`): the flags of the settings that differ from the defaults, and the
+    data options given (a safetensors file's config elsewhere than beside it, the data folder, the treatment of
+    non-finite values when it is not the one the checkpoint records)."""
     import shlex
 
     from interpret.report import ReportSettings
 
     default, chosen = ReportSettings().flat(), settings.flat()
     words = ["python", "-m", "interpret", "report", checkpoint]
+    for flag, value in (("--config-json", config_json), ("--data-dir", data_dir), ("--nonfinite", nonfinite)):
+        words += [flag, value] if value else []
     for key, (flag, _) in _setting_flags().items():
         if chosen[key] != default[key]:
             words += [flag] if key == "faithfulness" else [flag, str(chosen[key])]

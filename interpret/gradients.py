@@ -40,8 +40,19 @@ from mfm.progress import Progress
 
 CAPTUM_METHODS = ("saliency", "input_x_gradient", "integrated_gradients")
 FLOW_SCALES = ("std", "raw")
+"""`scale=` of the gradient flow: "std" weights each factor dimension by its spread (default), "raw" does not."""
 GRADIENT_METHODS = ("exact", *CAPTUM_METHODS)
 """The exact gradient flow (the paper's measure), then Captum's per-step attributions (sequences only)."""
+
+
+def _check_count(name: str, value: Any, *, allow_none: bool = False) -> None:
+    """Refuse a count that is not a positive integer (or None, where that means "all")."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,8 @@ class GradientSettings:
     n_steps: int = 20
 
     def __post_init__(self) -> None:
+        _check_count("max_samples", self.max_samples, allow_none=True)
+        _check_count("n_steps", self.n_steps)
         if self.method not in GRADIENT_METHODS:
             raise ValueError(
                 f"unknown gradient method {self.method!r}; choose one of {', '.join(GRADIENT_METHODS)}"
@@ -77,8 +90,6 @@ class GradientSettings:
         `scale` does not apply."""
         return self.method not in ("exact", "saliency")
 
-
-"""`scale=` of the gradient flow: "std" weights each factor dimension by its spread (default), "raw" does not."""
 
 # torch's forward-mode AD levels are process-global, not per thread: two threads (e.g. two app sessions) running
 # torch.func.jvp at once fail with "Trying to access a forward AD level with an invalid index". Take turns.

@@ -214,6 +214,11 @@ class InformationSettings:
     def __post_init__(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+        samples = self.max_samples
+        if samples is not None and (
+            isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1
+        ):
+            raise ValueError(f"max_samples must be a positive integer or None, got {samples!r}")
 
     def estimate_options(self) -> dict:
         """The :class:`EstimateOptions` these settings fix, as keywords."""

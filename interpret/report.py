@@ -136,16 +136,34 @@ class ReportSettings:
                 n_steps=flat["gradient_steps"], seed=seed,
             ),
             generation=GenerationSettings(styles=flat["styles"], seed=seed),
-            faithfulness=bool(flat["faithfulness"]),
+            faithfulness=_flag("faithfulness", flat["faithfulness"]),
         )  # fmt: skip
 
 
+CAPTUM_NAMES = {
+    "saliency": "Saliency",
+    "input_x_gradient": "Input × Gradient",
+    "integrated_gradients": "Integrated Gradients",
+}
+CAPTUM_READING = (
+    "A Captum method's profile: for each step, the squared attribution of the step's summed frame to F_y and to "
+    "F_i (Saliency: its gradient; Input × Gradient and Integrated Gradients: times the factor's value, so "
+    "input-scaled). A per-step sensitivity of the decoder, not an importance for the prediction; the exact "
+    "gradient flow (the default method) is the paper's measure."
+)
+"""The reading of the gradient figures when the report runs a Captum method (`--gradient-method`)."""
 GRADIENT_READING = (
     "The gradient flow is a per-step sensitivity: how strongly each generated step (or pixel) of X̂_i responds, to "
     "first order at these samples, to a change of F_y or of F_i; it is not the step's, or the modality's, "
     "importance for the prediction."
 )
 """The one-line reading of the gradient-flow figures (the report's; the Gradients page says the same)."""
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def round_significant(value: float, digits: int = 4) -> float:
@@ -311,17 +329,29 @@ def build_report(
         progress(stages * RESOLUTION, stages * RESOLUTION, "done")
 
     figures = _information_sections(versions, notes, settings, split_name=settings.split)
+    method = settings.gradients.method
     scale_title = f"scale {scale}: {FLOW_SCALE_NAMES[scale]}"
+    if method != "exact":  # a Captum method's per-step profile, not the exact flow
+        scale_title = f"by Captum's {CAPTUM_NAMES[method]} (squared attribution per step), {scale_title}"
     if all(f.shared.ndim == 2 for f in flows.values()):
         words = split.extras.get("words")
+        # A Captum method's figures name what they show, as the Gradients page does.
+        drawn = (
+            {}
+            if method == "exact"
+            else {"title": f"{CAPTUM_NAMES[method]}: squared attribution per step",
+                  "quantity": f"({CAPTUM_NAMES[method]} attribution)²"}
+        )  # fmt: skip
         figures.append(
             (
                 f"Gradient flow over time (mean over segments), {scale_title}",
-                gradient_heatmap(flows),
-                GRADIENT_READING,
+                gradient_heatmap(flows, **drawn),
+                GRADIENT_READING if method == "exact" else CAPTUM_READING,
             )
         )
-        figures.append((f"Gradient flow curves, {scale_title}", gradient_curves(flows)))
+        figures.append(
+            (f"Gradient flow curves, {scale_title}", gradient_curves(flows, quantity=drawn.get("quantity")))
+        )
         if words is not None:
             # The flows' row 0 is the first sample of the gradient subsample, not the split's row 0: take the
             # words and planted steps of that same segment.
@@ -339,6 +369,7 @@ def build_report(
                         sample_name=f"segment #{segment} of the {settings.split} split",
                         words=list(words[segment]),
                         planted=planted,
+                        **drawn,
                     ),
                 )
             )

@@ -81,8 +81,8 @@ class Selection:
 
     @property
     def identity(self) -> tuple:
-        """The checkpoint's cache key, the data's identity and the split."""
-        return (self.key, astuple(self.data_key), self.split)
+        """The checkpoint's cache key and file name (a report records the name), the data's identity, the split."""
+        return (self.key, self.name, astuple(self.data_key), self.split)
 
     @property
     def name(self) -> str:

@@ -102,11 +102,22 @@ chosen_scale = columns[3].radio(
 )
 scale = chosen_scale if scaled else "input"
 
+n_steps = GradientSettings.n_steps
+if method == "integrated_gradients":
+    n_steps = st.slider(
+        "Integrated Gradients' steps",
+        5,
+        100,
+        key=default("grad_ig_steps", GradientSettings.n_steps),
+        help="Points on the path from the zero baseline to the factors at which the gradient is averaged; more "
+        "is more exact and slower (`--gradient-steps` of the report).",
+    )
 settings = GradientSettings(
     method=method,
     scale=chosen_scale if scaled else GradientSettings.scale,  # an input-scaled method ignores it: one entry
     max_samples=int(max_samples),
     seed=int(seed),
+    n_steps=int(n_steps),
 )
 index, result = flows(selection, settings)
 

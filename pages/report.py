@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import streamlit as st
 
 from interpret.cli import report_command
-from interpret.context import Context
+from interpret.context import Context, recorded_data_options
 from interpret.gradients import GRADIENT_METHODS
 from interpret.report import ReportSettings, build_report
 from mfm.errors import MFMError
@@ -62,6 +63,7 @@ if not config.surrogate:
         "modality replaced by zeros in turn), labelled as such, not the paper's surrogate inference."
     )
 has_sequences = any(m.kind == "sequence" for m in config.modalities)
+has_grids = config.kind == "image" and config.task == "classification"  # the report's style x label grids
 methods = list(GRADIENT_METHODS) if has_sequences else ["exact"]  # Captum's profiles are per time step
 with st.form("report_settings"):
     st.markdown("**Information**")
@@ -122,16 +124,25 @@ with st.form("report_settings"):
         5,
         100,
         key=default("report_gradient_steps", DEFAULTS["gradient_steps"]),
+        help="Used by Integrated Gradients only.",
     )
-    styles = st.slider(
-        "Style columns of the image grids",
-        2,
-        12,
-        key=default("report_styles", DEFAULTS["styles"]),
-        help="Image classification models: the style x label grids show this many seeded style sources.",
-    )
+    styles = DEFAULTS["styles"]
+    if has_grids:
+        styles = st.slider(
+            "Style columns of the style x label grids",
+            2,
+            12,
+            key=default("report_styles", DEFAULTS["styles"]),
+            help="The grids show this many seeded style sources of the split.",
+        )
     build = st.form_submit_button("Build report", type="primary")
 
+# A setting that does not apply to the chosen method or model keeps its default, so that it neither rebuilds
+# the report nor shows in the command.
+if gradient_method != "integrated_gradients":
+    gradient_steps = DEFAULTS["gradient_steps"]
+if gradient_method not in ("exact", "saliency"):  # input-scaled: the scale does not apply
+    gradient_scale = DEFAULTS["gradient_scale"]
 settings = ReportSettings.from_flat(
     split=selection.split,
     estimator=estimator,
@@ -148,7 +159,15 @@ settings = ReportSettings.from_flat(
     faithfulness=bool(faithfulness),
     seed=int(seed),
 )
-st.code(report_command(selection.path or selection.name, settings), language="bash", wrap_lines=True)
+recorded = recorded_data_options(selection.checkpoint.metadata)["nonfinite"]
+command = report_command(
+    selection.path or selection.name,
+    settings,
+    config_json=Path(selection.name).with_suffix(".json").name if selection.source.config else None,
+    data_dir=selection.data_key.data_dir,
+    nonfinite=None if selection.data_key.nonfinite == recorded else selection.data_key.nonfinite,
+)
+st.code(command, language="bash", wrap_lines=True)
 if build or st.session_state.get("report_built") == (selection.identity, settings):
     try:
         html, summary = report(selection, settings)

@@ -200,8 +200,10 @@ if len(names) >= 2:
     st.plotly_chart(figure, width="stretch", key="cross_grid")
     st.caption(
         "The paper's cross-modal generation: each row takes F_y from one label-source sample, each column F_i "
-        f"from one {target} sample (the top row shows it). A row that draws its label source's class in every "
-        "column shows that the label reached the generated modality through F_y alone."
+        f"from one {target} sample ("
+        + ("the top row shows it" if kinds[target] == "image" else "drawn dashed: the real sequence")
+        + "). A row that shows its label source's label in every column shows that the label reached the "
+        "generated modality through F_y alone."
     )
 
 st.subheader("One style, any label")

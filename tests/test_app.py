@@ -510,6 +510,14 @@ def test_the_gradient_scale_control_changes_titles_colour_bars_and_values():
     assert_healthy(at)
     assert "input-scaled (x · ∂)" in heatmap_of(at)["title"] and at.radio(key="grad_scale").disabled
     assert any("scale “input”" in c.value for c in at.caption)
+    # Integrated Gradients' steps (the report's --gradient-steps) show with that method and reach it.
+    assert not [s for s in at.slider if s.key == "grad_ig_steps"]
+    at.selectbox(key="grad_method").set_value("integrated_gradients").run()
+    assert_healthy(at)
+    before = json.dumps(heatmap_of(at)["z"])
+    at.slider(key="grad_ig_steps").set_value(5).run()
+    assert_healthy(at)
+    assert json.dumps(heatmap_of(at)["z"]) != before
 
 
 def test_the_gradient_scale_reaches_the_pixel_maps_and_their_share():
@@ -531,9 +539,34 @@ def test_report_page_builds():
     at = new_app("tiny_sentiment.pt")
     at.run()
     open_page(at, "report")
+    command = next(c.value for c in at.code if c.value.startswith("python -m interpret report "))
+    assert command.split()[4].endswith("tiny_sentiment.pt")
     at.button[0].click().run()
     assert_healthy(at)
     assert len(at.get("download_button")) == 2
+
+
+def test_the_report_page_offers_every_report_setting_and_shows_the_command_that_reproduces_them():
+    from interpret.cli import build_parser
+
+    at = new_app("tiny_sentiment.pt", report_samples=150, report_bootstrap=5, report_null=2,
+                 report_gradient_samples=8, report_faithfulness=False)  # fmt: skip
+    at.run()
+    open_page(at, "report")
+    at.slider(key="report_k").set_value(5)
+    at.slider(key="report_components").set_value(2)
+    at.selectbox(key="report_gradient_method").set_value("saliency")
+    at.slider(key="report_gradient_steps").set_value(40)  # not Integrated Gradients: keeps its default
+    at.button[0].click().run()
+    assert_healthy(at)
+    command = next(c.value for c in at.code if c.value.startswith("python -m interpret report "))
+    assert "--k 5" in command and "--components 2" in command and "--gradient-method saliency" in command
+    assert "--gradient-steps" not in command and "--styles" not in command  # they do not apply here
+    assert not [s for s in at.slider if s.key == "report_styles"]  # a sequence model has no image grids
+    args = build_parser().parse_args(command.split()[3:])
+    settings = at.session_state["report_built"][1]
+    assert {key: getattr(args, key) for key in settings.flat()} == settings.flat()
+    assert settings.information.k == 5 and settings.gradients.method == "saliency"
 
 
 def test_a_model_without_surrogate_gets_zero_filling_labelled_as_such(tmp_path, demo_dir):

@@ -13,6 +13,7 @@ import html
 import io
 import json
 import re
+import shlex
 import types
 
 import pytest
@@ -429,3 +430,29 @@ def test_the_report_with_a_captum_method_reports_its_profiles_at_its_scale(senti
     assert summary["gradients"]["segment"] == int(rows[0])
     for name, flow in flows.items():
         assert summary["gradients"][name]["shared"] == flow.mean_shared.tolist()
+
+
+def test_the_command_line_carries_the_data_options_and_the_settings_refuse_bad_counts():
+    from interpret.cli import build_parser, report_command
+    from interpret.gradients import GradientSettings
+    from interpret.information import InformationSettings
+
+    command = report_command(
+        "weights.safetensors",
+        ReportSettings(),
+        config_json="cfg.json",
+        data_dir="/data/MOSI dir",
+        nonfinite="zero",
+    )
+    args = build_parser().parse_args(shlex.split(command)[3:])
+    assert (args.config_json, args.data_dir, args.nonfinite) == ("cfg.json", "/data/MOSI dir", "zero")
+    for bad in (0, -3, True, 2.5):
+        with pytest.raises(ValueError, match="max_samples must be a positive integer or None"):
+            InformationSettings(max_samples=bad)
+        with pytest.raises(ValueError, match="max_samples must be a positive integer or None"):
+            GradientSettings(max_samples=bad)
+    with pytest.raises(ValueError, match="n_steps must be a positive integer"):
+        GradientSettings(n_steps=0)
+    with pytest.raises(ValueError, match="faithfulness must be true or false"):
+        ReportSettings.from_flat(faithfulness="false")
+    assert InformationSettings(max_samples=None).max_samples is None
