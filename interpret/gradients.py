@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mfm.inference import as_tensor, device_of
 from mfm.model import MFM
 from mfm.modes import eval_mode
 from mfm.progress import Progress
@@ -97,10 +98,9 @@ _FORWARD_AD_LOCK = threading.Lock()
 
 
 def _as_tensor(x: np.ndarray | Tensor, like: torch.nn.Module, requires_grad: bool = False) -> Tensor:
-    """A float copy of `x` on the model's device, detached from any graph the caller holds."""
-    device = next(like.parameters()).device
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not isinstance(x, Tensor) else x, device=device)
-    return x.detach().float().clone().requires_grad_(requires_grad)
+    """A float32 copy of `x` on the model's device (`mfm.inference.as_tensor`), a new leaf detached from any graph
+    the caller holds, so that attributions never write into the caller's tensors."""
+    return as_tensor(x, device_of(like)).clone().requires_grad_(requires_grad)
 
 
 # ---------------------------------------------------------------------------------------------------------------
