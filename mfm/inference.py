@@ -108,8 +108,15 @@ def sample_indices(n: int, max_samples: int | None, seed: int) -> np.ndarray:
 
 
 def take(inputs: Mapping[str, ArrayLike], index: np.ndarray) -> dict[str, np.ndarray]:
-    """The rows `index` of every modality."""
-    return {n: np.asarray(x)[index] for n, x in inputs.items()}
+    """The rows `index` of every modality: the arrays themselves when `index` is every row in order (what
+    `sample_indices` gives when no subsample is needed), so a whole split is not copied; else a copy."""
+    index = np.asarray(index)
+    out = {}
+    for name, x in inputs.items():
+        x = np.asarray(x)
+        whole = index.ndim == 1 and len(index) == len(x) and bool(np.array_equal(index, np.arange(len(x))))
+        out[name] = x if whole else x[index]
+    return out
 
 
 def _numpy_fields(values: Mapping[str, Tensor | Mapping[str, Tensor]]) -> dict:

@@ -185,3 +185,16 @@ def test_sample_indices_are_seeded_sorted_and_bounded():
     assert np.array_equal(a, b) and len(a) == 10 and np.all(np.diff(a) > 0)
     assert not np.array_equal(a, sample_indices(100, 10, seed=4))
     assert np.array_equal(sample_indices(5, 10, seed=0), np.arange(5))
+
+
+def test_take_copies_a_subsample_and_not_a_whole_split():
+    from mfm.inference import take
+
+    x = np.arange(12.0).reshape(6, 2)
+    whole = take({"a": x}, sample_indices(6, None, seed=0))["a"]
+    assert whole is x  # every row in order: the array itself, not a 6-row copy
+    part = take({"a": x}, np.array([4, 1]))["a"]
+    np.testing.assert_array_equal(part, x[[4, 1]])
+    assert not np.shares_memory(part, x)
+    reordered = take({"a": x}, np.arange(6)[::-1])["a"]
+    np.testing.assert_array_equal(reordered, x[::-1])
