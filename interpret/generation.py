@@ -44,6 +44,7 @@ from mfm.inference import (
     as_tensor,
     batches,
     check_batch_size,
+    check_count,
     device_of,
     numpy,
     run,
@@ -65,8 +66,7 @@ class GenerationSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.styles, bool) or not isinstance(self.styles, int) or self.styles < 1:
-            raise ValueError(f"styles must be a positive integer, got {self.styles!r}")
+        check_count("styles", self.styles)
 
     def style_rows(self, n_samples: int) -> np.ndarray:
         """The split's rows that give the style columns: `styles` of `n_samples` (all of them when fewer)."""

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mfm.inference import as_tensor, device_of
+from mfm.inference import as_tensor, check_count, device_of
 from mfm.model import MFM
 from mfm.modes import eval_mode
 from mfm.progress import Progress
@@ -46,16 +46,6 @@ GRADIENT_METHODS = ("exact", *CAPTUM_METHODS)
 """The exact gradient flow (the paper's measure), then Captum's per-step attributions (sequences only)."""
 
 
-def _check_count(name: str, value: Any, *, allow_none: bool = False) -> None:
-    """Refuse a count that is not a positive integer (or None, where that means "all")."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}"
-        )
-
-
 @dataclass(frozen=True)
 class GradientSettings:
     """How the gradient flow of a model is computed: one value for the Gradients page's controls, the report and
@@ -64,7 +54,9 @@ class GradientSettings:
     `method`: "exact" (:func:`gradient_flow`) or a Captum method (:func:`captum_time_profile`, sequence
     modalities only); `scale`: "std" or "raw" (the input-scaled Captum methods ignore it, and say scale "input");
     `max_samples`: a seeded subsample of the split (None: all of it); `seed` fixes it; `n_steps`: Integrated
-    Gradients' steps.
+    Gradients' steps. A setting the method does not read takes its default (the scale of an input-scaled method,
+    the steps of any method but Integrated Gradients), so that two settings naming one computation are equal: one
+    cache entry, one command line.
     """
 
     method: str = "exact"
@@ -74,8 +66,8 @@ class GradientSettings:
     n_steps: int = 20
 
     def __post_init__(self) -> None:
-        _check_count("max_samples", self.max_samples, allow_none=True)
-        _check_count("n_steps", self.n_steps)
+        check_count("max_samples", self.max_samples, allow_none=True)
+        check_count("n_steps", self.n_steps)
         if self.method not in GRADIENT_METHODS:
             raise ValueError(
                 f"unknown gradient method {self.method!r}; choose one of {', '.join(GRADIENT_METHODS)}"
@@ -84,6 +76,11 @@ class GradientSettings:
             raise ValueError(
                 f"unknown gradient-flow scale {self.scale!r}; choose one of {', '.join(FLOW_SCALES)}"
             )
+        defaults = {f.name: f.default for f in fields(self)}
+        if self.input_scaled:
+            object.__setattr__(self, "scale", defaults["scale"])
+        if self.method != "integrated_gradients":
+            object.__setattr__(self, "n_steps", defaults["n_steps"])
 
     @property
     def input_scaled(self) -> bool:

@@ -131,6 +131,7 @@ from scipy.stats import t as student_t
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KDTree, NearestNeighbors
 
+from mfm.inference import check_count
 from mfm.progress import Progress
 from mfm.threads import information_workers
 
@@ -214,11 +215,7 @@ class InformationSettings:
     def __post_init__(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
-        samples = self.max_samples
-        if samples is not None and (
-            isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1
-        ):
-            raise ValueError(f"max_samples must be a positive integer or None, got {samples!r}")
+        check_count("max_samples", self.max_samples, allow_none=True)
 
     def estimate_options(self) -> dict:
         """The :class:`EstimateOptions` these settings fix, as keywords."""

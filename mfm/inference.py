@@ -111,12 +111,9 @@ def take(inputs: Mapping[str, ArrayLike], index: np.ndarray) -> dict[str, np.nda
     """The rows `index` of every modality: the arrays themselves when `index` is every row in order (what
     `sample_indices` gives when no subsample is needed), so a whole split is not copied; else a copy."""
     index = np.asarray(index)
-    out = {}
-    for name, x in inputs.items():
-        x = np.asarray(x)
-        whole = index.ndim == 1 and len(index) == len(x) and bool(np.array_equal(index, np.arange(len(x))))
-        out[name] = x if whole else x[index]
-    return out
+    in_order = index.ndim == 1 and bool(np.array_equal(index, np.arange(len(index))))  # 0, 1, ..., len - 1
+    arrays = {name: np.asarray(x) for name, x in inputs.items()}
+    return {name: x if in_order and len(x) == len(index) else x[index] for name, x in arrays.items()}
 
 
 def _numpy_fields(values: Mapping[str, Tensor | Mapping[str, Tensor]]) -> dict:
@@ -126,10 +123,19 @@ def _numpy_fields(values: Mapping[str, Tensor | Mapping[str, Tensor]]) -> dict:
     }
 
 
+def check_count(name: str, value: object, *, allow_none: bool = False) -> None:
+    """Raise ValueError unless `value` is a positive integer (or None, where `allow_none` lets None mean "all")."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}"
+        )
+
+
 def check_batch_size(batch_size: int) -> None:
     """Raise ValueError unless `batch_size` is a positive integer."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_count("batch_size", batch_size)
 
 
 def num_samples(inputs: Mapping[str, ArrayLike]) -> int:

@@ -114,7 +114,7 @@ if method == "integrated_gradients":
     )
 settings = GradientSettings(
     method=method,
-    scale=chosen_scale if scaled else GradientSettings.scale,  # an input-scaled method ignores it: one entry
+    scale=chosen_scale,  # an input-scaled method ignores it (GradientSettings keeps one value)
     max_samples=int(max_samples),
     seed=int(seed),
     n_steps=int(n_steps),

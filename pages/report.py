@@ -10,7 +10,7 @@ import streamlit as st
 from interpret.cli import report_command
 from interpret.context import Context, recorded_data_options
 from interpret.gradients import GRADIENT_METHODS
-from interpret.report import ReportSettings, build_report
+from interpret.report import CAPTUM_NAMES, ReportSettings, build_report
 from mfm.errors import MFMError
 from pages.bookkeeping import plain
 from pages.common import (
@@ -26,13 +26,8 @@ from pages.common import (
 
 DEFAULTS = ReportSettings().flat()
 """The form's first settings: the report's own defaults (`python -m interpret report` without options)."""
-METHODS = {
-    "exact": "Exact gradient flow (the paper's)",
-    "saliency": "Captum Saliency",
-    "input_x_gradient": "Captum Input × Gradient",
-    "integrated_gradients": "Captum Integrated Gradients (slow)",
-}
-"""`interpret.gradients.GRADIENT_METHODS` as the form names them."""
+METHODS = {"exact": "Exact gradient flow (the paper's)"} | {m: f"Captum {n}" for m, n in CAPTUM_NAMES.items()}
+"""`interpret.gradients.GRADIENT_METHODS` as the form names them (the report's own names for Captum's)."""
 
 
 @cached(max_entries=8)
@@ -137,12 +132,6 @@ with st.form("report_settings"):
         )
     build = st.form_submit_button("Build report", type="primary")
 
-# A setting that does not apply to the chosen method or model keeps its default, so that it neither rebuilds
-# the report nor shows in the command.
-if gradient_method != "integrated_gradients":
-    gradient_steps = DEFAULTS["gradient_steps"]
-if gradient_method not in ("exact", "saliency"):  # input-scaled: the scale does not apply
-    gradient_scale = DEFAULTS["gradient_scale"]
 settings = ReportSettings.from_flat(
     split=selection.split,
     estimator=estimator,

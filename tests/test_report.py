@@ -456,3 +456,15 @@ def test_the_command_line_carries_the_data_options_and_the_settings_refuse_bad_c
     with pytest.raises(ValueError, match="faithfulness must be true or false"):
         ReportSettings.from_flat(faithfulness="false")
     assert InformationSettings(max_samples=None).max_samples is None
+
+
+def test_gradient_settings_that_the_method_does_not_read_take_their_defaults():
+    from interpret.gradients import GradientSettings
+
+    # An input-scaled method ignores the scale; only Integrated Gradients reads its steps: one value each.
+    assert GradientSettings(method="input_x_gradient", scale="raw") == GradientSettings(
+        method="input_x_gradient"
+    )
+    assert GradientSettings(n_steps=7) == GradientSettings()
+    assert GradientSettings(method="saliency", scale="raw").scale == "raw"
+    assert GradientSettings(method="integrated_gradients", n_steps=7).n_steps == 7
