@@ -7,9 +7,9 @@ For correlated Gaussians (x ~ N(0, I_d), y = rho x + sqrt(1 - rho^2) e, analytic
 size and dimension, prints both estimates in nats, their difference, each side's median seconds over `repeats`
 interleaved runs (project, anchor, project, anchor, ...) and the ratio project / anchor. Both are KSG estimator 1
 with the max-norm; the project standardises each column itself, so npeet is given the standardised columns and
-`base=e`. Each adds its own tie-breaking jitter (1e-10 scale), so the two agree to about that scale, not bit for
-bit (in the printed runs they agreed to 2e-15). One thread for BLAS (the project's policy for the estimate, `mfm.threads`). Not a test: times depend on the
-machine and its load.
+`base=e`. Each adds its own tie-breaking jitter (1e-10 scale), so they need not agree bit for bit (in the
+printed runs they agreed to 2e-15 nats). One BLAS thread, the project's policy for the estimate (`mfm.threads`).
+Not a test: times depend on the machine and its load.
 """
 
 from __future__ import annotations
