@@ -2,7 +2,9 @@
 
 The outputs of the shipped version-1 demos on fixed inputs are computed by the code as it was before version 2
 (commit 2461cdd, unpacked from git and run on this machine: tests/baseline.py says why not a stored file) and by
-today's code, which must give the same numbers bit for bit. The improved digits demo was a version-1 file until
+today's code, which must give the same numbers: bit for bit on the Intel machines this was written on; on an AMD
+EPYC the two versions' float32 kernels differ in the last bits (a language reconstruction by 6e-8), so the
+comparison allows 1e-5 relative / 1e-6 absolute, orders of magnitude below what a wrong or misplaced weight moves. The improved digits demo was a version-1 file until
 issue 15 replaced it with a version-2 one (the migration of its objective is checked on a built version-1 config
 below).
 """
@@ -93,7 +95,7 @@ def v1_outputs(tmp_path_factory) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("name", DEMOS)
-def test_shipped_version_1_demos_load_and_give_bit_identical_outputs(name, v1_outputs):
+def test_shipped_version_1_demos_load_and_give_the_same_outputs(name, v1_outputs):
     reference = v1_outputs
     loaded = load_checkpoint(ROOT / "assets" / "checkpoints" / f"{name}.pt")
     assert loaded.version == 1
@@ -106,7 +108,7 @@ def test_shipped_version_1_demos_load_and_give_bit_identical_outputs(name, v1_ou
     }
     assert set(outputs) == set(expected)
     for key, value in outputs.items():
-        assert np.array_equal(value, expected[key]), key
+        np.testing.assert_allclose(value, expected[key], rtol=1e-5, atol=1e-6, err_msg=key)
     # The objective's weights moved from the config to the metadata.
     assert loaded.objective is not None
     if name == "sentiment_mfm":

@@ -145,9 +145,10 @@ def generation_of():
 @pytest.mark.parametrize("name", ["digits_mfm_paper.pt", "digits_mfm_improved.pt"])
 def test_shipped_image_models_reproduce_their_documented_generation_figures(name, generation_of, data_cache):
     """assets/evaluations/<name>.json is `python -m mfm evaluate <file> --json` of the shipped file, the source of
-    the figures in assets/README.md: label swaps, colours (CIELAB), contrast and MNIST moments come back to 1e-6
-    (relative, or absolute near 0): float32 kernels differ in the last digits between CPUs (AVX2, AVX-512), which
-    moved a colour difference of 14.382046 by 1.4e-6 on another machine; a real change moves a figure far more."""
+    the figures in assets/README.md: label swaps, colours (CIELAB), contrast and MNIST moments come back to 1e-5
+    (relative, or absolute near 0): float32 kernels differ in the last digits between CPUs (AVX2, AVX-512, AMD
+    EPYC), which moved a colour difference of 14.382046 by 1.4e-6 on one machine and a contrast ceiling of
+    0.9246827 by 1.5e-6 on another; a real change moves a figure far more."""
     import json
     import math
 
@@ -161,7 +162,7 @@ def test_shipped_image_models_reproduce_their_documented_generation_figures(name
             if isinstance(value, float) and math.isnan(value):
                 assert math.isnan(measured[modality][key]), (modality, key)
             else:
-                assert measured[modality][key] == pytest.approx(value, rel=1e-6, abs=1e-6), (modality, key)
+                assert measured[modality][key] == pytest.approx(value, rel=1e-5, abs=1e-5), (modality, key)
 
 
 def test_improved_image_demo_meets_the_issue_4_bars(generation_of, data_cache):
