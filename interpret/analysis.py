@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,6 +37,7 @@ from interpret.information import (
     InformationSettings,
     MIEstimate,
     ModalityInformation,
+    Streamed,
     estimate_mi,
     modality_information,
     reduce_dimensions,
@@ -67,8 +68,7 @@ def shuffled_shared_decoding(
     """(F_y permuted across samples, {X̂_i decoded from [permuted F_y ; F_i]}): the intervention that makes F_y
     independent of F_i while keeping both marginals, so that any information X̂_i then holds about F_y went
     through the decoder. The permutation is seeded (the same for every modality)."""
-    order = np.random.default_rng(np.random.SeedSequence([seed, 3])).permutation(len(collected.shared_factor))
-    shuffled = collected.shared_factor[order]  # (N, fy)
+    shuffled = shuffled_shared(collected.shared_factor, seed)  # (N, fy)
     decoded: dict[str, list[np.ndarray]] = {m: [] for m in model.modality_names}
     factors = {
         SHUFFLED: shuffled,
@@ -79,6 +79,38 @@ def shuffled_shared_decoding(
             for m in model.modality_names:
                 decoded[m].append(numpy(model.decode_modality(m, batch[SHUFFLED], batch[m])))
     return shuffled, {m: np.concatenate(parts) for m, parts in decoded.items()}
+
+
+def shuffled_shared(shared_factor: np.ndarray, seed: int) -> np.ndarray:
+    """F_y (N, fy) with its rows in a seeded random order: the intervention's F_y (`shuffled_shared_decoding`)."""
+    order = np.random.default_rng(np.random.SeedSequence([seed, 3])).permutation(len(shared_factor))
+    return shared_factor[order]
+
+
+STREAM_BYTES = 32 * 2**20
+"""Above this many bytes of float32 reconstructions (every modality of the analysed samples; a MOSI segment's are
+20 x 325 x 4 = 26 kB, so about 1,300 segments), the information keeps only the factors and streams each X̂_i
+through its decoder, batch by batch, into its principal components
+(`interpret.information.streamed_principal_components`), in bounded memory: held, the X̂_i and the float64 copies
+the PCA makes take several times their size (about 1.15 GB of peak RSS at 5,000 MOSI segments,
+`benchmarks/bench_scale.py`). Below it (the app's 1,000 and the report's 600 samples) they are held, which is
+faster (the streamed PCA decodes every row 17 times) and gives the same estimates."""
+
+_SHARED = "F_y/shared"  # the shared factor's name among the arrays `batches` splits (no modality's: not an identifier)
+
+
+def decoded_stream(
+    model: MFM, modality: str, shared_factor: np.ndarray, modality_factor: np.ndarray
+) -> Streamed:
+    """X̂_i = G_i([F_y ; F_i]) of every row of the factors, decoded anew on each pass, 256 rows at a time."""
+
+    def passes() -> Iterator[np.ndarray]:
+        with inference(model):
+            factors = {_SHARED: shared_factor, modality: modality_factor}
+            for batch in batches(model, factors, 256):
+                yield numpy(model.decode_modality(modality, batch[_SHARED], batch[modality]))
+
+    return Streamed(len(shared_factor), passes)
 
 
 def information_by_modality(
@@ -101,10 +133,14 @@ def information_by_modality(
     if intervention not in INTERVENTIONS:
         raise ValueError(f"unknown intervention {intervention!r}; choose one of {', '.join(INTERVENTIONS)}")
     collected = _collected(model, inputs, settings, collected)
-    shared, reconstructions = collected.shared_factor, collected.reconstructions
-    if intervention == "shuffle_shared":
-        shared, reconstructions = shuffled_shared_decoding(model, collected, settings.seed)
     names = model.modality_names
+    shared, reconstructions = collected.shared_factor, collected.reconstructions
+    if reconstructions is None:  # too many to hold (`STREAM_BYTES`): decoded anew on each pass of the PCA
+        if intervention == "shuffle_shared":
+            shared = shuffled_shared(shared, settings.seed)
+        reconstructions = {m: decoded_stream(model, m, shared, collected.modality_factors[m]) for m in names}
+    elif intervention == "shuffle_shared":
+        shared, reconstructions = shuffled_shared_decoding(model, collected, settings.seed)
     return {
         name: modality_information(
             shared,
@@ -121,11 +157,19 @@ def information_by_modality(
 def _collected(
     model: MFM, inputs: Mapping[str, np.ndarray], settings: InformationSettings, collected: Outputs | None
 ) -> Outputs:
-    """`collected`, or a `collect` of the seeded subsample of `inputs` that `settings` names."""
+    """`collected`, or a `collect` of the seeded subsample of `inputs` that `settings` names; without the
+    reconstructions when they would take more than `STREAM_BYTES` (`information_by_modality` then streams them)."""
     if collected is not None:
         return collected
     index = sample_indices(len(next(iter(inputs.values()))), settings.max_samples, settings.seed)
-    return collect(model, take(inputs, index))
+    if reconstruction_bytes(model, len(index)) <= STREAM_BYTES:
+        return collect(model, take(inputs, index))
+    return run(model, take(inputs, index), keep=("shared_factor", "modality_factors", "prediction"))
+
+
+def reconstruction_bytes(model: MFM, n: int) -> int:
+    """Bytes of float32 reconstructions of every modality for n samples."""
+    return 4 * n * sum(math.prod(model.config.modality(m).shape) for m in model.modality_names)
 
 
 def factor_dependence(

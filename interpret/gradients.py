@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from mfm.inference import as_tensor, check_count, device_of
+from mfm.memory import release_free_memory
 from mfm.model import MFM
 from mfm.modes import eval_mode
 from mfm.progress import Progress
@@ -301,6 +302,8 @@ def _flows(
             shared_out.append(squared[:n_shared].sum(dim=0).cpu().numpy())
             if with_modality:
                 modality_out.append(squared[n_shared:].sum(dim=0).cpu().numpy())
+            del squared
+            release_free_memory()  # or the heap grows with the number of batches (mfm.memory)
             if progress is not None:
                 progress(min(start + batch_size, n), n, f"gradient flow: {modality}")
     return np.concatenate(shared_out), np.concatenate(modality_out) if with_modality else None

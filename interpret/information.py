@@ -120,7 +120,7 @@ Everything here is deterministic for a seed (bit-identical across runs on one ma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
@@ -460,6 +460,88 @@ def _reduce(flat: np.ndarray, n_components: int, seed: int) -> tuple[np.ndarray,
     return projected, kept
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """Samples too many to hold at once: each call of `passes()` yields all `n` of them anew, in order, as (rows, ...)
+    batches (e.g. by decoding the factors again), so :func:`modality_information` reduces them in bounded memory."""
+
+    n: int
+    passes: Callable[[], Iterable[np.ndarray]]
+
+
+POWER_ITERATIONS = 7
+"""Subspace iterations of :func:`streamed_principal_components` (scikit-learn's randomised PCA uses 7 for a few
+components)."""
+
+OVERSAMPLES = 10
+"""Extra random directions :func:`streamed_principal_components` carries beyond the kept components."""
+
+
+def streamed_principal_components(
+    samples: Streamed, n_components: int, seed: int = 0
+) -> tuple[np.ndarray, float]:
+    """(projection onto the leading principal components, share of the total variance they keep) of samples
+    streamed in batches, holding only (N, n_components + 10) numbers and one batch.
+
+    Randomised subspace iteration (Halko, Martinsson & Tropp 2011, algorithms 4.4 and 5.1, as scikit-learn's
+    randomised PCA does in memory): one pass for the mean and total variance (Chan et al.'s pairwise update), one
+    for Y = (X - μ) Ω with Ω a seeded Gaussian (D, l), `POWER_ITERATIONS` pairs of passes Z = (X - μ)ᵀ Q,
+    Y = (X - μ) orth(Z), each re-orthonormalised, and one for B = Qᵀ (X - μ), whose small SVD gives the
+    components. Every pass is a float64 accumulation over the batches. Each projection column has the sign that
+    makes the largest loading of its component positive. Agrees with `sklearn.decomposition.PCA` to the
+    solver's precision up to the columns' signs (which neither estimator here sees); tested.
+    """
+    check_count("n_components", n_components)
+
+    def rows() -> Iterator[np.ndarray]:
+        for batch in samples.passes():
+            flat = np.asarray(batch, dtype=np.float64).reshape(len(batch), -1)  # (b, D)
+            if not np.all(np.isfinite(flat)):
+                raise ValueError("reconstruction contains NaN or infinite values")
+            yield flat
+
+    # Pass 1: count, mean and the sum of squared deviations per feature, batch by batch.
+    n, mean, m2 = 0, None, None
+    for flat in rows():
+        b, batch_mean = len(flat), flat.mean(axis=0)
+        batch_m2 = ((flat - batch_mean) ** 2).sum(axis=0)
+        if mean is None:
+            n, mean, m2 = b, batch_mean, batch_m2
+            continue
+        delta = batch_mean - mean
+        mean = mean + delta * (b / (n + b))
+        m2 = m2 + batch_m2 + delta**2 * (n * b / (n + b))
+        n += b
+    if n != samples.n or mean is None:
+        raise ValueError(f"the streamed samples gave {n} rows, expected {samples.n}")
+    d = len(mean)
+    if d <= n_components:  # nothing to reduce: the rows themselves, (N, D) with D <= n_components
+        return np.concatenate([flat for flat in rows()]), 1.0
+    n_keep = min(n_components, n)
+    width = min(n_keep + OVERSAMPLES, d, n)
+
+    def times(right: np.ndarray) -> np.ndarray:  # (X - μ) @ right: (N, width)
+        return np.concatenate([(flat - mean) @ right for flat in rows()])
+
+    def transposed_times(left: np.ndarray) -> np.ndarray:  # (X - μ)ᵀ @ left: (D, width)
+        total, start = np.zeros((d, left.shape[1])), 0
+        for flat in rows():
+            total += (flat - mean).T @ left[start : start + len(flat)]
+            start += len(flat)
+        return total
+
+    omega = np.random.default_rng(np.random.SeedSequence([seed, 11])).standard_normal((d, width))
+    q = np.linalg.qr(times(omega))[0]  # (N, width)
+    for _ in range(POWER_ITERATIONS):
+        q = np.linalg.qr(times(np.linalg.qr(transposed_times(q))[0]))[0]
+    u, singular, vt = np.linalg.svd(transposed_times(q).T, full_matrices=False)  # B = Qᵀ(X - μ): (width, D)
+    signs = np.sign(vt[np.arange(n_keep), np.abs(vt[:n_keep]).argmax(axis=1)])  # largest loading positive
+    projection = (q @ u[:, :n_keep]) * (singular[:n_keep] * signs)  # (N, n_keep) = (X - μ) V_k
+    total_variance = float(m2.sum())
+    kept = float((singular[:n_keep] ** 2).sum() / total_variance) if total_variance > 0 else 1.0
+    return projection, kept
+
+
 def extrapolation_factors(total_dims: int) -> tuple[float, float]:
     """The range [c_fast, c_slow] of KSG's bias extrapolation factor for dx + dy = ``total_dims`` dimensions.
 
@@ -787,7 +869,9 @@ def modality_information(
     Args:
         shared_factor: (N, a) F_y.
         modality_factor: (N, b) F_{a_i}.
-        reconstruction: (N, ...) X̂_i, e.g. (N, T, D) for a sequence or (N, C, H, W) for an image.
+        reconstruction: (N, ...) X̂_i, e.g. (N, T, D) for a sequence or (N, C, H, W) for an image; or a
+            :class:`Streamed` X̂_i too large to hold, reduced by :func:`streamed_principal_components` (the same
+            projection as in memory to the solver's precision) in bounded memory.
         n_components: principal components kept per variable.
         options: :class:`EstimateOptions` by keyword, as for :func:`estimate_mi` (``n_bootstrap`` counts paired
             subsamples, ``n_null`` the permutations of each null).
@@ -800,11 +884,10 @@ def modality_information(
     o = EstimateOptions.of(options)
     estimator, k, n_bootstrap, n_null, seed = o.estimator, o.k, o.n_bootstrap, o.n_null, o.seed
     confidence, subsample_fraction, interval = o.confidence, o.subsample_fraction, o.interval
-    named = {
-        "shared_factor": shared_factor,
-        "modality_factor": modality_factor,
-        "reconstruction": reconstruction,
-    }
+    streamed = isinstance(reconstruction, Streamed)
+    named = {"shared_factor": shared_factor, "modality_factor": modality_factor}
+    if not streamed:  # a streamed reconstruction is checked batch by batch as it is reduced
+        named["reconstruction"] = reconstruction
     for name, arr in named.items():
         if name != "reconstruction" and np.ndim(arr) not in (1, 2):
             raise ValueError(f"{name} must be (N, features), got shape {np.shape(arr)}")
@@ -812,11 +895,12 @@ def modality_information(
             raise ValueError(f"{name} must be an array of samples, got a scalar")
         if not np.all(np.isfinite(np.asarray(arr, dtype=np.float64))):
             raise ValueError(f"{name} contains NaN or infinite values")
-    sizes = {np.shape(a)[0] for a in (shared_factor, modality_factor, reconstruction)}
+    n_reconstruction = reconstruction.n if streamed else np.shape(reconstruction)[0]
+    sizes = {np.shape(shared_factor)[0], np.shape(modality_factor)[0], n_reconstruction}
     if len(sizes) != 1:
         raise ValueError(
             "shared_factor, modality_factor and reconstruction must have the same number of samples, got "
-            f"{np.shape(shared_factor)[0]}, {np.shape(modality_factor)[0]} and {np.shape(reconstruction)[0]}"
+            f"{np.shape(shared_factor)[0]}, {np.shape(modality_factor)[0]} and {n_reconstruction}"
         )
     _check_uncertainty(n_bootstrap, n_null, confidence, interval)
     total = 1 + 2 * (1 + n_bootstrap + n_null)
@@ -832,8 +916,13 @@ def modality_information(
         raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
     reduced = [
         _reduce(np.asarray(a, dtype=np.float64).reshape(np.shape(a)[0], -1), n_components, seed)
-        for a in (shared_factor, modality_factor, reconstruction)
+        for a in (shared_factor, modality_factor)
     ]
+    if streamed:
+        reduced.append(streamed_principal_components(reconstruction, n_components, seed))
+    else:
+        flat = np.asarray(reconstruction, dtype=np.float64).reshape(n_reconstruction, -1)
+        reduced.append(_reduce(flat, n_components, seed))
     (f_y, kept_y), (f_a, kept_a), (x_hat, kept_x) = reduced  # each (N, <= n_components)
     tick("reduce")
     f_y, x_hat = _check_pair(f_y, x_hat, estimator, k)

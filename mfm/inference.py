@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mfm.memory import release_free_memory
 from mfm.model import MFM, MFMOutput
 from mfm.modes import inference
 
@@ -107,13 +108,24 @@ def sample_indices(n: int, max_samples: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_samples, replace=False))
 
 
-def take(inputs: Mapping[str, ArrayLike], index: np.ndarray) -> dict[str, np.ndarray]:
+def take(inputs: Mapping[str, ArrayLike], index: np.ndarray) -> dict[str, ArrayLike]:
     """The rows `index` of every modality: the arrays themselves when `index` is every row in order (what
-    `sample_indices` gives when no subsample is needed), so a whole split is not copied; else a copy."""
+    `sample_indices` gives when no subsample is needed), so a whole split is not copied; else a copy.
+
+    An array read lazily from a file (an `h5py.Dataset`: anything with a shape that is not a numpy array or a
+    tensor) stays lazy when every row is taken, so `batches` streams it from disk a batch at a time; a subsample
+    of it is read into memory (`sample_indices` gives sorted rows, which h5py asks for)."""
     index = np.asarray(index)
     in_order = index.ndim == 1 and bool(np.array_equal(index, np.arange(len(index))))  # 0, 1, ..., len - 1
-    arrays = {name: np.asarray(x) for name, x in inputs.items()}
-    return {name: x if in_order and len(x) == len(index) else x[index] for name, x in arrays.items()}
+    arrays = {name: x if _lazy(x) else np.asarray(x) for name, x in inputs.items()}
+    return {
+        name: x if in_order and len(x) == len(index) else np.asarray(x[index]) for name, x in arrays.items()
+    }
+
+
+def _lazy(x: object) -> bool:
+    """Whether `x` is an array-like read on demand (h5py.Dataset), not one held in memory."""
+    return not isinstance(x, (np.ndarray, Tensor)) and hasattr(x, "shape") and hasattr(x, "__getitem__")
 
 
 def _numpy_fields(values: Mapping[str, Tensor | Mapping[str, Tensor]]) -> dict:
@@ -163,6 +175,7 @@ def batches(
     device = device_of(model)
     for start in range(0, n, batch_size):
         yield {name: as_tensor(x[start : start + batch_size], device) for name, x in inputs.items()}
+        release_free_memory()  # the last batch's tensors are freed by now: keep the heap from growing
 
 
 def run(
