@@ -236,6 +236,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"foreground weight {objective.foreground_weight:g}": objective.foreground_weight > 0,
                 f"chroma weight {objective.chroma_weight:g}": objective.chroma_weight > 0,
                 f"colour weight {objective.colour_weight:g}": objective.colour_weight > 0,
+                f"edge weight {objective.edge_weight:g}": objective.edge_weight > 0,
             }
         )
     if any(extras.values()):

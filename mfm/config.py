@@ -315,7 +315,8 @@ class ObjectiveConfig:
     reconstruction errors weighted toward the strokes of a digit; `losses.foreground_weights`), `chroma_weight`
     (colour image errors in the colour directions weigh 1 + chroma_weight times the grey level's) and
     `colour_weight` (a colour image's digit and background colours must match its target's;
-    `losses.reconstruction_losses`).
+    `losses.reconstruction_losses`) and `edge_weight` (an image's edges must be as sharp as its target's;
+    `losses.edge_error`).
     """
 
     recon_weights: tuple[tuple[str, float], ...] = ()
@@ -327,6 +328,7 @@ class ObjectiveConfig:
     foreground_weight: float = 0.0
     chroma_weight: float = 0.0
     colour_weight: float = 0.0
+    edge_weight: float = 0.0
     ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
@@ -351,6 +353,7 @@ class ObjectiveConfig:
             "foreground_weight",
             "chroma_weight",
             "colour_weight",
+            "edge_weight",
         ):
             _check_float("objective", name, getattr(self, name), 0.0, 1e6)
         _check_int("objective", "ramp_epochs", self.ramp_epochs, 0, 10_000)

@@ -269,6 +269,38 @@ def test_colour_statistics_error_by_hand_and_what_it_catches():
     )
 
 
+def test_edge_error_by_hand_and_what_it_catches():
+    from mfm.losses import edge_error, reconstruction_losses
+
+    # Two identical rows 0 0 1 1 (a sharp step) against 0 .5 .5 1 (the step blurred over two pixels): steps
+    # along a row 0 1 0 against .5 0 .5, differences .5 1 .5, mean 2/3; nothing changes down a column.
+    sharp = torch.tensor([0.0, 0.0, 1.0, 1.0]).repeat(2, 1).view(1, 1, 2, 4)
+    blurred = torch.tensor([0.0, 0.5, 0.5, 1.0]).repeat(2, 1).view(1, 1, 2, 4)
+    torch.testing.assert_close(edge_error(blurred, sharp), torch.tensor([2 / 3]))
+    torch.testing.assert_close(edge_error(sharp, sharp), torch.zeros(1))
+    # The step drawn a pixel early: steps 1 0 0, differences 1 1 0, mean 2/3 as for the blur. The squared error
+    # charges that miss twice the blur (1/4 against 1/8), so it pays to blur an uncertain edge; here it does not.
+    moved = torch.tensor([0.0, 1.0, 1.0, 1.0]).repeat(2, 1).view(1, 1, 2, 4)
+    torch.testing.assert_close(edge_error(moved, sharp), torch.tensor([2 / 3]))
+    mse = torch.nn.functional.mse_loss
+    assert mse(blurred, sharp) / mse(moved, sharp) == 0.5
+    # In reconstruction_losses: added λ_e times to every image, grey or colour; sequences untouched.
+    torch.testing.assert_close(
+        reconstruction_losses({"m": blurred}, {"m": sharp}, edge_weight=3.0)["m"],
+        mse(blurred, sharp) + 3.0 * edge_error(blurred, sharp).mean(),
+    )
+    colour, guess = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    torch.testing.assert_close(
+        reconstruction_losses({"x": guess}, {"x": colour}, edge_weight=0.5)["x"],
+        mse(guess, colour) + 0.5 * edge_error(guess, colour).mean(),
+    )
+    sequence, predicted = torch.rand(2, 5, 3), torch.rand(2, 5, 3)
+    assert torch.equal(
+        reconstruction_losses({"s": predicted}, {"s": sequence}, edge_weight=5.0)["s"],
+        mse(predicted, sequence),
+    )
+
+
 def test_frozen_restores_flags_after_an_exception():
     from conftest import tiny_image_config
 
