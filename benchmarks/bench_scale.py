@@ -9,8 +9,8 @@ demo's test split tiled to each size (a segment's cost does not depend on its va
 
 - `flow`: `interpret.analysis.gradient_flows`, the exact flow at scale "std" of every modality;
 - `information`: `interpret.analysis.information_by_modality` at the app's other defaults (KSG, 3 components a
-  side, 50 half-samples, 20 null rounds); above `interpret.analysis.STREAM_BYTES` of reconstructions it streams
-  them through the decoders into their principal components.
+  side, 50 half-samples, 20 null rounds); above `interpret.analysis.STREAM_BYTES` of reconstructions it reduces
+  them a batch at a time, and above `HOLD_BYTES` it does not hold them but decodes them anew for every pass.
 
 Sources of the segments: `file` streams them from an HDF5 file (`h5py.Dataset`s, as a MOSEI user's features are
 read; written here once per size, before the measured process starts), so only a batch is in memory at a time;

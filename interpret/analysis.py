@@ -89,12 +89,15 @@ def shuffled_shared(shared_factor: np.ndarray, seed: int) -> np.ndarray:
 
 STREAM_BYTES = 32 * 2**20
 """Above this many bytes of float32 reconstructions (every modality of the analysed samples; a MOSI segment's are
-20 x 325 x 4 = 26 kB, so about 1,300 segments), the information keeps only the factors and streams each X̂_i
-through its decoder, batch by batch, into its principal components
-(`interpret.information.streamed_principal_components`), in bounded memory: held, the X̂_i and the float64 copies
-the PCA makes take several times their size (about 1.15 GB of peak RSS at 5,000 MOSI segments,
-`benchmarks/bench_scale.py`). Below it (the app's 1,000 and the report's 600 samples) they are held, which is
-faster (the streamed PCA decodes every row 17 times) and gives the same estimates."""
+20 x 325 x 4 = 26 kB, so about 1,300 segments), the information reduces each X̂_i batch by batch
+(`interpret.information.streamed_principal_components`) instead of with scikit-learn's PCA, which works on float64
+copies of the whole X̂_i (about 1.15 GB of peak RSS at 5,000 MOSI segments, `benchmarks/bench_scale.py`). Below it
+(the app's 1,000 and the report's 600 samples) nothing changes; the two reductions give the same estimates."""
+
+HOLD_BYTES = 256 * 2**20
+"""Above this many bytes of float32 reconstructions (about 10,000 MOSI segments) they are not even held: only the
+factors are kept, and each X̂_i is decoded anew, 256 rows at a time, for every pass of its streamed reduction (17
+passes), so memory no longer grows with the split."""
 
 _SHARED = "F_y/shared"  # the shared factor's name among the arrays `batches` splits (no modality's: not an identifier)
 
@@ -111,6 +114,11 @@ def decoded_stream(
                 yield numpy(model.decode_modality(modality, batch[_SHARED], batch[modality]))
 
     return Streamed(len(shared_factor), passes)
+
+
+def held_stream(rows: np.ndarray) -> Streamed:
+    """Held samples (N, ...) handed out 256 rows at a time, for a reduction that makes no copy of them all."""
+    return Streamed(len(rows), lambda: (rows[start : start + 256] for start in range(0, len(rows), 256)))
 
 
 def information_by_modality(
@@ -135,12 +143,15 @@ def information_by_modality(
     collected = _collected(model, inputs, settings, collected)
     names = model.modality_names
     shared, reconstructions = collected.shared_factor, collected.reconstructions
-    if reconstructions is None:  # too many to hold (`STREAM_BYTES`): decoded anew on each pass of the PCA
+    if reconstructions is None:  # too many to hold (`HOLD_BYTES`): decoded anew on each pass of the reduction
         if intervention == "shuffle_shared":
             shared = shuffled_shared(shared, settings.seed)
         reconstructions = {m: decoded_stream(model, m, shared, collected.modality_factors[m]) for m in names}
-    elif intervention == "shuffle_shared":
-        shared, reconstructions = shuffled_shared_decoding(model, collected, settings.seed)
+    else:
+        if intervention == "shuffle_shared":
+            shared, reconstructions = shuffled_shared_decoding(model, collected, settings.seed)
+        if reconstruction_bytes(model, len(shared)) > STREAM_BYTES:  # held, but reduced a batch at a time
+            reconstructions = {m: held_stream(x) for m, x in reconstructions.items()}
     return {
         name: modality_information(
             shared,
@@ -158,11 +169,12 @@ def _collected(
     model: MFM, inputs: Mapping[str, np.ndarray], settings: InformationSettings, collected: Outputs | None
 ) -> Outputs:
     """`collected`, or a `collect` of the seeded subsample of `inputs` that `settings` names; without the
-    reconstructions when they would take more than `STREAM_BYTES` (`information_by_modality` then streams them)."""
+    reconstructions when they would take more than `HOLD_BYTES` (`information_by_modality` then decodes them
+    anew for each pass of their reduction)."""
     if collected is not None:
         return collected
     index = sample_indices(len(next(iter(inputs.values()))), settings.max_samples, settings.seed)
-    if reconstruction_bytes(model, len(index)) <= STREAM_BYTES:
+    if reconstruction_bytes(model, len(index)) <= HOLD_BYTES:
         return collect(model, take(inputs, index))
     return run(model, take(inputs, index), keep=("shared_factor", "modality_factors", "prediction"))
 

@@ -175,7 +175,7 @@ def batches(
     device = device_of(model)
     for start in range(0, n, batch_size):
         yield {name: as_tensor(x[start : start + batch_size], device) for name, x in inputs.items()}
-        release_free_memory()  # the last batch's tensors are freed by now: keep the heap from growing
+        release_free_memory()  # what the last batch's work freed goes back to the system (mfm.memory)
 
 
 def run(

@@ -91,22 +91,29 @@ def sequence_model() -> tuple[MFM, dict[str, np.ndarray]]:
 
 
 @pytest.mark.parametrize("intervention", ["none", "shuffle_shared"])
-def test_information_streams_the_reconstructions_above_the_limit(sequence_model, monkeypatch, intervention):
+@pytest.mark.parametrize("tier", ["held, reduced by batches", "decoded on every pass"])
+def test_information_streams_the_reconstructions_above_the_limits(
+    sequence_model, monkeypatch, intervention, tier
+):
     model, inputs = sequence_model
     settings = InformationSettings(max_samples=None, n_bootstrap=4, n_null=2, seed=1)
     held = analysis.information_by_modality(model, inputs, settings, intervention=intervention)
-    decoded = []
-    real_stream = analysis.decoded_stream
+    streams = []
+    for name in ("held_stream", "decoded_stream"):
+        real = getattr(analysis, name)
 
-    def counting_stream(*args):
-        stream = real_stream(*args)
-        decoded.append(args[1])
-        return stream
+        def counting(*args, real=real, name=name):
+            streams.append(name)
+            return real(*args)
 
-    monkeypatch.setattr(analysis, "STREAM_BYTES", analysis.reconstruction_bytes(model, 90) - 1)
-    monkeypatch.setattr(analysis, "decoded_stream", counting_stream)
+        monkeypatch.setattr(analysis, name, counting)
+    size = analysis.reconstruction_bytes(model, 90)
+    monkeypatch.setattr(analysis, "STREAM_BYTES", size - 1)
+    if tier == "decoded on every pass":
+        monkeypatch.setattr(analysis, "HOLD_BYTES", size - 1)
     streamed = analysis.information_by_modality(model, inputs, settings, intervention=intervention)
-    assert decoded == list(model.modality_names)  # the limit was crossed: every modality streamed
+    kind = "held_stream" if tier.startswith("held") else "decoded_stream"
+    assert streams == [kind] * len(model.modality_names)  # the limit was crossed: every modality streamed
     for name in model.modality_names:
         assert streamed[name].ratio == pytest.approx(held[name].ratio, rel=1e-7)
         assert streamed[name].shared.value == pytest.approx(held[name].shared.value, rel=1e-7, abs=1e-12)
@@ -117,7 +124,7 @@ def test_the_collect_of_a_large_sample_keeps_no_reconstructions(sequence_model, 
     model, inputs = sequence_model
     settings = InformationSettings(max_samples=None)
     assert analysis._collected(model, inputs, settings, None).reconstructions is not None
-    monkeypatch.setattr(analysis, "STREAM_BYTES", 0)
+    monkeypatch.setattr(analysis, "HOLD_BYTES", 0)
     collected = analysis._collected(model, inputs, settings, None)
     assert collected.reconstructions is None and collected.shared_factor.shape[0] == 90
 
