@@ -1,7 +1,7 @@
 """Server-side time of one slider move on the Style & label page: a 10 x 10 style-label grid.
 
     python benchmarks/bench_app.py [--checkpoint FILE.pt ...] [--repeats 50] [--threads N] [--page]
-                                   [--gradients [--scale std|raw]] [--upload-check]
+                                   [--gradients [--scale std|raw]] [--upload-check] [--first-figures]
 
 For every checkpoint (default: the demo checkpoints in assets/checkpoints/, and an untrained model of the
 digits preset, the architecture `python -m mfm train --dataset digits` trains: the cost depends on the sizes, not
@@ -19,7 +19,8 @@ the exact gradient flow of every modality at `--scale` (default "std", the page'
 deviation change of each factor dimension, the spread taken over those samples; "raw": the paper's norm). With
 `--upload-check`, what the app's isolation adds to an upload: the parse in-process (`open_source`) against the
 same parse first in the limited worker (`mfm.isolation.preflight`) and then in-process, as the app does it; the
-first check also starts the forkserver and is reported apart.
+first check also starts the forkserver and is reported apart. With `--first-figures` (and nothing else), each
+page's first run at its defaults once the model and data are cached (`bench_first_figures`).
 
 On a machine whose cores are busy with other work, torch's multi-threaded kernels can wait on descheduled threads
 and run tens of times slower than on one thread: compare `--threads 1` with the default there.
@@ -28,6 +29,7 @@ and run tens of times slower than on one thread: compare `--threads 1` with the 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -123,18 +125,7 @@ def bench_gradient_flow(label: str, model: MFM, dataset_name: str, repeats: int,
 
 def bench_page(checkpoint: Path, repeats: int) -> None:
     """Wall time of a Style & label page rerun in AppTest after each move of the style slider."""
-    import os
-    import runpy
-
-    from streamlit.runtime.scriptrunner import script_runner
-    from streamlit.testing.v1 import AppTest
-
-    # As in tests/test_app.py: AppTest resets Streamlit's "pages/ folder" switch before every run; make each run go
-    # through app.py, as the server's runs do.
-    script_runner._mpa_v1 = lambda main_script_path: runpy.run_path(main_script_path)
-    os.environ["MFM_DEMO_DIR"] = str(checkpoint.parent)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-    at.session_state["demo_checkpoint"] = checkpoint.name
+    at = _app_test(checkpoint)
     at.run()
     at.switch_page("pages/style_label.py").run()
     samples = []
@@ -148,6 +139,77 @@ def bench_page(checkpoint: Path, repeats: int) -> None:
         f"page rerun (AppTest)         {checkpoint.name}: median {statistics.median(samples):.0f} ms, "
         f"p95 {np.percentile(samples, 95):.0f} ms over {repeats} moves"
     )
+
+
+PAGES = (
+    "pages/model.py",
+    "pages/information.py",
+    "pages/gradients.py",
+    "pages/style_label.py",
+    "pages/missing_modality.py",
+    "pages/report.py",
+)
+
+
+def _app_test(checkpoint: Path):
+    """An AppTest of app.py on demo `checkpoint`, each run going through app.py as the server's runs do."""
+    import os
+    import runpy
+
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.testing.v1 import AppTest
+
+    # As in tests/test_app.py: AppTest resets Streamlit's "pages/ folder" switch before every run.
+    script_runner._mpa_v1 = lambda main_script_path: runpy.run_path(main_script_path)
+    os.environ["MFM_DEMO_DIR"] = str(checkpoint.parent)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.session_state["demo_checkpoint"] = checkpoint.name
+    return at
+
+
+def bench_first_figures(checkpoint: Path, repeats: int) -> None:
+    """Server-side time of each page's first figure at its defaults once the model and data are cached.
+
+    Every page is run once (loading the model and data into the app's resource caches), then, `repeats` times,
+    the page results' caches (`st.cache_data`: every figure's computation) are cleared and the page is run again.
+    "first figure": from the run's start to its first `plotly_chart` call (sent to the browser as it is made;
+    what the page computes after it does not delay it); "page": the whole run, Streamlit's own work included.
+    The Report page computes nothing until its button is pressed, and the Model page draws no figure for a model
+    without training curves: their rows are the page alone."""
+    import streamlit as st
+    from streamlit.delta_generator import DeltaGenerator
+
+    first: list[float] = []
+    plotly_chart = DeltaGenerator.plotly_chart
+
+    def timed_chart(self, *args, **kwargs):
+        if not first:
+            first.append(time.perf_counter())
+        return plotly_chart(self, *args, **kwargs)
+
+    module_chart = st.plotly_chart  # bound to the main container when Streamlit was imported
+    DeltaGenerator.plotly_chart = timed_chart
+    st.plotly_chart = functools.partial(timed_chart, module_chart.__self__)
+    at = _app_test(checkpoint)
+    at.run()
+    for page in PAGES:
+        at.switch_page(page).run()  # warm: model, data and the page's own first-call costs
+        assert not at.exception, (page, [e.value for e in at.exception])
+        to_figure, whole = [], []
+        for _ in range(repeats):
+            st.cache_data.clear()
+            first.clear()
+            started = time.perf_counter()
+            at.switch_page(page).run()
+            whole.append(time.perf_counter() - started)
+            to_figure.append(first[0] - started if first else float("nan"))
+            assert not at.exception, (page, [e.value for e in at.exception])
+        print(
+            f"{checkpoint.name:<28} {Path(page).stem:<18} first figure: median {statistics.median(to_figure):6.2f} s "
+            f"(max {max(to_figure):5.2f}); page: median {statistics.median(whole):6.2f} s over {repeats} runs",
+            flush=True,
+        )
+    DeltaGenerator.plotly_chart, st.plotly_chart = plotly_chart, module_chart
 
 
 def main() -> None:
@@ -167,10 +229,22 @@ def main() -> None:
     parser.add_argument(
         "--upload-check", action="store_true", help="also time the isolation worker's check of each upload"
     )
+    parser.add_argument(
+        "--first-figures",
+        action="store_true",
+        help="only time each page's first run at its defaults, model and data cached (AppTest)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     paths = [Path(p) for p in args.checkpoint] or demo_checkpoints()
+    if args.first_figures:
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads; each page's first run, model cached"
+        )
+        for path in paths:
+            bench_first_figures(path, min(args.repeats, 3))
+        return
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; times per slider move (Style & label: no "
         "gradient flow)" + (f"; gradient flow at scale {args.scale!r}" if args.gradients else "")

@@ -238,15 +238,19 @@ def gradient_flow_by_modality(
     max_samples: int | None = 256,
     seed: int = 0,
     scale: str = "std",
+    names: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, GradientFlow]:
-    """The exact gradient flow of every modality at the factors of (a seeded subsample of) a split.
+    """The exact gradient flow of every modality (or of those in `names`) at the factors of (a seeded subsample
+    of) a split.
 
     `scale="std"` (default): per one-standard-deviation change of each factor dimension, the spread taken over
-    these samples; `scale="raw"`: the paper's unweighted norms (see `interpret.gradients`)."""
+    these samples; `scale="raw"`: the paper's unweighted norms (see `interpret.gradients`). A modality's flow does
+    not depend on which others are computed with it."""
     return _by_modality(
-        gradient_flow, model, inputs, max_samples=max_samples, seed=seed, scale=scale, progress=progress
-    )
+        gradient_flow, model, inputs, max_samples=max_samples, seed=seed, scale=scale, names=names,
+        progress=progress,
+    )  # fmt: skip
 
 
 def shared_flow_by_modality(
@@ -262,17 +266,27 @@ def gradient_flows(
     inputs: Mapping[str, np.ndarray],
     settings: GradientSettings = GradientSettings(),
     progress: Progress | None = None,
+    *,
+    names: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, dict[str, GradientFlow]]:
-    """The gradient flow `settings` asks for, of every modality it applies to, at the factors of the seeded
-    subsample of `inputs` it names: (the subsample's row indices into `inputs`, {modality: GradientFlow}).
+    """The gradient flow `settings` asks for, of every modality it applies to (among `names`, default all), at
+    the factors of the seeded subsample of `inputs` it names: (the subsample's row indices into `inputs`,
+    {modality: GradientFlow}).
 
     The exact flow (`gradient_flow_by_modality`) covers every modality; a Captum method (`captum_profiles`) the
-    sequence modalities, at `settings.scale` for Saliency and at scale "input" for the input-scaled methods."""
+    sequence modalities, at `settings.scale` for Saliency and at scale "input" for the input-scaled methods. A
+    modality's numbers do not depend on `names`, so a page can draw one modality's figure before computing the
+    next (`names=()` gives the rows alone)."""
     index = sample_indices(len(next(iter(inputs.values()))), settings.max_samples, settings.seed)
+    names = model.modality_names if names is None else tuple(names)
+    if settings.method != "exact":
+        names = tuple(n for n in names if model.config.modality(n).kind == "sequence")
+    if not names:
+        return index, {}
     subset = take(inputs, index)
     if settings.method == "exact":
         return index, gradient_flow_by_modality(
-            model, subset, max_samples=None, scale=settings.scale, progress=progress
+            model, subset, max_samples=None, scale=settings.scale, names=names, progress=progress
         )
     return index, captum_profiles(
         model,
@@ -280,6 +294,7 @@ def gradient_flows(
         method=settings.method,
         scale="raw" if settings.input_scaled else settings.scale,  # an input-scaled method ignores it
         n_steps=settings.n_steps,
+        names=names,
         progress=progress,
     )
 
@@ -602,9 +617,11 @@ def captum_profiles(
     method: str,
     scale: str = "std",
     n_steps: int = 20,
+    names: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, GradientFlow]:
-    """`interpret.gradients.captum_time_profile` for every sequence modality, at the factors of `inputs`.
+    """`interpret.gradients.captum_time_profile` for every sequence modality (of `names`, default all), at the
+    factors of `inputs`.
 
     Returns {modality: GradientFlow} like `interpret.analysis.gradient_flow_by_modality` (image modalities are
     left out: Captum's per-step profile is defined over time steps). `scale` applies to Saliency ("std": per
@@ -617,7 +634,11 @@ def captum_profiles(
         inputs,
         max_samples=None,
         scale=scale,
-        names=[m.name for m in model.config.modalities if m.kind == "sequence"],
+        names=[
+            m.name
+            for m in model.config.modalities
+            if m.kind == "sequence" and (names is None or m.name in names)
+        ],
         progress=progress,
         method=method,
         n_steps=n_steps,

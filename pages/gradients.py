@@ -36,13 +36,15 @@ SCALES = {
 }
 
 
-@cached(max_entries=32)
-def flows(selection: Selection, settings: GradientSettings) -> tuple[np.ndarray, dict[str, GradientFlow]]:
-    """`interpret.analysis.gradient_flows` of the split: (the analysed rows of the split, per-sample flows of
-    every modality the method applies to), cached per selection and settings."""
+@cached(max_entries=64)
+def flows(
+    selection: Selection, settings: GradientSettings, names: tuple[str, ...]
+) -> tuple[np.ndarray, dict[str, GradientFlow]]:
+    """`interpret.analysis.gradient_flows` of the split for the modalities `names`: (the analysed rows of the
+    split, per-sample flows of those the method applies to), cached per selection, settings and names."""
     inputs = selection.dataset.splits[selection.split].inputs
     with progress_bar(METHODS[settings.method]) as update:
-        return gradient_flows(selection.model, inputs, settings, update)
+        return gradient_flows(selection.model, inputs, settings, update, names=names)
 
 
 selection = current()
@@ -119,7 +121,9 @@ settings = GradientSettings(
     seed=int(seed),
     n_steps=int(n_steps),
 )
-index, result = flows(selection, settings)
+# The sequence modalities share one heatmap; each image modality has its own figure, computed just before it is
+# drawn, so the first does not wait for the others (an image model has no sequences: rows only, nothing computed).
+index, result = flows(selection, settings, tuple(sequence_names))
 
 columns = st.columns([1, 3, 1])
 view = columns[0].radio(
@@ -201,12 +205,13 @@ if sequence_flows:
         )
 
 for name in image_names:
-    if name in result:
+    _, image_flow = flows(selection, settings, (name,))
+    if name in image_flow:
         pixel_title = f"{name}: per-pixel sensitivity to the label and the style factor" + (
             f", {sample_name}" if sample_name else ", average over the analysed samples"
         )
         st.plotly_chart(
-            pixel_maps(result[name], sample=sample, title=pixel_title),
+            pixel_maps(image_flow[name], sample=sample, title=pixel_title),
             width="stretch",
             key=f"pixel_maps_{name}",
         )

@@ -129,11 +129,9 @@ table = summary(selection, int(max_samples), 0, method)
 st.dataframe(what_if_rows(table, config.task), hide_index=True, width="stretch")
 for warning in missing_warnings(table):
     st.warning(warning, icon=":material/warning:")
-show_abilities(
-    image_abilities(selection.on_split("test")),
-    "Does a generated missing image show its label?",
-    note_when_unmeasured=False,
-)
+# Drawn here, measured after the sample's figure (it reads 500 generated test images with the classifiers), so
+# that figure does not wait for it.
+abilities_slot = st.container()
 st.caption(
     f"Prediction change: total-variation distance between the class distributions (classification) or mean "
     f"|ŷ {without_words} − ŷ all| (regression). Reconstruction MSE of X̂_m "
@@ -179,6 +177,12 @@ else:
         else f"{missing}: real vs. generated without it (from the other modalities)",
     )
 st.plotly_chart(figure, width="stretch", key="missing_reconstruction")
+with abilities_slot:
+    show_abilities(
+        image_abilities(selection.on_split("test")),
+        "Does a generated missing image show its label?",
+        note_when_unmeasured=False,
+    )
 
 with_all, without = sample.full.prediction[0], sample.inferred.prediction[0]
 columns = st.columns(3)

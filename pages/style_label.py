@@ -88,7 +88,9 @@ if "sequence" in kinds.values():
         "each panel row is one of the three features that change most between the rows."
     )
 
-show_abilities(abilities(selection.on_split("test")), "What this model's controls can do")
+# Drawn here, measured after the grids (it reads hundreds of generated test images with the classifiers), so the
+# first grid does not wait for it.
+abilities_slot = st.container()
 
 columns = st.columns([3, 1])
 style_start = columns[0].slider(
@@ -137,6 +139,9 @@ with st.spinner("Decoding the grid…"):
                 "source; bottom: the mean over the column's generated images. ΔE2000: the mean colour difference "
                 "of the column's images from their source (about 1 is just noticeable, above 10 another colour)."
             )
+
+with abilities_slot:
+    show_abilities(abilities(selection.on_split("test")), "What this model's controls can do")
 
 if len(names) >= 2:
     st.subheader("Cross-modal: one modality's style, the label read from the others")
