@@ -13,7 +13,7 @@ Estimators (all in nats)
     neighbour in the joint space (x, y) and n_x (n_y) counts the other samples *strictly* within ε_i in the x (y)
     space alone. Each column is standardised first (so the max-norm does not favour large-scale columns and the
     estimate is invariant to per-column scaling), then a tiny seeded jitter (1e-10 standard deviations) breaks ties.
-    The neighbour searches are scikit-learn's ``NearestNeighbors`` and ``KDTree`` with the Chebyshev metric.
+    The neighbour searches are scikit-learn's ``KDTree`` with the Chebyshev metric.
     KSG is nonparametric (it sees non-linear dependence) but biased towards zero as the dimension or the MI grows:
     see the table below. The raw KSG value can be slightly negative for independent variables; this module
     **clips it at 0** (mutual information is non-negative, and a negative value is pure estimation noise). The
@@ -129,7 +129,7 @@ import numpy as np
 from scipy.special import digamma
 from scipy.stats import t as student_t
 from sklearn.decomposition import PCA
-from sklearn.neighbors import KDTree, NearestNeighbors
+from sklearn.neighbors import KDTree
 
 from mfm.inference import check_count
 from mfm.progress import Progress
@@ -356,8 +356,8 @@ def _ksg_ladder(x: np.ndarray, y: np.ndarray, ks: tuple[int, ...], seed: int) ->
     x = x + JITTER * rng.standard_normal(x.shape)  # (N, dx)
     y = y + JITTER * rng.standard_normal(y.shape)  # (N, dy)
     joint = np.hstack([x, y])  # (N, dx + dy)
-    # kneighbors() without a query excludes each point itself.
-    distances, _ = NearestNeighbors(n_neighbors=max(ks), metric="chebyshev").fit(joint).kneighbors()  # (N, K)
+    # Each point is its own nearest neighbour (distance 0; the jitter leaves no other there): drop that column.
+    distances = KDTree(joint, metric="chebyshev").query(joint, k=max(ks) + 1)[0][:, 1:]  # (N, K)
     x_tree = KDTree(x, metric="chebyshev")
     y_tree = KDTree(y, metric="chebyshev")
     values = []
