@@ -849,7 +849,7 @@ def information_ratio(shared_mi: float, modality_mi: float) -> float:
 def modality_information(
     shared_factor: np.ndarray,
     modality_factor: np.ndarray,
-    reconstruction: np.ndarray,
+    reconstruction: np.ndarray | Streamed,
     *,
     n_components: int = 3,
     progress: Progress | None = None,
