@@ -59,6 +59,10 @@ def _check_float(owner: str, name: str, value: Any, low: float, high: float) -> 
         raise ConfigError(f"{owner}.{name} must be between {low} and {high}, got {value}")
 
 
+UPSAMPLINGS = ("transposed", "resize")
+"""An image decoder's ways of doubling its resolution (`ModalityConfig.upsampling`)."""
+
+
 @dataclass(frozen=True)
 class ModalityConfig:
     """One modality X_i: its kind, per-sample shape, and the sizes of its generative code z_i and factor F_i.
@@ -69,6 +73,10 @@ class ModalityConfig:
     width of the modality encoder that gives z_i (its LSTM for a sequence, its base width for an image; default
     `hidden_dim`); the authors' code and MMSA set it to the code size z_i. `factor_hidden_dim` and
     `factor_dropout` shape the factor map z_i -> F_i (defaults: the MFMConfig's); both producers use F_i's size.
+    `upsampling` (images only): how the decoder doubles its resolution, "transposed" (4 x 4 stride-2 transposed
+    convolutions, the default) or "resize" (nearest-neighbour doubling, then a 3 x 3 convolution: every output
+    pixel gets the same number of kernel taps, so the decoder cannot draw the checkerboard of uneven overlap;
+    Odena, Dumoulin & Olah 2016).
     """
 
     name: str
@@ -80,6 +88,7 @@ class ModalityConfig:
     encoder_hidden_dim: int | None = None
     factor_hidden_dim: int | None = None
     factor_dropout: float | None = None
+    upsampling: str = "transposed"
 
     def __post_init__(self) -> None:
         owner = f"modality {self.name!r}"
@@ -109,6 +118,12 @@ class ModalityConfig:
                 _check_int(owner, name, getattr(self, name), 1, MAX_WIDTH)
         if self.factor_dropout is not None:
             _check_float(owner, "factor_dropout", self.factor_dropout, 0.0, 0.95)
+        if self.upsampling not in UPSAMPLINGS or (
+            self.kind == "sequence" and self.upsampling != "transposed"
+        ):
+            raise ConfigError(
+                f"{owner}.upsampling must be one of {', '.join(UPSAMPLINGS)} (images only), got {self.upsampling!r}"
+            )
 
     @property
     def encoder_width(self) -> int:

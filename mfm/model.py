@@ -181,9 +181,14 @@ def _upsamplings(height: int, width: int) -> int:
 
 
 class ImageDecoder(nn.Module):
-    """[F_y ; F_i] -> Linear -> (4w, h0, w0) -> transposed convolutions (BatchNorm, ReLU) -> sigmoid image."""
+    """[F_y ; F_i] -> Linear -> (4w, h0, w0) -> upsamplings (BatchNorm, ReLU) -> sigmoid image.
 
-    def __init__(self, input_dim: int, shape: tuple[int, ...], hidden_dim: int) -> None:
+    Each upsampling doubles the resolution: a 4 x 4 stride-2 transposed convolution ("transposed"), or a
+    nearest-neighbour doubling then a 3 x 3 convolution ("resize"; `ModalityConfig.upsampling`)."""
+
+    def __init__(
+        self, input_dim: int, shape: tuple[int, ...], hidden_dim: int, upsampling: str = "transposed"
+    ) -> None:
         super().__init__()
         channels, height, width = shape
         n = _upsamplings(height, width)
@@ -193,7 +198,12 @@ class ImageDecoder(nn.Module):
         previous = self.start[0]
         for k in range(n):
             w = max(hidden_dim, self.start[0] // 2 ** (k + 1))
-            layers += [nn.ConvTranspose2d(previous, w, 4, stride=2, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
+            double = (
+                [nn.ConvTranspose2d(previous, w, 4, stride=2, padding=1)]
+                if upsampling == "transposed"
+                else [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(previous, w, 3, padding=1)]
+            )
+            layers += [*double, nn.BatchNorm2d(w), nn.ReLU()]
             previous = w
         layers += [nn.Conv2d(previous, channels, 3, padding=1)]
         self.deconv = nn.Sequential(*layers)
@@ -264,7 +274,7 @@ def _decoder(modality: ModalityConfig, shared_factor_dim: int) -> nn.Module:
     input_dim = shared_factor_dim + modality.factor_dim
     if modality.kind == "sequence":
         return SequenceDecoder(input_dim, modality.shape[0], modality.shape[1])
-    return ImageDecoder(input_dim, modality.shape, modality.hidden_dim)
+    return ImageDecoder(input_dim, modality.shape, modality.hidden_dim, modality.upsampling)
 
 
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> nn.Sequential:

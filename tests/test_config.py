@@ -103,3 +103,33 @@ def test_preset_overrides_per_modality_fields_by_name():
     for bad, message in cases:
         with pytest.raises(ConfigError, match=message):
             config_for_dataset(*args, modalities=bad)
+
+
+def test_image_decoders_upsample_by_transposed_convolutions_or_resizing():
+    import dataclasses
+
+    import torch
+    from torch import nn
+
+    from mfm.model import MFM
+
+    base = tiny_image_config()
+    resized = base.replace(
+        modalities=tuple(dataclasses.replace(m, upsampling="resize") for m in base.modalities)
+    )
+    assert MFMConfig.from_dict(resized.to_dict()) == resized
+    old = base.to_dict()  # a checkpoint written before the field existed still loads, with the default
+    for modality in old["modalities"]:
+        del modality["upsampling"]
+    assert MFMConfig.from_dict(old) == base
+    decoders = MFM(resized).decoders
+    for name, shape in (("svhn", (3, 32, 32)), ("mnist", (1, 28, 28))):
+        layers = list(decoders[name].modules())
+        assert not any(isinstance(layer, nn.ConvTranspose2d) for layer in layers)
+        assert sum(isinstance(layer, nn.Upsample) for layer in layers) >= 2
+        assert decoders[name](torch.zeros(2, base.shared_factor_dim + 4)).shape == (2, *shape)
+    assert any(isinstance(layer, nn.ConvTranspose2d) for layer in MFM(base).decoders["svhn"].modules())
+    with pytest.raises(ConfigError, match="upsampling must be one of transposed, resize"):
+        dataclasses.replace(base.modalities[0], upsampling="bilinear")
+    with pytest.raises(ConfigError, match=r"\(images only\)"):
+        dataclasses.replace(tiny_sequence_config().modalities[0], upsampling="resize")

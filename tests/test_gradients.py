@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -56,10 +57,16 @@ def test_gradient_flow_of_a_hand_derivable_decoder():
     assert torch.allclose(modal[0], torch.tensor([9.0, 2.25, 0.0]))  # w_t² 9
 
 
-@pytest.mark.parametrize("kind", ["sequence", "image"])
+@pytest.mark.parametrize("kind", ["sequence", "image", "image, resize decoders"])
 def test_gradient_flow_matches_autograd_jacobian_and_the_slow_loop(kind):
     torch.manual_seed(1)
-    model = MFM(tiny_sequence_config() if kind == "sequence" else tiny_image_config()).eval()
+    config = tiny_sequence_config() if kind == "sequence" else tiny_image_config()
+    if kind.endswith("resize decoders"):
+        config = config.replace(
+            modalities=tuple(dataclasses.replace(m, upsampling="resize") for m in config.modalities)
+        )
+    kind = kind.split(",")[0]
+    model = MFM(config).eval()
     shared, factors = factors_of(model, batch=3)
     name = model.modality_names[0]
     flow = gradient_flow(model, name, shared, factors[name], scale="raw", batch_size=2)
