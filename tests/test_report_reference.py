@@ -106,7 +106,7 @@ def _differences(got, expected, where: str):
         if len(got) != len(expected):
             yield f"{where}: {len(got)} items != {len(expected)}"
             return
-        for i, (g, e) in enumerate(zip(got, expected)):
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
             yield from _differences(g, e, f"{where}[{i}]")
     elif isinstance(expected, float) and isinstance(got, float):
         if not _same_printed(got, expected):
