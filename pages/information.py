@@ -3,18 +3,21 @@ and the interventional one), the factors' dependence I(F_y; F_i), and a planted-
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from interpret.analysis import (
     INFORMATION_READINGS,
     InformationVersions,
     PlantedCut,
+    factor_dependence,
     information_disagreements,
     information_versions,
     planted_cut,
 )
 from interpret.figures import dependence_figure, information_axis_max, information_figure
-from interpret.information import InformationSettings
+from interpret.information import InformationSettings, MIEstimate
 from interpret.report import COMPARISON_LEGEND, information_comparison_rows
 from pages.bookkeeping import information_rows, plain, planted_cut_reading, planted_cut_rows
 from pages.common import (
@@ -36,11 +39,21 @@ DEFAULTS = InformationSettings(max_samples=500, n_bootstrap=30, n_null=10)
 
 @cached(max_entries=32)
 def information(selection: Selection, settings: InformationSettings) -> InformationVersions:
-    """`interpret.analysis.information_versions` on the split: both versions and I(F_y; F_i) from one pass over
-    the same samples, cached per selection and settings."""
+    """`interpret.analysis.information_versions` on the split, without I(F_y; F_i): both versions from one pass
+    over the same samples (the first two figures share their axis), cached per selection and settings. The
+    dependence comes after them (`dependence`), so that the first figure does not wait for it."""
     inputs = selection.dataset.splits[selection.split].inputs
     with progress_bar(f"Estimating mutual information ({ESTIMATORS[settings.estimator]})") as update:
-        return information_versions(selection.model, inputs, settings, progress=update)
+        return information_versions(selection.model, inputs, settings, dependence=False, progress=update)
+
+
+@cached(max_entries=32)
+def dependence(selection: Selection, settings: InformationSettings) -> dict[str, MIEstimate]:
+    """`interpret.analysis.factor_dependence` on the same seeded samples and settings: the numbers
+    `information_versions` gives with the versions."""
+    inputs = selection.dataset.splits[selection.split].inputs
+    with progress_bar("Estimating the factors' dependence I(F_y; F_i)") as update:
+        return factor_dependence(selection.model, inputs, settings, progress=update)
 
 
 @cached(max_entries=32)
@@ -169,6 +182,7 @@ st.plotly_chart(
 
 st.subheader("Why they differ: the factors' dependence I(F_y; F_i)")
 st.caption(INFORMATION_READINGS["dependence"])
+versions = replace(versions, dependence=dependence(selection, settings))
 st.plotly_chart(dependence_figure(versions.dependence, label), width="stretch", key="dependence_figure")
 
 st.subheader("Both versions, per modality")

@@ -41,6 +41,7 @@ from interpret.analysis import (
     planted_cut,
 )
 from interpret.information import InformationSettings, MIEstimate, ModalityInformation
+from interpret.report import information_comparison_rows
 from mfm.checkpoint import load_checkpoint, save_checkpoint
 from mfm.config import MFMConfig, ModalityConfig
 from mfm.errors import CheckpointError
@@ -379,6 +380,14 @@ def test_information_page_shows_both_versions_and_the_planted_cut():
     language = table.set_index("modality").loc["language"]
     assert language["I(F_y; F_i)"] > language["I(F_y; F_i) null"]
     assert language["int. I(F_y; X̂_i)"] < language["obs. I(F_y; X̂_i)"]
+    # The library's numbers: the page computes I(F_y; F_i) after its first two figures, on the same samples.
+    selection = at.session_state["mfm_selection"]
+    library = information_versions(
+        selection.model,
+        selection.dataset.splits[selection.split].inputs,
+        InformationSettings(max_samples=200, n_bootstrap=30, n_null=10),  # the page's, with the state above
+    )
+    assert table.to_dict("records") == information_comparison_rows(library)
 
     # The planted-cut control: a copy whose language decoder cannot see F_y, next to the model.
     assert at.selectbox(key="info_cut_modality").value == "language"
