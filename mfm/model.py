@@ -234,6 +234,10 @@ class SequenceDecoder(nn.Module):
 
     def forward_steps(self, factors: Tensor) -> Tensor:
         """The decoder step by step (eval mode; forward-mode differentiable)."""
+        return self.out(self.hidden_states(factors))  # (B, T, D)
+
+    def hidden_states(self, factors: Tensor) -> Tensor:
+        """Every step's hidden state h_t, step by step: (B, T, F); frame t of the output is `out`(h_t)."""
         h = torch.zeros_like(factors)  # (B, F)
         c = torch.zeros_like(factors)
         x = factors
@@ -242,7 +246,7 @@ class SequenceDecoder(nn.Module):
             h, c = lstm_cell_step(self.cell, x, h, c)
             hidden.append(h)
             x = h
-        return self.out(torch.stack(hidden, dim=1))  # (B, T, D)
+        return torch.stack(hidden, dim=1)  # (B, T, F)
 
     def forward_fused(self, factors: Tensor) -> Tensor:
         """The same unrolled decoder (training): step 0 by hand, then steps 1..T-1 in the fused LSTM kernel.

@@ -68,7 +68,13 @@ def test_gradient_flow_matches_autograd_jacobian_and_the_slow_loop(kind):
     kind = kind.split(",")[0]
     model = MFM(config).eval()
     shared, factors = factors_of(model, batch=3)
-    name = model.modality_names[0]
+    for name in model.modality_names[
+        :2
+    ]:  # language's flow runs through its hidden states, acoustic's does not
+        _check_flow_against_the_loop_and_autograd(model, name, shared, factors, kind)
+
+
+def _check_flow_against_the_loop_and_autograd(model, name, shared, factors, kind):
     flow = gradient_flow(model, name, shared, factors[name], scale="raw", batch_size=2)
     loop = gradient_flow_by_loop(model, name, shared, factors[name])
     np.testing.assert_allclose(flow.shared, loop.shared, rtol=1e-4, atol=1e-8)
@@ -80,7 +86,8 @@ def test_gradient_flow_matches_autograd_jacobian_and_the_slow_loop(kind):
     reduce = (1,) if kind == "sequence" else (0,)
     expected = squared[..., : shared.shape[1]].sum(dim=(*reduce, -1))
     np.testing.assert_allclose(flow.shared[0], expected.numpy(), rtol=1e-4, atol=1e-8)
-    expected_shape = (3, model.config.modality(name).shape[0]) if kind == "sequence" else (3, 32, 32)
+    shape = model.config.modality(name).shape
+    expected_shape = (3, shape[0]) if kind == "sequence" else (3, *shape[1:])
     assert flow.shared.shape == expected_shape
 
 
@@ -195,6 +202,26 @@ def test_squared_derivatives_in_chunks_equal_the_full_jacobian(kind, monkeypatch
     for elements in (1, 1 << 30):  # chunks of one direction; every direction in one chunk
         monkeypatch.setattr(gradients, "_CHUNK_ELEMENTS", elements)
         got = gradients.squared_derivatives(model.decoders[name], u, reduce_dim, weights)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
+
+
+def test_the_sequence_flow_through_the_hidden_states_equals_the_frames():
+    """Frame t is W h_t + b, so Σ_d (∂X̂_t,d/∂u_j)² = ‖W q‖² = ‖R q‖² with q = ∂h_t/∂u_j and W = QR (issue 16): the
+    flow differentiates the hidden states and squares them through R when frames are wider than the hidden state
+    (language: 12 features, 9 hidden numbers), and the decoder itself otherwise (acoustic: 3 against 6)."""
+    import interpret.gradients as gradients
+
+    torch.manual_seed(5)
+    model = MFM(tiny_sequence_config()).eval()
+    shared, factors = factors_of(model, batch=3)
+    for name, through_hidden in (("language", True), ("acoustic", False)):
+        decoder = model.decoders[name]
+        function, readout = gradients.sequence_readout(decoder)
+        assert (readout is not None) == through_hidden, name
+        assert function == (decoder.hidden_states if through_hidden else decoder)
+        u = model.decoder_input(shared, factors[name]).detach()
+        expected = decoder_jacobian(decoder, u).pow(2).sum(dim=2).movedim(-1, 0)  # (n, B, T)
+        got = gradients.squared_derivatives(function, u, 2, readout=readout)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
 
 
