@@ -379,8 +379,9 @@ def faithfulness(
 ) -> dict:
     """Checks of both interpretations against the data's planted truth, for the model and a randomised copy.
 
-    Both run on the seeded subsample `settings` names; the information with `settings`, the F_y gradient flow at
-    scale "std". Returns {"trained": {...}, "randomized": {...}}, each with "ratios" (r_i), "ranking_margin" (min log-ratio gap
+    Both run on the seeded subsample `settings` names; the information with `settings` but no subsample or null
+    rounds (r_i is the ratio of the estimates on all samples, which those rounds do not change), the F_y gradient
+    flow at scale "std". Returns {"trained": {...}, "randomized": {...}}, each with "ratios" (r_i), "ranking_margin" (min log-ratio gap
     along `expected_order`; > 0 means ranked as planted) and "auroc" (F_y gradient flow vs "mask/<m>" per
     modality that has planted steps).
     """
@@ -397,7 +398,7 @@ def faithfulness(
         info = information_by_modality(
             candidate,
             subset,
-            replace(settings, max_samples=None),
+            replace(settings, max_samples=None, n_bootstrap=0, n_null=0),  # r_i only
             progress=stage(progress, 2 * number, 1, 4, f"{names[label]}, information: "),
         )
         ratios = {m: float(v.ratio) for m, v in info.items()}

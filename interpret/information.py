@@ -122,6 +122,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -719,6 +720,21 @@ def _replicates(
     )
 
 
+@contextmanager
+def _rounds(workers: int | None, rounds: int) -> Iterator[ThreadPoolExecutor | None]:
+    """The thread pool that runs the subsample and null rounds (`workers`, default `mfm.threads`' policy), or
+    None where there is one worker or at most one round."""
+    workers = information_workers() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    pool = ThreadPoolExecutor(workers) if workers > 1 and rounds > 1 else None
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
 def _in_order(pool: ThreadPoolExecutor | None, function: Callable, items: list) -> Iterator:
     """function(item) for each item, in order: on `pool`'s threads when given (results still come in order, so
     progress ticks and outputs do not depend on the number of workers), else one after another."""
@@ -808,19 +824,12 @@ def estimate_mi(
         if progress is not None:
             progress(done, total, stage)
 
-    workers = information_workers() if workers is None else workers
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers!r}")
-    pool = ThreadPoolExecutor(workers) if workers > 1 and n_bootstrap + n_null > 1 else None
-    try:
+    with _rounds(workers, n_bootstrap + n_null) as pool:
         term = _replicates(x, y, subsamples, estimator, k, seed, bias_aware, tick, pool)
         null = []
         for value in _in_order(pool, lambda perm: _estimate(x, y[perm], estimator, k, seed), permutations):
             null.append(value)
             tick("null")
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
     low, high = _mi_interval(term, interval, n, subsample_fraction, confidence)
     null_mean, null_high = _null_summary(np.asarray(null), confidence)
     return MIEstimate(
@@ -853,6 +862,7 @@ def modality_information(
     *,
     n_components: int = 3,
     progress: Progress | None = None,
+    workers: int | None = None,
     **options: Any,
 ) -> ModalityInformation:
     """The paper's I(F_y; X̂_i), I(F_{a_i}; X̂_i) and r_i for one modality over a data split.
@@ -877,6 +887,8 @@ def modality_information(
             subsamples, ``n_null`` the permutations of each null).
         progress: optional ``progress(done, total, stage)`` callback; stages ``"reduce"``, ``"estimate"``,
             ``"bootstrap"``, ``"null"``.
+        workers: subsample and null rounds run at once, on threads, as for :func:`estimate_mi`; the result does
+            not depend on it.
 
     Returns:
         A :class:`ModalityInformation`.
@@ -932,15 +944,23 @@ def modality_information(
     subsamples = _subsamples(n, n_bootstrap, subsample_fraction, seed, estimator, k, bias_aware)
     permutations = _permutations(n, n_null, seed)
 
-    # Same order of work as estimate_mi on each term, so each term equals estimate_mi's result bit for bit.
-    shared = _replicates(f_y, x_hat, subsamples, estimator, k, seed, bias_aware, tick)
-    modality = _replicates(f_a, x_hat, subsamples, estimator, k, seed, bias_aware, tick)
+    # Same work as estimate_mi on each term, so each term equals estimate_mi's result bit for bit; the rounds run
+    # on `workers` threads, results and progress in order.
     shared_null, modality_null = [], []
-    for perm in permutations:
-        shared_null.append(_estimate(f_y, x_hat[perm], estimator, k, seed))
-        tick("null")
-        modality_null.append(_estimate(f_a, x_hat[perm], estimator, k, seed))
-        tick("null")
+    with _rounds(workers, n_bootstrap + n_null) as pool:
+        shared = _replicates(f_y, x_hat, subsamples, estimator, k, seed, bias_aware, tick, pool)
+        modality = _replicates(f_a, x_hat, subsamples, estimator, k, seed, bias_aware, tick, pool)
+
+        def both_nulls(perm: np.ndarray) -> tuple[float, float]:
+            return _estimate(f_y, x_hat[perm], estimator, k, seed), _estimate(
+                f_a, x_hat[perm], estimator, k, seed
+            )
+
+        for shared_value, modality_value in _in_order(pool, both_nulls, permutations):
+            shared_null.append(shared_value)
+            tick("null")
+            modality_null.append(modality_value)
+            tick("null")
 
     def summarise(term: _Replicates, null: list[float]) -> MIEstimate:
         low, high = _mi_interval(term, interval, n, subsample_fraction, confidence)

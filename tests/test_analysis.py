@@ -96,3 +96,24 @@ def test_gradient_flows_of_some_modalities_equal_those_of_all(method):
         none_rows, nothing = gradient_flows(model, inputs, settings, names=())
         np.testing.assert_array_equal(none_rows, rows)
         assert nothing == {}
+
+
+def test_faithfulness_ratios_are_the_information_ratios_without_rounds():
+    """The faithfulness check reads r_i only, so it skips the subsample and null rounds (issue 16): its ratios
+    equal those of `information_by_modality` with the rounds, on the same seeded samples."""
+    from dataclasses import replace
+
+    from interpret.analysis import faithfulness, information_by_modality
+    from interpret.information import InformationSettings
+    from mfm.inference import sample_indices, take
+
+    torch.manual_seed(0)
+    model = MFM(tiny_sequence_config()).eval()
+    inputs = {k: v.numpy() for k, v in random_batch(model.config, 90)[0].items()}
+    settings = InformationSettings(max_samples=70, n_bootstrap=6, n_null=4, seed=3)
+    names = list(model.modality_names)
+    result = faithfulness(model, inputs, {}, names, settings)
+    subset = take(inputs, sample_indices(90, 70, 3))
+    full = information_by_modality(model, subset, replace(settings, max_samples=None))
+    assert result["trained"]["ratios"] == {m: float(v.ratio) for m, v in full.items()}
+    assert result["trained"]["ratios"] != result["randomized"]["ratios"]

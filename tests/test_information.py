@@ -479,6 +479,30 @@ def test_parallel_rounds_give_the_serial_result_and_progress(estimator):
         estimate_mi(x, y, workers=0)
 
 
+def test_modality_information_runs_its_rounds_on_threads_with_the_serial_result():
+    """`modality_information` (the pages' and the report's estimate) runs both terms' subsample rounds and the
+    paired null rounds on `workers` threads: the same result and progress ticks as one after another."""
+    rng = np.random.default_rng(12)
+    f_y, f_a = rng.standard_normal((240, 3)), rng.standard_normal((240, 2))
+    x_hat = np.concatenate([f_y, f_a], axis=1) @ rng.standard_normal((5, 8)) + 0.3 * rng.standard_normal(
+        (240, 8)
+    )
+    results, ticks = {}, {}
+    for workers in (1, 2, 5):
+        seen = []
+        results[workers] = modality_information(
+            f_y, f_a, x_hat, n_bootstrap=9, n_null=6, seed=4, workers=workers,
+            progress=lambda done, total, stage, seen=seen: seen.append((done, total, stage)),
+        )  # fmt: skip
+        ticks[workers] = seen
+    assert results[1] == results[2] == results[5]
+    assert ticks[1] == ticks[2] == ticks[5]
+    stages = [stage for _, _, stage in ticks[1]]
+    assert stages == ["reduce"] + (["estimate"] + ["bootstrap"] * 9) * 2 + ["null"] * 12
+    with pytest.raises(ValueError, match="workers"):
+        modality_information(f_y, f_a, x_hat, workers=0)
+
+
 def test_thread_policy_sets_torch_blas_and_the_information_workers(monkeypatch):
     import argparse
 
