@@ -53,6 +53,7 @@ from interpret.generation import GenerationSettings
 from interpret.gradients import GradientSettings
 from interpret.information import InformationSettings, MIEstimate, ModalityInformation
 from mfm.checkpoint import library_versions
+from mfm.memory import release_free_memory
 from mfm.progress import RESOLUTION, Progress, stage
 
 
@@ -258,6 +259,7 @@ def build_report(
         model, split.inputs, settings.information, progress=stage(progress, done, 1, stages, "information: ")
     )
     done += 1
+    release_free_memory()  # each stage's freed temporaries (mfm.memory)
     summary["information"] = _information_json(versions.observational)
     summary["information_interventional"] = _information_json(versions.interventional)
     summary["dependence"] = {m: _estimate_json(e) for m, e in versions.dependence.items()}
@@ -268,6 +270,7 @@ def build_report(
         model, split.inputs, settings.gradients, stage(progress, done, 1, stages, "gradients: ")
     )
     done += 1
+    release_free_memory()  # each stage's freed temporaries (mfm.memory)
     scale = next(iter(flows.values())).scale  # "input" for the input-scaled Captum methods
     # The split's index of the flows' first row (the segment the one-segment chart shows).
     summary["gradients"] = {"scale": scale, "segment": int(rows[0])}
@@ -297,6 +300,7 @@ def build_report(
         )  # fmt: skip
         summary["faithfulness"]["expected_order"] = expected
         done += 1
+        release_free_memory()  # each stage's freed temporaries (mfm.memory)
 
     if loaded.config.kind == "image" and loaded.config.task == "classification":
         # The same function and settings as `python -m mfm evaluate`, so both show the same numbers.
@@ -325,6 +329,7 @@ def build_report(
         progress=stage(progress, done, 1, stages, "missing modality: "),
     )
     done += 1
+    release_free_memory()  # each stage's freed temporaries (mfm.memory)
     if progress is not None:
         progress(stages * RESOLUTION, stages * RESOLUTION, "done")
 

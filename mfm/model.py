@@ -57,6 +57,11 @@ def lstm_cell_step(cell: nn.LSTMCell, x: Tensor, h: Tensor, c: Tensor) -> tuple[
     the gradient-flow interpretation uses, works on every device: PyTorch's fused CUDA LSTM cell has no forward rule.
     """
     gates = F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh)  # (B, 4H)
+    return lstm_update(gates, c)
+
+
+def lstm_update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """The LSTM's new (h, c) from its pre-activation gates (B, 4H) in PyTorch's order i, f, g, o."""
     i, f, g, o = gates.chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
@@ -237,15 +242,21 @@ class SequenceDecoder(nn.Module):
         return self.out(self.hidden_states(factors))  # (B, T, D)
 
     def hidden_states(self, factors: Tensor) -> Tensor:
-        """Every step's hidden state h_t, step by step: (B, T, F); frame t of the output is `out`(h_t)."""
-        h = torch.zeros_like(factors)  # (B, F)
-        c = torch.zeros_like(factors)
-        x = factors
-        hidden = []
-        for _ in range(self.steps):
-            h, c = lstm_cell_step(self.cell, x, h, c)
-            hidden.append(h)
-            x = h
+        """Every step's hidden state h_t, step by step: (B, T, F); frame t of the output is `out`(h_t).
+
+        As in `forward_fused`, from step 1 on the input is the previous hidden state, so W_ih h + W_hh h =
+        (W_ih + W_hh) h: one product a step instead of two, the same numbers as `lstm_cell_step` to float
+        rounding (its products are the gradient flow's main cost).
+        """
+        cell = self.cell
+        zeros = torch.zeros_like(factors)  # (B, F)
+        h, c = lstm_cell_step(cell, factors, zeros, zeros)
+        hidden = [h]
+        if self.steps > 1:
+            weight, bias = cell.weight_ih + cell.weight_hh, cell.bias_ih + cell.bias_hh  # (4F, F), (4F,)
+            for _ in range(self.steps - 1):
+                h, c = lstm_update(F.linear(h, weight, bias), c)
+                hidden.append(h)
         return torch.stack(hidden, dim=1)  # (B, T, F)
 
     def forward_fused(self, factors: Tensor) -> Tensor:
