@@ -15,8 +15,10 @@ Both come from one Jacobian of decoder G_i with respect to its input u = [F_y ; 
 forward-mode differentiation: one Jacobian-vector product per input dimension (F_y + F_i of them, e.g. 104 for the
 MOSI language decoder), vectorised with `torch.func.vmap` over those directions and batched over samples, instead of
 one backward pass per generated number (T x D of them, 6,000 for language). The squares are summed inside the
-vectorised map, a chunk of directions at a time, so the Jacobian itself is never held (`squared_derivatives`). For
-images the "steps" are pixels: the flow is summed over colour channels, giving one map per factor of shape (H, W).
+vectorised map, a chunk of directions at a time, so the Jacobian itself is never held (`squared_derivatives`); a
+sequence decoder's frames are a linear read-out of its hidden states, so its flow differentiates those and squares
+them through that read-out's QR factor (`sequence_readout`). For images the "steps" are pixels: the flow is summed
+over colour channels, giving one map per factor of shape (H, W).
 
 Beside it, Captum's attribution methods (Saliency, InputXGradient, IntegratedGradients) attribute a chosen generated
 quantity to the factors. Every function here leaves the model as it found it: its train/eval
