@@ -27,15 +27,19 @@ def run_once(checkpoint: str, threads: int, folder: Path) -> tuple[float, float]
     """(wall seconds, peak RSS in MB) of one report process."""
     command = [sys.executable, "-m", "interpret", "report", checkpoint, "--threads", str(threads),
                "--out", str(folder / "report.html"), "--json", str(folder / "report.json")]  # fmt: skip
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
+    errors = (
+        folder / "stderr.txt"
+    )  # a file, not a pipe: a pipe left unread while waiting could fill and block
+    with errors.open("wb") as stream:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stream)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
-    errors = process.stderr.read().decode(errors="replace") if process.stderr else ""
     if process.returncode != 0:
-        raise SystemExit(f"the report failed ({process.returncode}):\n{errors[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+        text = errors.read_text(errors="replace")
+        raise SystemExit(f"the report failed ({process.returncode}):\n{text[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux: MiB
 
 
 def main() -> None:

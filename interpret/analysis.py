@@ -198,7 +198,9 @@ def factor_dependence(
     stays high even for a decoder that ignores F_y (it reaches X̂_i through F_i), which is why the interventional
     version exists.
     """
-    collected = _collected(model, inputs, settings, collected)
+    if collected is None:  # the factors alone: the reconstructions are not read here
+        index = sample_indices(len(next(iter(inputs.values()))), settings.max_samples, settings.seed)
+        collected = run(model, take(inputs, index), keep=FACTORS)
     f_y = reduce_dimensions(collected.shared_factor, settings.n_components, settings.seed)
     names = model.modality_names
     return {

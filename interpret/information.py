@@ -721,13 +721,19 @@ def _replicates(
     )
 
 
+def _checked_workers(workers: int | None) -> int:
+    """`workers`, or `mfm.threads`' policy for None; ValueError unless a positive integer."""
+    workers = information_workers() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    return int(workers)
+
+
 @contextmanager
 def _rounds(workers: int | None, rounds: int) -> Iterator[ThreadPoolExecutor | None]:
     """The thread pool that runs the subsample and null rounds (`workers`, default `mfm.threads`' policy), or
     None where there is one worker or at most one round."""
-    workers = information_workers() if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    workers = _checked_workers(workers)
     pool = ThreadPoolExecutor(workers) if workers > 1 and rounds > 1 else None
     try:
         yield pool
@@ -897,6 +903,7 @@ def modality_information(
     o = EstimateOptions.of(options)
     estimator, k, n_bootstrap, n_null, seed = o.estimator, o.k, o.n_bootstrap, o.n_null, o.seed
     confidence, subsample_fraction, interval = o.confidence, o.subsample_fraction, o.interval
+    workers = _checked_workers(workers)  # before the reduction, which can be long
     streamed = isinstance(reconstruction, Streamed)
     named = {"shared_factor": shared_factor, "modality_factor": modality_factor}
     if not streamed:  # a streamed reconstruction is checked batch by batch as it is reduced

@@ -97,8 +97,8 @@ def as_tensor(x: ArrayLike, device: torch.device) -> Tensor:
 
 
 def numpy(x: Tensor) -> np.ndarray:
-    """A tensor taken off the graph as a float32 numpy array."""
-    return x.detach().float().cpu().numpy()
+    """A tensor taken off the graph as a C-ordered float32 numpy array, whatever the tensor's memory format."""
+    return x.detach().float().cpu().contiguous().numpy()
 
 
 def sample_indices(n: int, max_samples: int | None, seed: int) -> np.ndarray:

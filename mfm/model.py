@@ -451,11 +451,6 @@ class MFM(nn.Module):
                     for m in mods
                 }
             )
-        # Convolution weights in channels-last memory (a no-op without image modalities): oneDNN's kernels then
-        # run in that layout, which on CPU made the street-view decoder's forward-mode gradient flow about 1.5x
-        # and a digits training step about 1.1x faster, the outputs equal to about 1e-7 (single precision's
-        # reordering of the same sums). Checkpoints store contiguous copies (checkpoint.cpu_state_dict).
-        self.to(memory_format=torch.channels_last)
 
     @property
     def modality_names(self) -> tuple[str, ...]:

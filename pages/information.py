@@ -182,7 +182,11 @@ st.plotly_chart(
 
 st.subheader("Why they differ: the factors' dependence I(F_y; F_i)")
 st.caption(INFORMATION_READINGS["dependence"])
-versions = replace(versions, dependence=dependence(selection, settings))
+try:
+    versions = replace(versions, dependence=dependence(selection, settings))
+except ValueError as exc:
+    st.error(f"The dependence could not be estimated: {plain(exc)}")
+    st.stop()
 st.plotly_chart(dependence_figure(versions.dependence, label), width="stretch", key="dependence_figure")
 
 st.subheader("Both versions, per modality")

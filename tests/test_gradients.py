@@ -68,9 +68,8 @@ def test_gradient_flow_matches_autograd_jacobian_and_the_slow_loop(kind):
     kind = kind.split(",")[0]
     model = MFM(config).eval()
     shared, factors = factors_of(model, batch=3)
-    for name in model.modality_names[
-        :2
-    ]:  # language's flow runs through its hidden states, acoustic's does not
+    # Sequences: language's flow runs through its hidden states, acoustic's does not (sequence_readout).
+    for name in model.modality_names[:2]:
         _check_flow_against_the_loop_and_autograd(model, name, shared, factors, kind)
 
 
@@ -203,6 +202,53 @@ def test_squared_derivatives_in_chunks_equal_the_full_jacobian(kind, monkeypatch
         monkeypatch.setattr(gradients, "_CHUNK_ELEMENTS", elements)
         got = gradients.squared_derivatives(model.decoders[name], u, reduce_dim, weights)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
+
+
+def test_the_image_flow_runs_on_a_channels_last_copy_and_leaves_the_model_as_it_was():
+    """The image flow differentiates a channels-last copy of the decoder (oneDNN's faster layout): the model's
+    own weights keep their layout and its outputs their bits, and the flow equals the plain decoder's."""
+    import interpret.gradients as gradients
+
+    torch.manual_seed(8)
+    model = MFM(tiny_image_config()).eval()
+    shared, factors = factors_of(model, batch=3)
+    u = model.decoder_input(shared, factors["svhn"]).detach()
+    with torch.no_grad():
+        before = model.decoders["svhn"](u)
+    copy, readout = gradients._differentiated(model.decoders["svhn"])
+    assert readout is None and copy is not model.decoders["svhn"]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in copy.parameters() if p.ndim == 4)
+    flow = gradient_flow(model, "svhn", shared, factors["svhn"], scale="raw")
+    assert all(p.is_contiguous() for p in model.parameters())
+    with torch.no_grad():
+        assert torch.equal(model.decoders["svhn"](u), before)
+    plain = gradients.squared_derivatives(model.decoders["svhn"], u, 1)  # (n, B, H, W)
+    k = shared.shape[1]
+    torch.testing.assert_close(torch.as_tensor(flow.shared), plain[:k].sum(0), rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(torch.as_tensor(flow.modality_flow), plain[k:].sum(0), rtol=1e-5, atol=1e-9)
+
+
+def test_hidden_states_equal_pytorchs_lstm_cell_stepped_by_hand():
+    """`SequenceDecoder.hidden_states` (one product a step, W_ih + W_hh from step 1) against `nn.LSTMCell` itself,
+    fed its own previous hidden state, in double precision."""
+    from mfm.model import SequenceDecoder
+
+    torch.manual_seed(7)
+    decoder = SequenceDecoder(input_dim=6, steps=5, output_dim=9).double().eval()
+    factors = torch.randn(4, 6, dtype=torch.float64)
+    h = c = torch.zeros_like(factors)
+    x, expected = factors, []
+    with torch.no_grad():
+        for _ in range(5):
+            h, c = decoder.cell(x, (h, c))
+            expected.append(h)
+            x = h
+        torch.testing.assert_close(
+            decoder.hidden_states(factors), torch.stack(expected, dim=1), rtol=1e-12, atol=1e-14
+        )
+        torch.testing.assert_close(
+            decoder(factors), decoder.out(torch.stack(expected, dim=1)), rtol=1e-12, atol=1e-14
+        )
 
 
 def test_the_sequence_flow_through_the_hidden_states_equals_the_frames():
