@@ -945,7 +945,7 @@ def modality_information(
         reduced.append(_reduce(flat, n_components, seed))
         del flat
     # The reduction's float64 copies are freed: hand the heap they took back (mfm.memory), or the process keeps
-    # it (54 MB after the sequence demo's information stage).
+    # it (21 MB of resident memory after the sequence demo's information stage).
     release_free_memory()
     (f_y, kept_y), (f_a, kept_a), (x_hat, kept_x) = reduced  # each (N, <= n_components)
     tick("reduce")
