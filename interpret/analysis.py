@@ -179,6 +179,14 @@ def _collected(
     return run(model, take(inputs, index), keep=("shared_factor", "modality_factors", "prediction"))
 
 
+def _subsample_factors(
+    model: MFM, inputs: Mapping[str, np.ndarray], max_samples: int | None, seed: int
+) -> Outputs:
+    """F_y and every F_i (no reconstructions) of the seeded subsample of `inputs` (`sample_indices`)."""
+    index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
+    return run(model, take(inputs, index), keep=FACTORS)
+
+
 def reconstruction_bytes(model: MFM, n: int) -> int:
     """Bytes of float32 reconstructions of every modality for n samples."""
     return 4 * n * sum(math.prod(model.config.modality(m).shape) for m in model.modality_names)
@@ -199,8 +207,7 @@ def factor_dependence(
     version exists.
     """
     if collected is None:  # the factors alone: the reconstructions are not read here
-        index = sample_indices(len(next(iter(inputs.values()))), settings.max_samples, settings.seed)
-        collected = run(model, take(inputs, index), keep=FACTORS)
+        collected = _subsample_factors(model, inputs, settings.max_samples, settings.seed)
     f_y = reduce_dimensions(collected.shared_factor, settings.n_components, settings.seed)
     names = model.modality_names
     return {
@@ -315,8 +322,7 @@ def _by_modality(
 ) -> dict:
     """`flow(model, m, F_y, F_m, scale=..., **flow_options)` for every modality m of `names` (default: all) at the
     factors of a seeded subsample of `inputs`."""
-    index = sample_indices(len(next(iter(inputs.values()))), max_samples, seed)
-    collected = run(model, take(inputs, index), keep=FACTORS)
+    collected = _subsample_factors(model, inputs, max_samples, seed)
     names = model.modality_names if names is None else tuple(names)
     return {
         name: flow(
