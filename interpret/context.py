@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mfm.checkpoint import LoadedCheckpoint, Source, load_checkpoint
@@ -21,6 +22,10 @@ class Context:
     def model(self):
         """The checkpoint's model (eval mode)."""
         return self.checkpoint.model
+
+    def keep_splits(self, names: Iterable[str]) -> Context:
+        """This context with only the data splits `names` (the others emptied; `MultimodalDataset.keep_splits`)."""
+        return Context(self.checkpoint, self.dataset.keep_splits(names))
 
 
 def dataset_for(

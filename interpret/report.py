@@ -221,6 +221,16 @@ def _json_float(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def report_splits(context: Context, settings: ReportSettings) -> set[str]:
+    """The splits `build_report` reads: the settings' split; for an image classifier also the test split (the
+    generation metrics, computed as `python -m mfm evaluate` computes them) and the train split (the class-mean
+    label factors of the style grids). A caller may drop the others (`Context.keep_splits`) to free their memory."""
+    config = context.checkpoint.config
+    if config.kind == "image" and config.task == "classification":
+        return {settings.split, "train", "test"}
+    return {settings.split}
+
+
 def build_report(
     context: Context, settings: ReportSettings = ReportSettings(), progress: Progress | None = None
 ) -> tuple[str, dict]:
@@ -233,6 +243,9 @@ def build_report(
             f"the Captum method {settings.gradients.method!r} gives per-step profiles of sequence modalities and "
             "this model has none: use the exact gradient flow"
         )
+    for name in sorted(report_splits(context, settings)):
+        if not len(dataset.splits[name]):
+            raise ValueError(f"the report reads the {name} split of {dataset.name!r}, which holds no samples")
     split = dataset.splits[settings.split]
     stages = 3 + int(settings.faithfulness)  # information, gradients, (faithfulness), missing modality
     done = 0

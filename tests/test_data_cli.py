@@ -123,6 +123,33 @@ def test_split_and_dataset_check_their_contract() -> None:
         MultimodalDataset("toy", "regression", None, ("a",), {"a": (2, 4)}, splits, {"x": np.zeros(2)})
 
 
+def test_keep_splits_empties_the_others_without_holding_their_memory() -> None:
+    def split(n: int) -> Split:
+        return Split(
+            inputs={"a": np.ones((n, 2, 4), np.float32)},
+            labels=np.arange(n, dtype=np.int64) % 3,
+            extras={"words": np.array([["w", "x"]] * n), "mask/a": np.ones((n, 2), bool)},
+        )
+
+    data = MultimodalDataset(
+        "toy", "classification", 3, ("a",), {"a": (2, 4)}, {"train": split(5), "valid": split(2), "test": split(3)},
+        {"seed": 0},
+    )  # fmt: skip
+    kept = data.keep_splits(["test"])
+    assert kept.splits["test"] is data.splits["test"]
+    assert kept.info == data.info and data.summary()["splits"]["train"]["samples"] == 5  # the original is unchanged
+    for name in ("train", "valid"):
+        empty, full = kept.splits[name], data.splits[name]
+        assert len(empty) == 0
+        for got, was in ((empty.labels, full.labels), *((empty.inputs[k], v) for k, v in full.inputs.items()),
+                         *((empty.extras[k], v) for k, v in full.extras.items())):  # fmt: skip
+            assert got.shape == (0, *was.shape[1:]) and got.dtype == was.dtype
+            assert got.base is None and not np.shares_memory(got, was)  # not a view keeping the buffer alive
+    assert kept.summary()["splits"]["train"]["samples"] == 0
+    with pytest.raises(DataError, match=r"unknown split\(s\) \['tests'\]"):
+        data.keep_splits(["tests"])
+
+
 # --- real MOSI files through the CLI -----------------------------------------------------------------------------
 
 SIZES = {"train": 3, "valid": 2, "test": 2}

@@ -23,7 +23,7 @@ from test_import import _load_mmsa_mfm, mmsa_mosi_args
 from interpret.analysis import INFORMATION_READINGS
 from interpret.cli import main
 from interpret.context import open_checkpoint
-from interpret.report import ReportSettings, build_report
+from interpret.report import ReportSettings, build_report, report_splits
 
 SMALL = ReportSettings.from_flat(max_samples=96, n_bootstrap=4, n_null=3, gradient_samples=16)
 INFORMATION_FIELDS = {
@@ -410,6 +410,25 @@ def test_a_captum_method_on_a_model_without_sequences_is_refused_before_any_work
     path = tiny_checkpoint(tmp_path / "digits.pt", "digits")
     with pytest.raises(ValueError, match=r"Captum method 'saliency'.*this model has none"):
         build_report(open_checkpoint(path), ReportSettings.from_flat(gradient_method="saliency"))
+
+
+def test_the_report_names_the_splits_it_reads_and_refuses_an_empty_one(sentiment_checkpoint, tmp_path):
+    from test_app import tiny_checkpoint
+
+    sequence = open_checkpoint(sentiment_checkpoint)
+    image = open_checkpoint(tiny_checkpoint(tmp_path / "digits.pt", "digits"))
+    valid = ReportSettings.from_flat(split="valid")
+    assert report_splits(sequence, ReportSettings()) == {"test"}
+    assert report_splits(sequence, valid) == {"valid"}
+    # An image classifier's report also reads the test split (generation metrics) and train (class-mean F_y).
+    assert report_splits(image, valid) == {"valid", "train", "test"}
+    # What the CLI drops is what the report does not read: a report from the narrowed context is the same...
+    narrowed = sequence.keep_splits(report_splits(sequence, SMALL))
+    assert len(narrowed.dataset.splits["train"]) == 0
+    assert build_report(narrowed, SMALL)[1]["information"] == build_report(sequence, SMALL)[1]["information"]
+    # ...and a context without a split the report reads is refused before any work, naming the split.
+    with pytest.raises(ValueError, match=r"reads the train split of 'digits', which holds no samples"):
+        build_report(image.keep_splits({"test"}), ReportSettings())
 
 
 def test_the_report_with_a_captum_method_reports_its_profiles_at_its_scale(sentiment_checkpoint):

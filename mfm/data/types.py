@@ -8,7 +8,8 @@ sample axis, with labels and per-sample side information ("extras") aligned on t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -58,6 +59,19 @@ class Split:
             inputs={name: array[index] for name, array in self.inputs.items()},
             labels=self.labels[index],
             extras={key: array[index] for key, array in self.extras.items()},
+        )
+
+    def emptied(self) -> Split:
+        """Return a split of 0 samples with this one's keys, per-sample shapes and dtypes, holding none of its memory
+        (new arrays, not views: a view of 0 samples would keep the whole buffer alive)."""
+
+        def empty(array: np.ndarray) -> np.ndarray:
+            return np.empty((0, *array.shape[1:]), dtype=array.dtype)
+
+        return Split(
+            inputs={name: empty(array) for name, array in self.inputs.items()},
+            labels=empty(self.labels),
+            extras={key: empty(array) for key, array in self.extras.items()},
         )
 
 
@@ -112,6 +126,20 @@ class MultimodalDataset:
             json.dumps(self.info)
         except (TypeError, ValueError) as error:
             raise DataError(f"{where}: info must hold builtins only ({error})") from None
+
+    def keep_splits(self, names: Iterable[str]) -> MultimodalDataset:
+        """Return this data set with only the splits `names` (the others emptied: 0 samples, same shapes and dtypes).
+
+        For a consumer that reads some splits only (the report reads one, and the training split for image style
+        grids): once the full data set is dropped, the other splits' memory is freed. Raises DataError for an
+        unknown split name.
+        """
+        names = set(names)
+        unknown = names - set(SPLIT_NAMES)
+        if unknown:
+            raise DataError(f"unknown split(s) {sorted(unknown)}; the splits are {SPLIT_NAMES}")
+        splits = {n: split if n in names else split.emptied() for n, split in self.splits.items()}
+        return replace(self, splits=splits)
 
     def summary(self) -> dict:
         """Describe the data set with builtins only: splits, sample counts, modalities, shapes and label kind."""
