@@ -137,7 +137,7 @@ def test_keep_splits_empties_the_others_without_holding_their_memory() -> None:
     )  # fmt: skip
     kept = data.keep_splits(["test"])
     assert kept.splits["test"] is data.splits["test"]
-    assert kept.info == data.info and data.summary()["splits"]["train"]["samples"] == 5  # the original is unchanged
+    assert len(data.splits["train"]) == 5 and kept.info == data.info  # the original is unchanged
     for name in ("train", "valid"):
         empty, full = kept.splits[name], data.splits[name]
         assert len(empty) == 0
