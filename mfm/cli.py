@@ -116,6 +116,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_x, train_y = _subset(data.splits["train"], args.limit)
     valid_x, valid_y = _subset(data.splits["valid"], args.limit)
     test_x, test_y = _subset(data.splits["test"], args.limit)
+    extra_metrics, selection = None, None
+    if args.select == "swaps":  # refused here, before any training, for a model without digit classifiers
+        from mfm.eval.swap_metrics import swap_selection
+
+        extra_metrics, selection = swap_selection(config, valid_x, valid_y, args.classifiers)
 
     def report(record) -> None:
         from tqdm import tqdm
@@ -138,6 +143,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             objective=objective,
             progress=update,
             on_epoch=report,
+            extra_metrics=extra_metrics,
+            selection=selection,
         )
     wall = time.perf_counter() - started
     if torch.distributed.is_initialized():
@@ -157,6 +164,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "command": "python -m mfm " + shlex.join(args.argv),
         "train_config": {k: getattr(train_config, k) for k in train_config.__dataclass_fields__},
         "best_epoch": result.best_epoch,
+        "selection": args.select,
         "wall_seconds": round(wall, 1),
         "metrics": {"valid": result.best_valid, "test": test},
         "history": [{"epoch": r.epoch, "train": r.train, "valid": r.valid} for r in result.history],
@@ -337,6 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=threads_argument,
         default=0,
         help="CPU threads (default: every usable core, shared among torchrun's processes; see mfm/threads.py)",
+    )
+    p.add_argument(
+        "--select",
+        choices=["task", "swaps"],
+        default="task",
+        help="which epoch to keep: the best validation accuracy (MAE for regression; default), or for an image "
+        "classifier 'swaps': the best mean of the validation accuracy and the label swaps that the digit "
+        "classifiers read right on the validation split",
+    )
+    p.add_argument(
+        "--classifiers",
+        help="folder of <modality>.pt digit classifiers for --select swaps (default: the shipped)",
     )
     p.add_argument("--out", required=True, help="checkpoint file to write (.pt or .safetensors)")
     add_data_options(p)

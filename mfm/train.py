@@ -107,10 +107,16 @@ def train_model(
     objective: ObjectiveConfig = PAPER_OBJECTIVE,
     progress: Progress | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    extra_metrics: Callable[[MFM, dict[str, float]], dict[str, float]] | None = None,
+    selection: tuple[str, bool] | None = None,
 ) -> TrainResult:
     """Train an MFM from scratch under `objective` and return the weights of its best validation epoch.
 
     `progress(done, total, stage)` is called after every optimisation step; `on_epoch(record)` after every epoch.
+    The best epoch is the one with the best validation metric `selection` = (name, larger is better), by default
+    the task's (`mfm.metrics.SELECTION_METRIC`: accuracy, or MAE). `extra_metrics(model, metrics)`, when given,
+    adds validation metrics after every epoch (the model in eval mode; `metrics` the task's), which `selection`
+    may name: `python -m mfm train --select swaps` adds label swaps read right.
     """
     objective.check_model(config)
     rank, world = _distributed()
@@ -134,7 +140,7 @@ def train_model(
     n_samples = len(labels)
     steps_per_epoch = max(1, -(-n_samples // train_config.batch_size))
     total_steps = steps_per_epoch * train_config.epochs
-    metric, larger_is_better = SELECTION_METRIC[config.task]
+    metric, larger_is_better = selection or SELECTION_METRIC[config.task]
     best_state, best_epoch, best_valid, best_score = None, 0, {}, None
     history: list[EpochRecord] = []
     step = 0
@@ -177,6 +183,13 @@ def train_model(
             predict(model, valid_inputs, batch_size=train_config.eval_batch_size),
             valid_labels,
         )
+        if extra_metrics is not None:
+            model.eval()
+            valid.update(extra_metrics(model, valid))
+        if metric not in valid:
+            raise ValueError(
+                f"the selection metric {metric!r} is not among the validation metrics {sorted(valid)}"
+            )
         record = EpochRecord(epoch, train_terms, valid, time.perf_counter() - started)
         history.append(record)
         score = valid[metric]

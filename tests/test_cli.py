@@ -85,6 +85,65 @@ def test_shift_augmentation_is_seeded_and_recorded(tmp_path, data_cache):
     assert stored["train_config"]["max_shift"] == 1 and "--max-shift 1" in stored["command"]
 
 
+def test_training_keeps_the_epoch_its_selection_metric_names():
+    """`selection` picks the kept epoch from what `extra_metrics` adds, either way round, and names a bad metric."""
+    from conftest import random_batch, tiny_image_config
+
+    config = tiny_image_config()
+    inputs, labels = random_batch(config, batch=12, seed=2)
+    arrays, y = {n: x.numpy() for n, x in inputs.items()}, labels.numpy()
+    scores, states = [0.2, 0.9, 0.4], []
+
+    def planted(model, metrics):
+        assert not model.training and "accuracy" in metrics  # eval mode, after the task's metrics
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"planted": scores[len(states) - 1]}
+
+    def train(selection):
+        states.clear()
+        settings = TrainConfig(epochs=3, batch_size=6, seed=0)
+        return train_model(config, arrays, y, arrays, y, settings, extra_metrics=planted, selection=selection)
+
+    best = train(("planted", True))
+    assert best.best_epoch == 2 and best.best_valid["planted"] == 0.9
+    assert [r.valid["planted"] for r in best.history] == scores
+    assert all(torch.equal(v, states[1][k]) for k, v in best.model.state_dict().items())  # epoch 2's weights
+    assert train(("planted", False)).best_epoch == 1
+    with pytest.raises(ValueError, match=r"selection metric 'nope' is not among .*'planted'"):
+        train(("nope", True))
+
+
+def test_select_swaps_on_the_command_line(tmp_path, capsys, data_cache):
+    out = tmp_path / "d.pt"
+    args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--limit", "60", "--select", "swaps"]) == 0
+    stored = torch.load(out, weights_only=True)["metadata"]
+    assert stored["selection"] == "swaps" and "--select swaps" in stored["command"]
+    history = [h["valid"] for h in stored["history"]]
+    assert {"label_swap/svhn", "label_swap_sample/mnist", "swap_score"} <= set(history[0])
+    score = [h["swap_score"] for h in history]
+    assert stored["best_epoch"] == 1 + score.index(max(score))
+    capsys.readouterr()
+    # Refused before any training: a regression model, and a validation split without every class.
+    sentiment = ["train", "--dataset", "sentiment", "--epochs", "1", "--out", str(tmp_path / "s.pt")]
+    assert main([*sentiment, "--select", "swaps"]) == 2
+    assert "needs an image classification model" in capsys.readouterr().err
+    assert main([*args, "--limit", "5", "--select", "swaps"]) == 2
+    assert "needs every class in the validation split" in capsys.readouterr().err
+
+
 def test_training_under_torchrun(tmp_path, data_cache):
     """Two processes on one machine (gloo): each takes half of every batch, rank 0 writes the checkpoint."""
     out = tmp_path / "ddp.pt"

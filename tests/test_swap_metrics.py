@@ -7,20 +7,23 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_image_config
+from conftest import tiny_image_config, tiny_sequence_config
 from torch import Tensor, nn
 
 from mfm.data.style import estimate_colors, mnist_moments
 from mfm.data.types import MultimodalDataset, Split
 from mfm.errors import MFMError
-from mfm.eval.classifiers import DigitClassifier, accuracy
+from mfm.eval.classifiers import DigitClassifier, accuracy, save_classifier
 from mfm.eval.prototypes import class_prototypes
 from mfm.eval.swap_metrics import (
     COLOUR_MEASURES,
+    SWAP_SCORE,
+    held_out_swap_accuracy,
     label_swap_fidelity,
     pearson_r,
     swap_evaluation,
     swap_images,
+    swap_selection,
     swap_targets,
 )
 from mfm.inference import FACTORS, run
@@ -241,8 +244,8 @@ def test_swap_evaluation_is_deterministic_and_leaves_modes_alone():
     assert json.dumps(a) == json.dumps(b)
 
 
-def test_a_planted_perfect_swap_scores_one_and_a_wrong_reader_zero():
-    """Plant the class end to end: MNIST top row -> F_y one-hot (so prototypes are one-hot) -> decoded top row."""
+def planted_end_to_end() -> tuple[MFM, MultimodalDataset]:
+    """The class planted end to end: MNIST top row -> F_y one-hot (so prototypes are one-hot) -> decoded top row."""
     model, data = planted_model(), toy_dataset()
 
     class OneHotLabel(nn.Module):  # F_y = z_y, the one-hot read below
@@ -258,6 +261,11 @@ def test_a_planted_perfect_swap_scores_one_and_a_wrong_reader_zero():
         split.inputs["mnist"][:, 0, 0, :K] = np.eye(K, dtype=np.float32)[split.labels]
     model.shared_encoder = ReadLabel()
     model.shared_factor_map = OneHotLabel()
+    return model, data
+
+
+def test_a_planted_perfect_swap_scores_one_and_a_wrong_reader_zero():
+    model, data = planted_end_to_end()
     perfect = swap_evaluation(model, data, {"mnist": PatternReader()}, max_samples=30)
     assert perfect["mnist"]["label_swap_prototype"] == 1.0
     assert perfect["mnist"]["label_swap_sample"] == 1.0
@@ -273,3 +281,54 @@ def test_swap_evaluation_refusals():
         swap_evaluation(model, data, {"audio": DigitClassifier((1, 28, 28))})
     with pytest.raises(MFMError, match="classifier reads"):
         swap_evaluation(model, data, {"mnist": DigitClassifier((3, 32, 32))})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Selection of a training run's epoch by label swaps (`python -m mfm train --select swaps`)
+# ---------------------------------------------------------------------------------------------------------------
+def test_held_out_swaps_are_the_test_evaluation_on_one_split():
+    """With one split as train, valid and test, the held-out figures are `swap_evaluation`'s, draw for draw."""
+    model, clfs = tiny_model(), classifiers()
+    test = toy_dataset().splits["test"]
+    one = MultimodalDataset("toy", "classification", K, ("svhn", "mnist"), {"svhn": (3, 32, 32),
+                            "mnist": (1, 28, 28)}, dict.fromkeys(("train", "valid", "test"), test), {})  # fmt: skip
+    expected = swap_evaluation(model, one, clfs, max_samples=12, seed=4)
+    got = held_out_swap_accuracy(model, test.inputs, test.labels, clfs, max_samples=12, seed=4)
+    assert got == {
+        f"{key}/{m}": expected[m][name]
+        for m in ("svhn", "mnist")
+        for key, name in (("label_swap", "label_swap_prototype"), ("label_swap_sample", "label_swap_sample"))
+    }
+
+
+def test_held_out_swaps_score_one_on_a_planted_swap_and_zero_with_a_wrong_reader():
+    model, data = planted_end_to_end()
+    valid = data.splits["valid"]
+    perfect = held_out_swap_accuracy(model, valid.inputs, valid.labels, {"mnist": PatternReader()})
+    assert perfect == {"label_swap/mnist": 1.0, "label_swap_sample/mnist": 1.0}
+    wrong = held_out_swap_accuracy(model, valid.inputs, valid.labels, {"mnist": PatternReader(1)})
+    assert wrong == {"label_swap/mnist": 0.0, "label_swap_sample/mnist": 0.0}
+
+
+def test_swap_selection_scores_the_mean_and_refuses_a_model_it_cannot_read(tmp_path):
+    model, data = planted_end_to_end()
+    valid = data.splits["valid"]
+    folder = tmp_path / "classifiers"
+    folder.mkdir()
+    save_classifier(folder / "mnist.pt", DigitClassifier((1, 28, 28)), {"note": "untrained"})
+    extra, selection = swap_selection(model.config, valid.inputs, valid.labels, str(folder))
+    assert selection == (SWAP_SCORE, True)
+    metrics = extra(model, {"accuracy": 0.5})
+    swaps = {k: v for k, v in metrics.items() if k != SWAP_SCORE}
+    assert set(swaps) == {"label_swap/mnist", "label_swap_sample/mnist"}
+    assert metrics[SWAP_SCORE] == pytest.approx((0.5 + sum(swaps.values())) / 3)
+    with pytest.raises(MFMError, match="needs a digit classifier for one of"):
+        swap_selection(
+            model.config, valid.inputs, valid.labels, str(tmp_path)
+        )  # a folder without classifiers
+    with pytest.raises(
+        MFMError, match=r"every class in the validation split; it has no sample of class\(es\) \[9\]"
+    ):
+        swap_selection(model.config, valid.inputs, valid.labels % 9, str(folder))
+    with pytest.raises(MFMError, match="needs an image classification model"):
+        swap_selection(tiny_sequence_config(), valid.inputs, valid.labels)

@@ -21,12 +21,13 @@ flag afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 from torch import nn
 
+from mfm.config import MFMConfig
 from mfm.data.style import concordance, delta_e_2000, estimate_colors, mnist_moments, srgb_to_lab
 from mfm.data.types import MultimodalDataset
 from mfm.errors import MFMError
@@ -303,6 +304,86 @@ def swap_evaluation(
         if progress is not None:
             progress(done, total, f"{m} swaps")
     return results
+
+
+def held_out_swap_accuracy(
+    model: MFM,
+    inputs: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    classifiers: Mapping[str, DigitClassifier],
+    *,
+    max_samples: int = 500,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """Label swaps read right on one held-out split, for choosing among a run's epochs (`python -m mfm train
+    --select swaps`): {"label_swap/<m>": prototype swaps, "label_swap_sample/<m>": sample swaps} per modality m in
+    `classifiers`.
+
+    As `swap_evaluation` does on the test split, except that the prototypes are the class means of F_y over this
+    split (selection then reads neither the training nor the test split). Up to `max_samples` style sources
+    (a random subset by `seed`); each swapped to a class other than its own. Raises ValueError when a class has
+    no sample in the split (its prototype is undefined).
+    """
+    num_classes = int(model.config.num_classes)
+    factors = run(model, inputs, keep=FACTORS, batch_size=batch_size)
+    prototypes = class_prototypes(factors.shared_factor, labels, num_classes)  # (K, fy)
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    sources = np.sort(rng.choice(n, size=max_samples, replace=False)) if max_samples < n else np.arange(n)
+    targets, target_index = swap_targets(labels[sources], labels, num_classes, rng)
+    out: dict[str, float] = {}
+    for m in (m for m in model.modality_names if m in classifiers):
+        style = factors.modality_factors[m][sources]
+        for key, label_factors in (
+            (f"label_swap/{m}", prototypes[targets]),
+            (f"label_swap_sample/{m}", factors.shared_factor[target_index]),
+        ):
+            images = swap_images(model, m, style, label_factors, batch_size)
+            out[key] = float(np.mean(classify(classifiers[m], images, batch_size) == targets))
+    return out
+
+
+SWAP_SCORE = "swap_score"
+"""The validation metric `python -m mfm train --select swaps` maximises (`swap_selection`)."""
+
+
+def swap_selection(
+    config: MFMConfig,
+    inputs: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    classifier_dir: str | None = None,
+    *,
+    max_samples: int = 500,
+) -> tuple[Callable[[MFM, dict[str, float]], dict[str, float]], tuple[str, bool]]:
+    """`train_model`'s (extra_metrics, selection) that keep the epoch whose label swaps read best on the split
+    (`inputs`, `labels`), the validation split.
+
+    The score is the mean of the validation accuracy and of every `held_out_swap_accuracy` figure (prototype and
+    sample swaps of each modality with a classifier): with the accuracy saturated (99.2-99.4 % from epoch 20 on
+    the improved digits recipe), selection by accuracy alone picks the first epoch that reaches its maximum,
+    whatever its generation. Raises MFMError for a model that is not an image classifier or has no classifier.
+    """
+    if config.kind != "image" or config.task != "classification":
+        raise MFMError("selection by label swaps needs an image classification model")
+    classifiers = load_classifiers(config.modality_names, classifier_dir)
+    if not classifiers:
+        raise MFMError(
+            f"selection by label swaps needs a digit classifier for one of {list(config.modality_names)} "
+            f"in {classifier_dir or 'the shipped assets/classifiers'}"
+        )
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=int(config.num_classes))
+    if (counts == 0).any():  # a class without a prototype: refused before training, not after its first epoch
+        raise MFMError(
+            f"selection by label swaps needs every class in the validation split; it has no sample of "
+            f"class(es) {np.flatnonzero(counts == 0).tolist()} (a smaller --limit?)"
+        )
+
+    def extra_metrics(model: MFM, metrics: dict[str, float]) -> dict[str, float]:
+        swaps = held_out_swap_accuracy(model, inputs, labels, classifiers, max_samples=max_samples)
+        return {**swaps, SWAP_SCORE: float(np.mean([metrics["accuracy"], *swaps.values()]))}
+
+    return extra_metrics, (SWAP_SCORE, True)
 
 
 def image_generation_metrics(model: MFM, data: MultimodalDataset, classifier_dir: str | None = None) -> dict:
