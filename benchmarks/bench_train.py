@@ -1,6 +1,7 @@
 """One training step (forward, backward, Adam) of this project's sequence MFM against MMSA 2.2.1's own MFM.
 
     python benchmarks/bench_train.py [--repeats 5] [--steps 5] [--threads 1] [--quick]
+    python benchmarks/bench_train.py --epoch [--repeats 3] [--threads 1]
 
 MMSA's `MFM` is built from its wheel (test dependency `mmsa==2.2.1`, installed by tests/setup.sh) with its MOSI
 config, at input dims 300/5/20. This project's model is measured twice: with the shipped sequence preset (the
@@ -14,6 +15,14 @@ by `torch.utils.flop_counter` with oneDNN's fused LSTM switched off so that ever
 surrogate inference runs three more inference networks and decodes every modality four times, so the project's
 step does more arithmetic than MMSA's; time ratio / FLOP ratio is the project's speed per operation relative to
 MMSA's.
+
+`--epoch` times one whole epoch instead, on the sequence demo's data (2,000 training and 400 validation segments
+of T 20 at dims 300/5/20): the project's `mfm.train.train_model` for one epoch (what `python -m mfm train
+--epochs 1` runs between loading the data and saving: every batch of 32 with the shipped preset, surrogate
+inference on, then the validation metrics that selection reads) against the anchor's loop, MMSA's step
+(`mmsa_step`) over the shuffled training split in batches of 32, then its model in eval mode over the validation
+split with its L1 loss, as MMSA's trains/singleTask/MFM.py does. It prints each side's seconds and samples per
+second (training samples / epoch seconds) and the ratio of samples per second (above 1: the project is faster).
 """
 
 from __future__ import annotations
@@ -60,6 +69,60 @@ def project_step(model, optimiser, batch, labels, objective, prior) -> None:
     optimiser.step()
 
 
+def mmsa_epoch(model, optimiser, train, valid, args, seed: int) -> None:
+    """The anchor's epoch: MMSA's step over shuffled batches of 32, then L1 on the validation split (eval mode)."""
+    model.train()
+    order = torch.randperm(len(train[1]), generator=torch.Generator().manual_seed(seed))
+    for start in range(0, len(order), 32):
+        index = order[start : start + 32]
+        mmsa_step(model, optimiser, {m: x[index] for m, x in train[0].items()}, train[1][index], args)
+    model.eval()
+    loss = 0.0
+    with torch.no_grad():
+        for start in range(0, len(valid[1]), 32):
+            batch = {m: x[start : start + 32] for m, x in valid[0].items()}
+            prediction = model(batch["language"], batch["acoustic"], batch["visual"])[0]
+            loss += float(torch.nn.functional.l1_loss(prediction.squeeze(1), valid[1][start : start + 32]))
+    model.train()
+
+
+def epochs(repeats: int) -> None:
+    """`--epoch`: one epoch of the project's training against one of the anchor's loop, interleaved."""
+    from mfm.data import load_dataset
+    from mfm.train import TrainConfig, train_model
+
+    data = load_dataset("sentiment")
+    train, valid = data.splits["train"], data.splits["valid"]
+    shapes = {m: tuple(train.inputs[m].shape[1:]) for m in DIMS}
+    preset, objective = setup_for_dataset(tuple(shapes), shapes, "regression", None)
+    mmsa_args = dict(
+        mmsa_mosi_args(), feature_dims=[DIMS[m] for m in DIMS], seq_lens=[shapes["language"][0]] * 3
+    )
+    namespace = types.SimpleNamespace(**mmsa_args)
+    tensors = [
+        ({m: torch.from_numpy(s.inputs[m]) for m in DIMS}, torch.from_numpy(s.labels)) for s in (train, valid)
+    ]
+    mine, theirs = [], []
+    for repeat in range(repeats):
+        started = time.perf_counter()
+        train_model(preset, train.inputs, train.labels, valid.inputs, valid.labels,
+                    TrainConfig(epochs=1, batch_size=32, seed=repeat), objective=objective)  # fmt: skip
+        mine.append(time.perf_counter() - started)
+        torch.manual_seed(repeat)
+        model = _load_mmsa_mfm()(namespace).train()
+        optimiser = torch.optim.Adam(model.parameters(), weight_decay=namespace.weight_decay)
+        started = time.perf_counter()
+        mmsa_epoch(model, optimiser, tensors[0], tensors[1], namespace, repeat)
+        theirs.append(time.perf_counter() - started)
+    a, b = statistics.median(mine), statistics.median(theirs)
+    n = len(train.labels)
+    print(f"one epoch, {n} training + {len(valid.labels)} validation segments, batch 32, median of {repeats}")
+    print(f"{'':<10}{'seconds':>10}{'samples/s':>12}")
+    print(f"{'project':<10}{a:>10.2f}{n / a:>12.1f}")
+    print(f"{'MMSA':<10}{b:>10.2f}{n / b:>12.1f}")
+    print(f"samples/s ratio project / MMSA: {b / a:.2f} (issue 16's bar: at least 1.5)")
+
+
 def timed(step, steps: int) -> float:
     step()  # warm-up
     started = time.perf_counter()
@@ -84,10 +147,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="batch 32 only, 3 repeats of 2 steps")
+    parser.add_argument(
+        "--epoch", action="store_true", help="time one whole epoch on the sequence demo's data"
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.steps = 3, 2
     torch.set_num_threads(args.threads)
+    if args.epoch:
+        epochs(args.repeats)
+        return
     mmsa_class = _load_mmsa_mfm()
     print(
         f"torch {torch.__version__}, {args.threads} thread(s), {args.repeats} interleaved repeats of {args.steps} steps"
