@@ -330,5 +330,8 @@ def test_swap_selection_scores_the_mean_and_refuses_a_model_it_cannot_read(tmp_p
         MFMError, match=r"every class in the validation split; it has no sample of class\(es\) \[9\]"
     ):
         swap_selection(model.config, valid.inputs, valid.labels % 9, str(folder))
+    save_classifier(folder / "mnist.pt", DigitClassifier((3, 32, 32)), {"note": "the wrong shape"})
+    with pytest.raises(MFMError, match=r"the mnist classifier reads \(3, 32, 32\) images"):
+        swap_selection(model.config, valid.inputs, valid.labels, str(folder))
     with pytest.raises(MFMError, match="needs an image classification model"):
         swap_selection(tiny_sequence_config(), valid.inputs, valid.labels)

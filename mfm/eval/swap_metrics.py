@@ -372,11 +372,15 @@ def swap_selection(
             f"selection by label swaps needs a digit classifier for one of {list(config.modality_names)} "
             f"in {classifier_dir or 'the shipped assets/classifiers'}"
         )
+    for m, classifier in classifiers.items():
+        shape = config.modality(m).shape
+        if tuple(getattr(classifier, "shape", shape)) != tuple(shape):
+            raise MFMError(f"the {m} classifier reads {tuple(classifier.shape)} images, the model makes {shape}")
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=int(config.num_classes))
     if (counts == 0).any():  # a class without a prototype: refused before training, not after its first epoch
         raise MFMError(
             f"selection by label swaps needs every class in the validation split; it has no sample of "
-            f"class(es) {np.flatnonzero(counts == 0).tolist()} (a smaller --limit?)"
+            f"class(es) {np.flatnonzero(counts == 0).tolist()} (with --limit, take a larger one)"
         )
 
     def extra_metrics(model: MFM, metrics: dict[str, float]) -> dict[str, float]:
