@@ -375,7 +375,9 @@ def swap_selection(
     for m, classifier in classifiers.items():
         shape = config.modality(m).shape
         if tuple(getattr(classifier, "shape", shape)) != tuple(shape):
-            raise MFMError(f"the {m} classifier reads {tuple(classifier.shape)} images, the model makes {shape}")
+            raise MFMError(
+                f"the {m} classifier reads {tuple(classifier.shape)} images, the model makes {shape}"
+            )
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=int(config.num_classes))
     if (counts == 0).any():  # a class without a prototype: refused before training, not after its first epoch
         raise MFMError(
