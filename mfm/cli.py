@@ -112,6 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_shift=args.max_shift,
         seed=args.seed,
         device=args.device,
+        ema_decay=args.ema,
     )
     train_x, train_y = _subset(data.splits["train"], args.limit)
     valid_x, valid_y = _subset(data.splits["valid"], args.limit)
@@ -345,6 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=threads_argument,
         default=0,
         help="CPU threads (default: every usable core, shared among torchrun's processes; see mfm/threads.py)",
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="validate and keep an exponential moving average of the weights, updated after every step with "
+        "this decay, e.g. 0.998 (default 0: the weights themselves)",
     )
     p.add_argument(
         "--select",

@@ -2,8 +2,9 @@
 
 `train_model` minimises the MFM objective (plus the surrogate objective when enabled) with Adam, optionally on
 randomly shifted images (`TrainConfig.max_shift`), evaluates on the validation split after every epoch, and keeps
-the weights of the best epoch (accuracy for classification, MAE for regression). On CPU it is deterministic for a
-seed. Under `torchrun` (torch.distributed initialised) every process takes its share of each batch and gradients
+the weights of the best epoch (accuracy for classification, MAE for regression, or a metric the caller adds);
+with `TrainConfig.ema_decay` it validates and keeps an exponential moving average of the weights instead. On CPU
+it is deterministic for a seed. Under `torchrun` (torch.distributed initialised) every process takes its share of each batch and gradients
 are averaged across processes with `all_reduce`; rank 0 reports.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mfm.augment import random_shift
 from mfm.config import PAPER_OBJECTIVE, MFMConfig, ObjectiveConfig
@@ -41,6 +43,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     eval_batch_size: int = 256
+    # Exponential moving average of the weights (0: off): after every step, W_avg <- d W_avg + (1 - d) W
+    # (torch.optim.swa_utils.AveragedModel; buffers such as BatchNorm's statistics averaged too). Validation,
+    # selection and the returned model then use the average.
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.eval_batch_size < 1:
@@ -49,6 +55,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.max_shift < 0 or self.weight_decay < 0:
             raise ValueError("max_shift and weight_decay must not be negative")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) (0: no averaging), got {self.ema_decay}")
 
 
 @dataclass
@@ -141,6 +149,12 @@ def train_model(
     steps_per_epoch = max(1, -(-n_samples // train_config.batch_size))
     total_steps = steps_per_epoch * train_config.epochs
     metric, larger_is_better = selection or SELECTION_METRIC[config.task]
+    averaged = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(train_config.ema_decay), use_buffers=True)
+        if train_config.ema_decay
+        else None
+    )
+    evaluated = model if averaged is None else averaged.module  # what validation reads and training keeps
     best_state, best_epoch, best_valid, best_score = None, 0, {}, None
     history: list[EpochRecord] = []
     step = 0
@@ -170,6 +184,8 @@ def train_model(
             if train_config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
             optimiser.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             step += 1
@@ -180,12 +196,12 @@ def train_model(
         # Selection reads the all-modality metrics only: the per-missing-modality sets wait for the end.
         valid = task_metrics(
             config.task,
-            predict(model, valid_inputs, batch_size=train_config.eval_batch_size),
+            predict(evaluated, valid_inputs, batch_size=train_config.eval_batch_size),
             valid_labels,
         )
         if extra_metrics is not None:
-            model.eval()
-            valid.update(extra_metrics(model, valid))
+            evaluated.eval()
+            valid.update(extra_metrics(evaluated, valid))
         if metric not in valid:
             raise ValueError(
                 f"the selection metric {metric!r} is not among the validation metrics {sorted(valid)}"
@@ -194,7 +210,7 @@ def train_model(
         history.append(record)
         score = valid[metric]
         if best_score is None or (score > best_score if larger_is_better else score < best_score):
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(evaluated.state_dict())
             best_epoch, best_valid, best_score = epoch, valid, score
         if on_epoch is not None and rank == 0:
             on_epoch(record)

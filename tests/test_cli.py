@@ -113,6 +113,44 @@ def test_training_keeps_the_epoch_its_selection_metric_names():
         train(("nope", True))
 
 
+def test_the_moving_average_of_the_weights_is_what_validation_reads_and_training_keeps():
+    """With ema_decay d and one step an epoch: epoch 1 validates the weights after step 1 (the average starts
+    there), epoch 2 validates d W1 + (1 - d) W2; training's own trajectory is unchanged; the kept epoch's average is
+    what is returned."""
+    from conftest import random_batch, tiny_image_config
+
+    config = tiny_image_config()
+    inputs, labels = random_batch(config, batch=12, seed=2)
+    arrays, y = {n: x.numpy() for n, x in inputs.items()}, labels.numpy()
+
+    def train(decay, first_best):
+        seen = []
+
+        def snapshot(model, metrics):
+            seen.append({k: v.clone() for k, v in model.state_dict().items()})
+            return {"planted": [1.0, 0.0][len(seen) - 1] if first_best else float(len(seen))}
+
+        settings = TrainConfig(epochs=2, batch_size=12, seed=0, ema_decay=decay)  # one step an epoch
+        result = train_model(
+            config, arrays, y, arrays, y, settings, extra_metrics=snapshot, selection=("planted", True)
+        )
+        return seen, result
+
+    (w1, w2), plain = train(0.0, first_best=False)
+    assert plain.best_epoch == 2 and all(torch.equal(plain.model.state_dict()[k], v) for k, v in w2.items())
+    (e1, e2), averaged = train(0.75, first_best=False)
+    floats = [k for k, v in w1.items() if v.is_floating_point()]
+    assert any(not torch.equal(w1[k], w2[k]) for k in floats)
+    for k in floats:
+        assert torch.equal(e1[k], w1[k])
+        torch.testing.assert_close(e2[k], 0.75 * w1[k] + 0.25 * w2[k])
+    assert all(torch.equal(averaged.model.state_dict()[k], e2[k]) for k in floats)  # epoch 2 kept
+    _, first = train(0.75, first_best=True)
+    assert first.best_epoch == 1 and all(torch.equal(first.model.state_dict()[k], w1[k]) for k in floats)
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+        TrainConfig(ema_decay=1.0)
+
+
 def test_select_swaps_on_the_command_line(tmp_path, capsys, data_cache):
     out = tmp_path / "d.pt"
     args = [
@@ -128,9 +166,10 @@ def test_select_swaps_on_the_command_line(tmp_path, capsys, data_cache):
         "--out",
         str(out),
     ]
-    assert main([*args, "--limit", "60", "--select", "swaps"]) == 0
+    assert main([*args, "--limit", "60", "--select", "swaps", "--ema", "0.9"]) == 0
     stored = torch.load(out, weights_only=True)["metadata"]
     assert stored["selection"] == "swaps" and "--select swaps" in stored["command"]
+    assert stored["train_config"]["ema_decay"] == 0.9
     history = [h["valid"] for h in stored["history"]]
     assert {"label_swap/svhn", "label_swap_sample/mnist", "swap_score"} <= set(history[0])
     score = [h["swap_score"] for h in history]
