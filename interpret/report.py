@@ -222,13 +222,16 @@ def _json_float(x: float) -> float | None:
 
 
 def report_splits(context: Context, settings: ReportSettings) -> set[str]:
-    """The splits `build_report` reads: the settings' split; for an image classifier also the test split (the
-    generation metrics, computed as `python -m mfm evaluate` computes them) and the train split (the class-mean
-    label factors of the style grids). A caller may drop the others (`Context.keep_splits`) to free their memory."""
+    """The splits `build_report` reads: the settings' split; for a classifier with an image modality also the
+    train split (the class-mean label factors of the style grids), and for an image-only classifier the test split
+    (the generation metrics, computed as `python -m mfm evaluate` computes them). A caller may drop the others (`Context.keep_splits`) to free their memory."""
     config = context.checkpoint.config
-    if config.kind == "image" and config.task == "classification":
-        return {settings.split, "train", "test"}
-    return {settings.split}
+    splits = {settings.split}
+    if config.task == "classification" and any(m.kind == "image" for m in config.modalities):
+        splits.add("train")  # the style grids, drawn for any image modality of a classifier
+        if config.kind == "image":
+            splits.add("test")  # the generation metrics, for an image-only classifier
+    return splits
 
 
 def build_report(

@@ -118,6 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     valid_x, valid_y = _subset(data.splits["valid"], args.limit)
     test_x, test_y = _subset(data.splits["test"], args.limit)
     extra_metrics, selection = None, None
+    if args.classifiers and args.select != "swaps":
+        raise MFMError("--classifiers is read only with --select swaps")
     if args.select == "swaps":  # refused here, before any training, for a model without digit classifiers
         from mfm.eval.swap_metrics import swap_selection
 

@@ -11,6 +11,7 @@ are averaged across processes with `all_reduce`; rank 0 reports.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,8 +45,8 @@ class TrainConfig:
     device: str = "cpu"
     eval_batch_size: int = 256
     # Exponential moving average of the weights (0: off): after every step, W_avg <- d W_avg + (1 - d) W
-    # (torch.optim.swa_utils.AveragedModel; buffers such as BatchNorm's statistics averaged too). Validation,
-    # selection and the returned model then use the average.
+    # (torch.optim.swa_utils.AveragedModel; BatchNorm's running statistics are averaged too, its step counts
+    # copied). Validation, selection and the returned model then use the average.
     ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
@@ -56,7 +57,7 @@ class TrainConfig:
         if self.max_shift < 0 or self.weight_decay < 0:
             raise ValueError("max_shift and weight_decay must not be negative")
         if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1) (0: no averaging), got {self.ema_decay}")
+            raise ValueError(f"ema_decay (--ema) must be in [0, 1) (0: no averaging), got {self.ema_decay}")
 
 
 @dataclass
@@ -77,6 +78,13 @@ class TrainResult:
     best_epoch: int
     best_valid: dict[str, float]
     history: list[EpochRecord] = field(default_factory=list)
+
+
+def _better(score: float, best: float | None, larger_is_better: bool) -> bool:
+    """Whether `score` beats `best` (None: nothing yet); NaN is worse than any number, so it is kept only first."""
+    if best is None or (math.isnan(best) and not math.isnan(score)):
+        return True
+    return score > best if larger_is_better else score < best
 
 
 def _labels_tensor(labels: np.ndarray, task: str, device: str | torch.device) -> Tensor:
@@ -124,7 +132,8 @@ def train_model(
     The best epoch is the one with the best validation metric `selection` = (name, larger is better), by default
     the task's (`mfm.metrics.SELECTION_METRIC`: accuracy, or MAE). `extra_metrics(model, metrics)`, when given,
     adds validation metrics after every epoch (the model in eval mode; `metrics` the task's), which `selection`
-    may name: `python -m mfm train --select swaps` adds label swaps read right.
+    may name: `python -m mfm train --select swaps` adds label swaps read right. An exception it raises ends the
+    run. Under torchrun every process computes them on the whole validation split (rank 0's model is saved).
     """
     objective.check_model(config)
     rank, world = _distributed()
@@ -186,6 +195,9 @@ def train_model(
             optimiser.step()
             if averaged is not None:
                 averaged.update_parameters(model)
+                for kept, current in zip(averaged.module.buffers(), model.buffers(), strict=True):
+                    if not kept.is_floating_point():  # counts (BatchNorm's num_batches_tracked): not averaged
+                        kept.copy_(current)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             step += 1
@@ -209,7 +221,7 @@ def train_model(
         record = EpochRecord(epoch, train_terms, valid, time.perf_counter() - started)
         history.append(record)
         score = valid[metric]
-        if best_score is None or (score > best_score if larger_is_better else score < best_score):
+        if _better(score, best_score, larger_is_better):
             best_state = copy.deepcopy(evaluated.state_dict())
             best_epoch, best_valid, best_score = epoch, valid, score
         if on_epoch is not None and rank == 0:

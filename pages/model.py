@@ -115,6 +115,7 @@ else:
 if meta.get("best_epoch") is not None:
     st.caption(
         f"Best validation epoch {plain(meta.get('best_epoch'))}"
+        + (" by label swaps and accuracy (--select swaps)" if meta.get("selection") == "swaps" else "")
         + (f", trained in {plain(meta['wall_seconds'])} s" if meta.get("wall_seconds") is not None else "")
         + (f", created {plain(meta['created'])}" if meta.get("created") else "")
     )

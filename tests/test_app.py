@@ -633,6 +633,22 @@ def test_real_data_checkpoint_without_a_folder_explains_what_is_needed(tmp_path)
     assert at.error
 
 
+def test_the_model_page_names_how_the_kept_epoch_was_chosen(tmp_path):
+    def caption(**metadata) -> str:
+        data = tiny_checkpoint(tmp_path / "d.pt", "digits", best_epoch=7, **metadata).read_bytes()
+        at = new_app("tiny_digits.pt")
+        at.run()
+        at.sidebar.file_uploader[0].set_value(("d.pt", data, "application/octet-stream")).run()
+        open_page(at, "model")
+        return " ".join(shown(c.value) for c in at.caption if "Best validation epoch" in c.value)
+
+    assert "Best validation epoch 7 by label swaps and accuracy (--select swaps)" in caption(
+        selection="swaps"
+    )
+    by_task = caption(selection="task")
+    assert "Best validation epoch 7" in by_task and "label swaps" not in by_task
+
+
 def test_a_checkpoint_of_older_generated_data_is_refused_after_the_current_one_loaded_that_data(tmp_path):
     from mfm.data.sentiment import GENERATOR_VERSION
 

@@ -109,6 +109,9 @@ def test_training_keeps_the_epoch_its_selection_metric_names():
     assert [r.valid["planted"] for r in best.history] == scores
     assert all(torch.equal(v, states[1][k]) for k, v in best.model.state_dict().items())  # epoch 2's weights
     assert train(("planted", False)).best_epoch == 1
+    scores[:] = [float("nan"), 0.3, 0.5]  # a NaN is worse than any number, even first
+    assert train(("planted", True)).best_epoch == 3
+    assert train(("planted", False)).best_epoch == 2
     with pytest.raises(ValueError, match=r"selection metric 'nope' is not among .*'planted'"):
         train(("nope", True))
 
@@ -145,9 +148,11 @@ def test_the_moving_average_of_the_weights_is_what_validation_reads_and_training
         assert torch.equal(e1[k], w1[k])
         torch.testing.assert_close(e2[k], 0.75 * w1[k] + 0.25 * w2[k])
     assert all(torch.equal(averaged.model.state_dict()[k], e2[k]) for k in floats)  # epoch 2 kept
+    counts = [k for k in w2 if k.endswith("num_batches_tracked")]
+    assert counts and all(torch.equal(e2[k], w2[k]) for k in counts)  # step counts copied, not averaged
     _, first = train(0.75, first_best=True)
     assert first.best_epoch == 1 and all(torch.equal(first.model.state_dict()[k], w1[k]) for k in floats)
-    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"ema_decay \(--ema\) must be in \[0, 1\)"):
         TrainConfig(ema_decay=1.0)
 
 
@@ -179,8 +184,12 @@ def test_select_swaps_on_the_command_line(tmp_path, capsys, data_cache):
     sentiment = ["train", "--dataset", "sentiment", "--epochs", "1", "--out", str(tmp_path / "s.pt")]
     assert main([*sentiment, "--select", "swaps"]) == 2
     assert "needs an image classification model" in capsys.readouterr().err
+    out.unlink()
     assert main([*args, "--limit", "5", "--select", "swaps"]) == 2
     assert "needs every class in the validation split" in capsys.readouterr().err
+    assert main([*args, "--limit", "60", "--classifiers", str(tmp_path)]) == 2
+    assert "--classifiers is read only with --select swaps" in capsys.readouterr().err
+    assert not out.exists()  # neither trained nor wrote anything
 
 
 def test_training_under_torchrun(tmp_path, data_cache):

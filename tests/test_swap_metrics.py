@@ -74,7 +74,7 @@ def test_swap_targets_never_the_own_class_and_deterministic():
         assert reached[c] == 0 and (reached[np.arange(K) != c] > 5).all()
     again = swap_targets(source, pool, K, np.random.default_rng(0))
     assert np.array_equal(targets, again[0]) and np.array_equal(index, again[1])
-    with pytest.raises(MFMError, match="no test sample of class"):
+    with pytest.raises(MFMError, match=r"no sample of class 4 in the split"):
         swap_targets(source, pool[pool != 4], K, np.random.default_rng(0))
 
 

@@ -63,7 +63,7 @@ def swap_targets(
             continue
         members = np.flatnonzero(pool_labels == c)
         if members.size == 0:
-            raise MFMError(f"label swap: no test sample of class {c} to take a label factor from")
+            raise MFMError(f"label swap: no sample of class {c} in the split to take a label factor from")
         index[wanted] = members[rng.integers(members.size, size=wanted.size)]
     return targets, index
 
