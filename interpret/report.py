@@ -224,7 +224,8 @@ def _json_float(x: float) -> float | None:
 def report_splits(context: Context, settings: ReportSettings) -> set[str]:
     """The splits `build_report` reads: the settings' split; for a classifier with an image modality also the
     train split (the class-mean label factors of the style grids), and for an image-only classifier the test split
-    (the generation metrics, computed as `python -m mfm evaluate` computes them). A caller may drop the others (`Context.keep_splits`) to free their memory."""
+    (the generation metrics, computed as `python -m mfm evaluate` computes them). A caller may drop the others
+    (`Context.keep_splits`) to free their memory."""
     config = context.checkpoint.config
     splits = {settings.split}
     if config.task == "classification" and any(m.kind == "image" for m in config.modalities):

@@ -4,8 +4,8 @@
 randomly shifted images (`TrainConfig.max_shift`), evaluates on the validation split after every epoch, and keeps
 the weights of the best epoch (accuracy for classification, MAE for regression, or a metric the caller adds);
 with `TrainConfig.ema_decay` it validates and keeps an exponential moving average of the weights instead. On CPU
-it is deterministic for a seed. Under `torchrun` (torch.distributed initialised) every process takes its share of each batch and gradients
-are averaged across processes with `all_reduce`; rank 0 reports.
+it is deterministic for a seed. Under `torchrun` (torch.distributed initialised) every process takes its share of
+each batch and gradients are averaged across processes with `all_reduce`; rank 0 reports.
 """
 
 from __future__ import annotations
