@@ -90,7 +90,8 @@ if series and len(series.get("epoch", [])) > 1:
     # The training loss and the validation metrics live on different scales: one y-axis each.
     figure = go.Figure()
     for name, values in series.items():
-        if name != "epoch" and name in ("train total", "valid mae", "valid accuracy", "valid pearson_r"):
+        shown_names = ("train total", "valid mae", "valid accuracy", "valid pearson_r", "valid swap_score")
+        if name in shown_names:  # valid swap_score: what `--select swaps` selects by
             axis = "y" if name.startswith("train") else "y2"
             figure.add_trace(
                 go.Scatter(x=series["epoch"], y=values, mode="lines+markers", name=name, yaxis=axis)

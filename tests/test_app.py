@@ -634,19 +634,24 @@ def test_real_data_checkpoint_without_a_folder_explains_what_is_needed(tmp_path)
 
 
 def test_the_model_page_names_how_the_kept_epoch_was_chosen(tmp_path):
-    def caption(**metadata) -> str:
+    history = [{"epoch": e, "train": {"total": 3.0 - e}, "valid": {"accuracy": 0.5, "swap_score": 0.1 * e}}
+               for e in (1, 2, 3)]  # fmt: skip
+
+    def page(**metadata) -> tuple[str, str]:
+        """(the caption about the kept epoch, the history figure's trace names)."""
         data = tiny_checkpoint(tmp_path / "d.pt", "digits", best_epoch=7, **metadata).read_bytes()
         at = new_app("tiny_digits.pt")
         at.run()
         at.sidebar.file_uploader[0].set_value(("d.pt", data, "application/octet-stream")).run()
         open_page(at, "model")
-        return " ".join(shown(c.value) for c in at.caption if "Best validation epoch" in c.value)
+        caption = " ".join(shown(c.value) for c in at.caption if "Best validation epoch" in c.value)
+        return caption, " ".join(trace.get("name", "") for f in figures(at) for trace in f.get("data", []))
 
-    assert "Best validation epoch 7 by label swaps and accuracy (--select swaps)" in caption(
-        selection="swaps"
-    )
-    by_task = caption(selection="task")
-    assert "Best validation epoch 7" in by_task and "label swaps" not in by_task
+    caption, traces = page(selection="swaps", history=history)
+    assert "Best validation epoch 7 by label swaps and accuracy (--select swaps)" in caption
+    assert "valid swap_score" in traces and "valid accuracy" in traces  # the curve it selected by
+    caption, _ = page(selection="task")
+    assert "Best validation epoch 7" in caption and "label swaps" not in caption
 
 
 def test_a_checkpoint_of_older_generated_data_is_refused_after_the_current_one_loaded_that_data(tmp_path):
