@@ -89,9 +89,10 @@ series = history_series(meta)
 if series and len(series.get("epoch", [])) > 1:
     # The training loss and the validation metrics live on different scales: one y-axis each.
     figure = go.Figure()
+    # valid swap_score: what `python -m mfm train --select swaps` selects by.
+    plotted = ("train total", "valid mae", "valid accuracy", "valid pearson_r", "valid swap_score")
     for name, values in series.items():
-        shown_names = ("train total", "valid mae", "valid accuracy", "valid pearson_r", "valid swap_score")
-        if name in shown_names:  # valid swap_score: what `--select swaps` selects by
+        if name in plotted:
             axis = "y" if name.startswith("train") else "y2"
             figure.add_trace(
                 go.Scatter(x=series["epoch"], y=values, mode="lines+markers", name=name, yaxis=axis)
