@@ -214,6 +214,28 @@ def _style_metrics(
     return out
 
 
+def _check_classifier_shapes(config: MFMConfig, classifiers: Mapping[str, DigitClassifier]) -> None:
+    """MFMError unless each classifier reads images of its modality's shape."""
+    for m, classifier in classifiers.items():
+        shape = config.modality(m).shape
+        if tuple(getattr(classifier, "shape", shape)) != tuple(shape):
+            raise MFMError(
+                f"the {m} classifier reads {tuple(classifier.shape)} images, the model makes {shape}"
+            )
+
+
+def _draw_swaps(
+    labels: np.ndarray, num_classes: int, max_samples: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(style sources, their target classes, a sample of each target class), (S,) each: up to `max_samples`
+    sources (a sorted random subset by `seed`, else all) as indices into `labels`, then `swap_targets`."""
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    sources = np.sort(rng.choice(n, size=max_samples, replace=False)) if max_samples < n else np.arange(n)
+    targets, target_index = swap_targets(labels[sources], labels, num_classes, rng)
+    return sources, targets, target_index
+
+
 def swap_evaluation(
     model: MFM,
     dataset: MultimodalDataset,
@@ -252,12 +274,7 @@ def swap_evaluation(
         raise MFMError(
             f"classifiers are given for {sorted(classifiers)}; the model has {list(model.modality_names)}"
         )
-    for m in modalities:
-        shape = model.config.modality(m).shape
-        if tuple(getattr(classifiers[m], "shape", shape)) != tuple(shape):
-            raise MFMError(
-                f"the {m} classifier reads {tuple(classifiers[m].shape)} images, the model makes {shape}"
-            )
+    _check_classifier_shapes(model.config, {m: classifiers[m] for m in modalities})
     if max_samples < 1:
         raise ValueError(f"max_samples must be positive, got {max_samples}")
     total = 2 + len(modalities)
@@ -274,15 +291,8 @@ def swap_evaluation(
     if progress is not None:
         progress(2, total, "train prototypes")
 
-    rng = np.random.default_rng(seed)
-    n_test = len(test)
-    sources = (
-        np.sort(rng.choice(n_test, size=max_samples, replace=False))
-        if max_samples < n_test
-        else np.arange(n_test)
-    )
+    sources, targets, target_index = _draw_swaps(test.labels, num_classes, max_samples, seed)  # (S,) each
     source_labels = test.labels[sources]  # (S,)
-    targets, target_index = swap_targets(source_labels, test.labels, num_classes, rng)  # (S,), (S,)
     extras = {k: v[sources] for k, v in test.extras.items() if k.startswith("style/")}
 
     results: dict[str, dict[str, Any]] = {}
@@ -328,10 +338,7 @@ def held_out_swap_accuracy(
     num_classes = int(model.config.num_classes)
     factors = run(model, inputs, keep=FACTORS, batch_size=batch_size)
     prototypes = class_prototypes(factors.shared_factor, labels, num_classes)  # (K, fy)
-    rng = np.random.default_rng(seed)
-    n = len(labels)
-    sources = np.sort(rng.choice(n, size=max_samples, replace=False)) if max_samples < n else np.arange(n)
-    targets, target_index = swap_targets(labels[sources], labels, num_classes, rng)
+    sources, targets, target_index = _draw_swaps(labels, num_classes, max_samples, seed)
     out: dict[str, float] = {}
     for m in (m for m in model.modality_names if m in classifiers):
         style = factors.modality_factors[m][sources]
@@ -339,8 +346,9 @@ def held_out_swap_accuracy(
             (f"label_swap/{m}", prototypes[targets]),
             (f"label_swap_sample/{m}", factors.shared_factor[target_index]),
         ):
-            images = swap_images(model, m, style, label_factors, batch_size)
-            out[key] = float(np.mean(classify(classifiers[m], images, batch_size) == targets))
+            out[key] = label_swap_fidelity(
+                model, m, style, label_factors, targets, classifiers[m], batch_size
+            )
     return out
 
 
@@ -372,12 +380,7 @@ def swap_selection(
             f"selection by label swaps needs a digit classifier for one of {list(config.modality_names)} "
             f"in {classifier_dir or 'the shipped assets/classifiers'}"
         )
-    for m, classifier in classifiers.items():
-        shape = config.modality(m).shape
-        if tuple(getattr(classifier, "shape", shape)) != tuple(shape):
-            raise MFMError(
-                f"the {m} classifier reads {tuple(classifier.shape)} images, the model makes {shape}"
-            )
+    _check_classifier_shapes(config, classifiers)
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=int(config.num_classes))
     if (counts == 0).any():  # a class without a prototype: refused before training, not after its first epoch
         raise MFMError(
