@@ -14,10 +14,13 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mfm.data.cli import add_data_options
 from mfm.errors import MFMError
+
+if TYPE_CHECKING:
+    from mfm.config import ObjectiveConfig
 from mfm.progress import terminal_bar
 from mfm.threads import threads_argument
 
@@ -213,6 +216,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edge_weights_text(objective: ObjectiveConfig) -> str:
+    """'edge weight 0.3' or, with per-modality weights, 'edge weight 0 (mnist 1)'."""
+    named = ", ".join(f"{n} {w:g}" for n, w in objective.edge_weights)
+    return f"edge weight {objective.edge_weight:g}" + (f" ({named})" if named else "")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a checkpoint and print a one-screen summary; exit status 1 when it is not valid."""
     from mfm.checkpoint import load_checkpoint
@@ -247,7 +256,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"foreground weight {objective.foreground_weight:g}": objective.foreground_weight > 0,
                 f"chroma weight {objective.chroma_weight:g}": objective.chroma_weight > 0,
                 f"colour weight {objective.colour_weight:g}": objective.colour_weight > 0,
-                f"edge weight {objective.edge_weight:g}": objective.edge_weight > 0,
+                _edge_weights_text(objective): objective.uses_edges,
             }
         )
     if any(extras.values()):

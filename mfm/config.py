@@ -60,6 +60,7 @@ def _check_float(owner: str, name: str, value: Any, low: float, high: float) -> 
 
 
 UPSAMPLINGS = ("transposed", "resize")
+MAX_REFINE_LAYERS = 4
 """An image decoder's ways of doubling its resolution (`ModalityConfig.upsampling`)."""
 
 
@@ -76,7 +77,9 @@ class ModalityConfig:
     `upsampling` (images only): how the decoder doubles its resolution, "transposed" (4 x 4 stride-2 transposed
     convolutions, the default) or "resize" (nearest-neighbour doubling, then a 3 x 3 convolution: every output
     pixel gets the same number of kernel taps, so the decoder cannot draw the checkerboard of uneven overlap;
-    Odena, Dumoulin & Olah 2016).
+    Odena, Dumoulin & Olah 2016). `refine_layers` (images only, default 0): 3 x 3 convolutions (BatchNorm, ReLU)
+    added after each upsampling, at that resolution and width, so the decoder has more capacity where it draws
+    the strokes than one layer per resolution gives it.
     """
 
     name: str
@@ -89,6 +92,7 @@ class ModalityConfig:
     factor_hidden_dim: int | None = None
     factor_dropout: float | None = None
     upsampling: str = "transposed"
+    refine_layers: int = 0
 
     def __post_init__(self) -> None:
         owner = f"modality {self.name!r}"
@@ -124,6 +128,9 @@ class ModalityConfig:
             raise ConfigError(
                 f"{owner}.upsampling must be one of {', '.join(UPSAMPLINGS)} (images only), got {self.upsampling!r}"
             )
+        _check_int(owner, "refine_layers", self.refine_layers, 0, MAX_REFINE_LAYERS)
+        if self.kind == "sequence" and self.refine_layers:
+            raise ConfigError(f"{owner}.refine_layers is for image decoders only, got {self.refine_layers}")
 
     @property
     def encoder_width(self) -> int:
@@ -331,7 +338,7 @@ class ObjectiveConfig:
     (colour image errors in the colour directions weigh 1 + chroma_weight times the grey level's) and
     `colour_weight` (a colour image's digit and background colours must match its target's;
     `losses.reconstruction_losses`) and `edge_weight` (an image's edges must be as sharp as its target's;
-    `losses.edge_error`).
+    `losses.edge_error`), which `edge_weights` may set per modality name (a name left out weighs `edge_weight`).
     """
 
     recon_weights: tuple[tuple[str, float], ...] = ()
@@ -344,22 +351,12 @@ class ObjectiveConfig:
     chroma_weight: float = 0.0
     colour_weight: float = 0.0
     edge_weight: float = 0.0
+    edge_weights: tuple[tuple[str, float], ...] = ()
     ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
-        weights = self.recon_weights
-        if isinstance(weights, Mapping):
-            weights = tuple(weights.items())
-        if not isinstance(weights, (list, tuple)) or not all(
-            isinstance(w, (list, tuple)) and len(w) == 2 and isinstance(w[0], str) for w in weights
-        ):
-            raise ConfigError("objective.recon_weights must map modality names to numbers")
-        weights = tuple((str(n), w) for n, w in weights)
-        if len({n for n, _ in weights}) != len(weights) or len(weights) > MAX_MODALITIES:
-            raise ConfigError(f"objective.recon_weights names a modality twice or too many: {weights}")
-        for name, weight in weights:
-            _check_float("objective", f"recon_weights[{name!r}]", weight, 0.0, 1e6)
-        object.__setattr__(self, "recon_weights", tuple((n, float(w)) for n, w in weights))
+        for field in ("recon_weights", "edge_weights"):
+            object.__setattr__(self, field, _modality_weights(field, getattr(self, field)))
         for name in (
             "mmd_weight",
             "surrogate_weight",
@@ -381,22 +378,33 @@ class ObjectiveConfig:
         """λ_i of modality `name` (1 when the objective does not name it)."""
         return dict(self.recon_weights).get(name, 1.0)
 
+    def modality_edge_weight(self, name: str) -> float:
+        """λ_e of modality `name`: its entry in `edge_weights`, else `edge_weight`."""
+        return dict(self.edge_weights).get(name, self.edge_weight)
+
+    @property
+    def uses_edges(self) -> bool:
+        """Whether any modality's reconstruction carries the edge term."""
+        return self.edge_weight > 0 or any(w > 0 for _, w in self.edge_weights)
+
     def check_model(self, config: MFMConfig) -> None:
         """Refuse (ConfigError) an objective that the model `config` cannot train."""
-        unknown = sorted(set(dict(self.recon_weights)) - set(config.modality_names))
-        if unknown:
-            raise ConfigError(
-                f"objective.recon_weights names {unknown}, which the model does not have {list(config.modality_names)}"
-            )
+        for field in ("recon_weights", "edge_weights"):
+            unknown = sorted(set(dict(getattr(self, field))) - set(config.modality_names))
+            if unknown:
+                raise ConfigError(
+                    f"objective.{field} names {unknown}, which the model does not have {list(config.modality_names)}"
+                )
         if self.style_adversary_weight > 0 and not config.style_adversaries:
             raise ConfigError(
                 "style_adversary_weight needs a model built with style_adversaries (a classification model)"
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain builtins, with `recon_weights` as a name -> weight dict."""
+        """Plain builtins, with `recon_weights` and `edge_weights` as name -> weight dicts."""
         out = dataclasses.asdict(self)
         out["recon_weights"] = dict(self.recon_weights)
+        out["edge_weights"] = dict(self.edge_weights)
         return out
 
     @classmethod
@@ -407,6 +415,22 @@ class ObjectiveConfig:
     def replace(self, **changes: Any) -> ObjectiveConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def _modality_weights(field: str, weights: Any) -> tuple[tuple[str, float], ...]:
+    """A modality name -> weight mapping (or pairs) as (name, float) pairs in the given order, each in [0, 1e6]."""
+    if isinstance(weights, Mapping):
+        weights = tuple(weights.items())
+    if not isinstance(weights, (list, tuple)) or not all(
+        isinstance(w, (list, tuple)) and len(w) == 2 and isinstance(w[0], str) for w in weights
+    ):
+        raise ConfigError(f"objective.{field} must map modality names to numbers")
+    weights = tuple((str(n), w) for n, w in weights)
+    if len({n for n, _ in weights}) != len(weights) or len(weights) > MAX_MODALITIES:
+        raise ConfigError(f"objective.{field} names a modality twice or too many: {weights}")
+    for name, weight in weights:
+        _check_float("objective", f"{field}[{name!r}]", weight, 0.0, 1e6)
+    return tuple((n, float(w)) for n, w in weights)
 
 
 # Fields of a version-1 config that version 2 moved to the objective (and the per-modality λ_i).

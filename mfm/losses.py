@@ -105,7 +105,7 @@ def reconstruction_losses(
     foreground_weight: float = 0.0,
     chroma_weight: float = 0.0,
     colour_weight: float = 0.0,
-    edge_weight: float = 0.0,
+    edge_weight: float | Mapping[str, float] = 0.0,
 ) -> dict[str, Tensor]:
     """Mean squared error of each generated modality X̂_i against X_i.
 
@@ -129,7 +129,8 @@ def reconstruction_losses(
     Grey-scale images and sequences are unaffected by both.
 
     With `edge_weight` λ_e > 0 (beyond the paper), an image's loss adds λ_e times the mean `edge_error`, for grey
-    and colour images alike (sequences are unaffected). Why: the squared error lets a decoder draw blurred strokes
+    and colour images alike (sequences are unaffected); a mapping gives λ_e per modality name (a name left out: 0).
+    Why: the squared error lets a decoder draw blurred strokes
     (a blurred stroke is near its target pixel by pixel), and blur is what limits how legibly swapped street-view
     digits read and what MNIST's thickness measure sees (issue 15). Measured (assets/README.md): at λ_e 0.3 it
     sharpened MNIST strokes but cost street-view legibility, at 1 the transposed-convolution decoders answered
@@ -141,7 +142,8 @@ def reconstruction_losses(
         in_colour = target.ndim == 4 and target.shape[1] > 1
         colour, statistics = chroma_weight > 0 and in_colour, colour_weight > 0 and in_colour
         weighted = foreground_weight > 0 and target.ndim == 4
-        edges = edge_weight > 0 and target.ndim == 4
+        edge = edge_weight.get(n, 0.0) if isinstance(edge_weight, Mapping) else edge_weight
+        edges = edge > 0 and target.ndim == 4
         if not (colour or weighted or statistics or edges):
             losses[n] = F.mse_loss(reconstruction, target)
             continue
@@ -154,7 +156,7 @@ def reconstruction_losses(
         if statistics:
             losses[n] = losses[n] + colour_weight * colour_statistics_error(reconstruction, target).mean()
         if edges:
-            losses[n] = losses[n] + edge_weight * edge_error(reconstruction, target).mean()
+            losses[n] = losses[n] + edge * edge_error(reconstruction, target).mean()
     return losses
 
 
@@ -175,6 +177,10 @@ def surrogate_code_loss(
     return F.mse_loss(inferred.shared_code, target_shared) + F.mse_loss(
         inferred.modality_codes[missing], target_missing
     )
+
+
+def _edge_weights(objective: ObjectiveConfig, reconstructions: Mapping[str, Tensor]) -> dict[str, float]:
+    return {n: objective.modality_edge_weight(n) for n in reconstructions}
 
 
 def mfm_objective(
@@ -199,7 +205,7 @@ def mfm_objective(
         objective.foreground_weight,
         objective.chroma_weight,
         objective.colour_weight,
-        objective.edge_weight,
+        _edge_weights(objective, output.reconstructions),
     ).items():
         terms[f"recon/{name}"] = loss
         total = total + objective.recon_weight(name) * loss
@@ -245,7 +251,7 @@ def surrogate_objective(
             objective.foreground_weight,
             objective.chroma_weight,
             objective.colour_weight,
-            objective.edge_weight,
+            _edge_weights(objective, inferred.reconstructions),
         ).items():
             loss = loss + objective.recon_weight(name) * recon
         terms[f"surrogate/{missing}"] = loss

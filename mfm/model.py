@@ -189,10 +189,16 @@ class ImageDecoder(nn.Module):
     """[F_y ; F_i] -> Linear -> (4w, h0, w0) -> upsamplings (BatchNorm, ReLU) -> sigmoid image.
 
     Each upsampling doubles the resolution: a 4 x 4 stride-2 transposed convolution ("transposed"), or a
-    nearest-neighbour doubling then a 3 x 3 convolution ("resize"; `ModalityConfig.upsampling`)."""
+    nearest-neighbour doubling then a 3 x 3 convolution ("resize"; `ModalityConfig.upsampling`), followed by
+    `refine_layers` 3 x 3 convolutions (BatchNorm, ReLU) at the new resolution."""
 
     def __init__(
-        self, input_dim: int, shape: tuple[int, ...], hidden_dim: int, upsampling: str = "transposed"
+        self,
+        input_dim: int,
+        shape: tuple[int, ...],
+        hidden_dim: int,
+        upsampling: str = "transposed",
+        refine_layers: int = 0,
     ) -> None:
         super().__init__()
         channels, height, width = shape
@@ -209,6 +215,8 @@ class ImageDecoder(nn.Module):
                 else [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(previous, w, 3, padding=1)]
             )
             layers += [*double, nn.BatchNorm2d(w), nn.ReLU()]
+            for _ in range(refine_layers):
+                layers += [nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
             previous = w
         layers += [nn.Conv2d(previous, channels, 3, padding=1)]
         self.deconv = nn.Sequential(*layers)
@@ -289,7 +297,9 @@ def _decoder(modality: ModalityConfig, shared_factor_dim: int) -> nn.Module:
     input_dim = shared_factor_dim + modality.factor_dim
     if modality.kind == "sequence":
         return SequenceDecoder(input_dim, modality.shape[0], modality.shape[1])
-    return ImageDecoder(input_dim, modality.shape, modality.hidden_dim, modality.upsampling)
+    return ImageDecoder(
+        input_dim, modality.shape, modality.hidden_dim, modality.upsampling, modality.refine_layers
+    )
 
 
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> nn.Sequential:

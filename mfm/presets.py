@@ -24,7 +24,12 @@ MOSI_MODALITIES = {
     "visual": (48, 80, 8, 0.5),
 }
 IMAGE_DEFAULTS = {"hidden_dim": 16, "code_dim": 16, "factor_dim": 16}
-OBJECTIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(ObjectiveConfig)) - {"recon_weights"}
+OBJECTIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(ObjectiveConfig)) - {
+    "recon_weights",
+    "edge_weights",
+}
+# Objective weights a modality's overrides may name: the field of ObjectiveConfig each one fills.
+PER_MODALITY_WEIGHTS = {"recon_weight": "recon_weights", "edge_weight": "edge_weights"}
 
 
 def modality_config(name: str, kind: str, shape: tuple[int, ...]) -> ModalityConfig:
@@ -52,8 +57,9 @@ def setup_for_dataset(
     """A default model config and objective for data with the modalities `names` and shapes (T, D) or (C, H, W).
 
     `overrides` may name fields of either (`MFMConfig` or `ObjectiveConfig`); `modalities` may map modality names
-    to field overrides, `recon_weight` among them (λ_i, an objective weight), e.g.
-    {"modalities": {"svhn": {"hidden_dim": 32}}, "mmd_weight": 0.5} (what `python -m mfm train --config` passes).
+    to field overrides, among them the objective weights `recon_weight` (λ_i) and `edge_weight` (λ_e of that
+    modality alone), e.g. {"modalities": {"svhn": {"hidden_dim": 32}, "mnist": {"edge_weight": 1.0}},
+    "mmd_weight": 0.5} (what `python -m mfm train --config` passes).
     A positive `style_adversary_weight` builds the model with its style adversaries.
     """
     overrides = dict(overrides)
@@ -61,12 +67,13 @@ def setup_for_dataset(
     if not isinstance(per_modality, dict) or not all(isinstance(v, dict) for v in per_modality.values()):
         raise ConfigError('"modalities" overrides must map modality names to field overrides, e.g. '
                           '{"svhn": {"hidden_dim": 32}}')  # fmt: skip
-    recon = {}
+    named: dict[str, dict[str, Any]] = {field: {} for field in PER_MODALITY_WEIGHTS.values()}
     model_per_modality = {}
     for n, changes in per_modality.items():
         changes = dict(changes)
-        if "recon_weight" in changes:
-            recon[n] = changes.pop("recon_weight")
+        for key, field in PER_MODALITY_WEIGHTS.items():
+            if key in changes:
+                named[field][n] = changes.pop(key)
         model_per_modality[n] = changes
     objective_changes = {k: overrides.pop(k) for k in OBJECTIVE_FIELDS & set(overrides)}
     overrides["modalities"] = model_per_modality
@@ -75,11 +82,13 @@ def setup_for_dataset(
         overrides.setdefault("style_adversaries", True)
     config = config_for_dataset(names, shapes, task, num_classes, surrogate=surrogate, **overrides)
     weights = {m.name: default_recon_weight(m.name, m.kind) for m in config.modalities}
-    unknown = sorted(set(recon) - set(weights))
+    unknown = sorted(set().union(*named.values()) - set(weights))
     if unknown:
         raise ConfigError(f"no modality {unknown} to override; the data has {list(names)}")
-    weights.update(recon)
-    objective = ObjectiveConfig(recon_weights=weights, **objective_changes)
+    weights.update(named["recon_weights"])
+    objective = ObjectiveConfig(
+        recon_weights=weights, edge_weights=named["edge_weights"], **objective_changes
+    )
     objective.check_model(config)
     return config, objective
 

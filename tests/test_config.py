@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import tiny_image_config, tiny_sequence_config
 
-from mfm.config import MFMConfig, ModalityConfig
+from mfm.config import MFMConfig, ModalityConfig, ObjectiveConfig
 from mfm.errors import ConfigError
 
 
@@ -105,6 +105,34 @@ def test_preset_overrides_per_modality_fields_by_name():
             config_for_dataset(*args, modalities=bad)
 
 
+def test_edge_weight_per_modality():
+    from mfm.presets import setup_for_dataset
+
+    args = (("svhn", "mnist"), {"svhn": (3, 32, 32), "mnist": (1, 28, 28)}, "classification", 10)
+    config, objective = setup_for_dataset(
+        *args, modalities={"mnist": {"edge_weight": 1.0, "recon_weight": 2.0}}
+    )
+    assert objective.edge_weights == (("mnist", 1.0),) and objective.recon_weight("mnist") == 2.0
+    assert (objective.modality_edge_weight("mnist"), objective.modality_edge_weight("svhn")) == (1.0, 0.0)
+    assert objective.uses_edges and not ObjectiveConfig().uses_edges
+    assert config == setup_for_dataset(*args)[0]  # objective weights, not model fields
+    # A modality's entry overrides the shared weight, in either direction.
+    both = ObjectiveConfig(edge_weight=0.3, edge_weights={"svhn": 0.0})
+    assert (both.modality_edge_weight("svhn"), both.modality_edge_weight("mnist")) == (0.0, 0.3)
+    assert ObjectiveConfig.from_dict(both.to_dict()) == both and both.to_dict()["edge_weights"] == {
+        "svhn": 0.0
+    }
+    old = both.to_dict()  # an objective written before the field existed
+    del old["edge_weights"]
+    assert ObjectiveConfig.from_dict(old).edge_weights == ()
+    with pytest.raises(ConfigError, match=r"edge_weights\['svhn'\] must be between"):
+        ObjectiveConfig(edge_weights={"svhn": -1.0})
+    with pytest.raises(ConfigError, match=r"objective.edge_weights names \['x'\]"):
+        ObjectiveConfig(edge_weights={"x": 1.0}).check_model(config)
+    with pytest.raises(ConfigError, match=r"no modality \['x'\]"):
+        setup_for_dataset(*args, modalities={"x": {"edge_weight": 1.0}})
+
+
 def test_image_decoders_upsample_by_transposed_convolutions_or_resizing():
     import dataclasses
 
@@ -133,3 +161,37 @@ def test_image_decoders_upsample_by_transposed_convolutions_or_resizing():
         dataclasses.replace(base.modalities[0], upsampling="bilinear")
     with pytest.raises(ConfigError, match=r"\(images only\)"):
         dataclasses.replace(tiny_sequence_config().modalities[0], upsampling="resize")
+
+
+def test_image_decoders_refine_each_resolution_with_extra_convolutions():
+    import dataclasses
+
+    import torch
+    from torch import nn
+
+    from mfm.model import MFM
+
+    base = tiny_image_config()
+    refined = base.replace(modalities=tuple(dataclasses.replace(m, refine_layers=2) for m in base.modalities))
+    assert MFMConfig.from_dict(refined.to_dict()) == refined
+    old = base.to_dict()  # written before the field existed: no extra layers, the same state_dict keys
+    for modality in old["modalities"]:
+        del modality["refine_layers"]
+    assert MFMConfig.from_dict(old) == base
+    for name, shape in (("svhn", (3, 32, 32)), ("mnist", (1, 28, 28))):
+        plain, extra = MFM(base).decoders[name], MFM(refined).decoders[name]
+
+        def square_convs(decoder: nn.Module) -> list[int]:  # widths of the w -> w 3 x 3 convolutions
+            return [
+                m.in_channels
+                for m in decoder.modules()
+                if isinstance(m, nn.Conv2d) and m.in_channels == m.out_channels
+            ]
+
+        upsamplings = sum(isinstance(m, nn.ConvTranspose2d) for m in plain.modules())
+        assert square_convs(plain) == [] and len(square_convs(extra)) == 2 * upsamplings
+        assert extra(torch.zeros(2, base.shared_factor_dim + 4)).shape == (2, *shape)
+    with pytest.raises(ConfigError, match="refine_layers must be"):
+        dataclasses.replace(base.modalities[0], refine_layers=-1)
+    with pytest.raises(ConfigError, match="refine_layers is for image decoders only"):
+        dataclasses.replace(tiny_sequence_config().modalities[0], refine_layers=1)

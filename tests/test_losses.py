@@ -299,6 +299,38 @@ def test_edge_error_by_hand_and_what_it_catches():
         reconstruction_losses({"s": predicted}, {"s": sequence}, edge_weight=5.0)["s"],
         mse(predicted, sequence),
     )
+    # Per modality: a mapping weighs each name (a name left out: no edge term).
+    per_modality = reconstruction_losses(
+        {"m": blurred, "x": guess}, {"m": sharp, "x": colour}, edge_weight={"m": 3.0}
+    )
+    torch.testing.assert_close(
+        per_modality["m"], mse(blurred, sharp) + 3.0 * edge_error(blurred, sharp).mean()
+    )
+    assert torch.equal(per_modality["x"], mse(guess, colour))
+
+
+def test_objectives_give_each_modality_its_own_edge_weight():
+    from conftest import random_batch, tiny_image_config
+
+    from mfm.config import ObjectiveConfig
+    from mfm.losses import edge_error, mfm_objective, surrogate_objective
+    from mfm.model import MFM
+
+    torch.manual_seed(0)
+    model = MFM(tiny_image_config()).eval()
+    inputs, labels = random_batch(model.config)
+    output = model(inputs)
+    plain, edged = ObjectiveConfig(), ObjectiveConfig(edge_weights={"mnist": 2.0})
+    base = mfm_objective(model, output, inputs, labels, objective=plain)
+    terms = mfm_objective(model, output, inputs, labels, objective=edged)
+    want = base["recon/mnist"] + 2.0 * edge_error(output.reconstructions["mnist"], inputs["mnist"]).mean()
+    torch.testing.assert_close(terms["recon/mnist"], want)
+    assert torch.equal(terms["recon/svhn"], base["recon/svhn"])
+    passes = model.forward_each_missing(inputs, output)
+    base = surrogate_objective(model, output, inputs, labels, objective=plain, passes=passes)
+    terms = surrogate_objective(model, output, inputs, labels, objective=edged, passes=passes)
+    edge = sum(edge_error(p.reconstructions["mnist"], inputs["mnist"]).mean() for p in passes.values())
+    torch.testing.assert_close(terms["total"], base["total"] + 2.0 * edge)
 
 
 def test_frozen_restores_flags_after_an_exception():
