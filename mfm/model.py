@@ -338,6 +338,17 @@ class MemoryFusionNetwork(nn.Module):
         self.proj = nn.Linear(total + memory_dim, config.shared_code_dim)
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        """z_y (B, shared_code_dim) from every modality's sequence (B, T, D_n).
+
+        Training (train mode with autograd on) takes `forward_hoisted`; everything else the stepped form, so that
+        inference and the interpretations keep the numbers of the stepped form exactly (KSG's neighbour counts
+        turn float rounding into changes of an estimate's fourth digit).
+        """
+        fast = self.training and torch.is_grad_enabled()
+        return self.forward_hoisted(inputs) if fast else self.forward_steps(inputs)
+
+    def forward_steps(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        """The network stepped as the class docstring says: the cells, the attention and the memory together."""
         first = inputs[self.names[0]]
         batch, steps = first.shape[0], first.shape[1]
         h = {n: first.new_zeros(batch, d) for n, d in zip(self.names, self.hidden_dims, strict=True)}
@@ -356,6 +367,67 @@ class MemoryFusionNetwork(nn.Module):
                 + torch.sigmoid(self.gamma2(gate_input)) * candidate
             )
         return self.proj(torch.cat([*(h[n] for n in self.names), memory], dim=-1))
+
+    def forward_hoisted(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        """The same network with only its recurrences stepped (training; issue 16): the numbers of `forward_steps`
+        to float rounding, in less time forward and backward (benchmarks/README.md has the figures).
+
+        1. Each cell's input products W_ih x_t for all steps in one product, then the cells stepped.
+        2. The attention NN1, the candidate NN2 and the part of Γ1's and Γ2's first layers that reads ĉ on all
+           steps at once (the cells read only their own modality, never the memory, so every c* is known first).
+        3. Then only the memory's own recurrence, with Γ1 and Γ2 as one product with the memory and one
+           block-diagonal product for their second layers.
+        Dropout in train mode is the same per-element, per-step dropout as in the stepped form; its random masks
+        are drawn in another order, so a training run's draws (not their distribution) differ from the stepped
+        form's.
+        """
+        first = inputs[self.names[0]]
+        batch, steps = first.shape[0], first.shape[1]
+        cells = [self.cells[n] for n in self.names]
+        products = [
+            F.linear(inputs[n], cell.weight_ih, cell.bias_ih + cell.bias_hh)
+            for n, cell in zip(self.names, cells, strict=True)
+        ]  # (B, T, 4H)
+        h = [first.new_zeros(batch, d) for d in self.hidden_dims]
+        c = [first.new_zeros(batch, d) for d in self.hidden_dims]
+        cell_states = []
+        for t in range(steps):
+            for k, cell in enumerate(cells):
+                h[k], c[k] = lstm_update(products[k][:, t] + F.linear(h[k], cell.weight_hh), c[k])
+            cell_states.append(torch.cat(c, dim=-1))
+        current = torch.stack(cell_states, dim=1)  # c_t of every modality, (B, T, ΣH)
+        both = torch.cat([F.pad(current[:, :-1], (0, 0, 1, 0)), current], dim=-1)  # c* = [c_{t-1} ; c_t]
+        attended = torch.softmax(self.attention(both), dim=-1) * both  # ĉ (B, T, 2ΣH)
+        candidate = torch.tanh(self.candidate(attended))  # u (B, T, mem)
+        return self.proj(torch.cat([*h, self._memory(attended, candidate)], dim=-1))
+
+    def _memory(self, attended: Tensor, candidate: Tensor) -> Tensor:
+        """The multi-view gated memory after the last step, mem <- σ(Γ1([ĉ ; mem])) ⊙ mem + σ(Γ2([ĉ ; mem])) ⊙ u."""
+        window = attended.shape[-1]
+        first, second = (self.gamma1[0], self.gamma2[0]), (self.gamma1[3], self.gamma2[3])  # Linear layers
+        from_attended = torch.cat(  # the first layers' products with ĉ, for all steps: (B, T, hid1 + hid2)
+            [F.linear(attended, layer.weight[:, :window], layer.bias) for layer in first], dim=-1
+        )
+        from_memory = torch.cat([layer.weight[:, window:] for layer in first])  # (hid1 + hid2, mem)
+        out_weight = torch.block_diag(*(layer.weight for layer in second))  # (2 mem, hid1 + hid2)
+        out_bias = torch.cat([layer.bias for layer in second])
+        masks = None
+        gammas = (self.gamma1, self.gamma2)
+        if self.training and any(
+            g[2].p > 0 for g in gammas
+        ):  # each Γ's dropout, every step's mask drawn at once
+            shape = from_attended.shape[:2]
+            masks = torch.cat(
+                [F.dropout(attended.new_ones(*shape, g[0].out_features), g[2].p) for g in gammas], dim=-1
+            )
+        memory = candidate.new_zeros(candidate.shape[0], candidate.shape[-1])
+        for t in range(attended.shape[1]):
+            hidden = F.relu(from_attended[:, t] + F.linear(memory, from_memory))
+            if masks is not None:
+                hidden = hidden * masks[:, t]
+            keep, write = torch.sigmoid(F.linear(hidden, out_weight, out_bias)).chunk(2, dim=-1)
+            memory = keep * memory + write * candidate[:, t]
+        return memory
 
 
 class ConcatFusion(nn.Module):

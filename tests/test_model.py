@@ -115,6 +115,68 @@ def test_training_step_with_fused_decoders_equals_the_step_by_step_one(monkeypat
         torch.testing.assert_close(fused_grads[key], reference_grads[key], rtol=1e-4, atol=1e-6, msg=key)
 
 
+@pytest.mark.parametrize("steps", [1, 2, 7])
+def test_memory_fusion_network_equals_the_stepped_form(steps):
+    """Training steps only the MFN's recurrences (issue 16): outputs and gradients as the stepped form, for any T;
+    widths of Γ1 and Γ2 that differ are kept apart. Each mode picks its form."""
+    from mfm.model import MemoryFusionNetwork
+
+    config = tiny_sequence_config(mfn_gamma1_hidden_dim=5, mfn_gamma2_hidden_dim=7, dropout=0.0)
+    config = config.replace(
+        modalities=tuple(
+            m.__class__(**{**m.__dict__, "shape": (steps, m.shape[1])}) for m in config.modalities
+        )
+    )
+    torch.manual_seed(0)
+    mfn = MemoryFusionNetwork(config).train()
+    inputs = {k: v.requires_grad_() for k, v in random_batch(config, batch=4)[0].items()}
+    weights = torch.randn(4, config.shared_code_dim)  # a loss that weighs every output differently
+    results = []
+    for forward in (mfn.forward_hoisted, mfn.forward_steps):
+        out = forward(inputs)
+        results.append(
+            (out, torch.autograd.grad((out * weights).sum(), [*inputs.values(), *mfn.parameters()]))
+        )
+    (out, grads), (reference, reference_grads) = results
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
+    for got, want in zip(grads, reference_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    assert torch.equal(mfn(inputs), mfn.forward_hoisted(inputs))  # the hoisted form only to train
+    with torch.no_grad():
+        assert torch.equal(mfn(inputs), mfn.forward_steps(inputs))
+    mfn.eval()
+    assert torch.equal(mfn(inputs), mfn.forward_steps(inputs))
+
+
+def test_memory_fusion_network_dropout_is_the_stepped_forms():
+    """In train mode each inner network drops out as in the stepped form: per element and per step, so the
+    outputs' mean and spread over many draws agree with the reference's; with dropout only in Γ1 (or any one
+    part) the output changes from draw to draw, and not in eval mode."""
+    from mfm.model import MemoryFusionNetwork
+
+    config = tiny_sequence_config(dropout=0.3)
+    torch.manual_seed(0)
+    mfn = MemoryFusionNetwork(config).train()
+    inputs = random_batch(config, batch=1)[0]
+    inputs = {k: v.expand(2000, *v.shape[1:]) for k, v in inputs.items()}  # one sample, 2,000 dropout draws
+    with torch.no_grad():
+        got, want = mfn.forward_hoisted(inputs), mfn.forward_steps(inputs)
+    error = (
+        got.var(0) / len(got) + want.var(0) / len(want)
+    ).sqrt()  # standard error of the difference of means
+    assert ((got.mean(0) - want.mean(0)).abs() < 4 * error).all()
+    torch.testing.assert_close(got.std(0), want.std(0), rtol=0.1, atol=1e-4)
+    for part in ("attention", "candidate", "gamma1", "gamma2"):
+        for other in ("attention", "candidate", "gamma1", "gamma2"):
+            getattr(mfn, other)[2].p = 0.3 if other == part else 0.0
+        with torch.no_grad():
+            spread = mfn.forward_hoisted({k: v[:50] for k, v in inputs.items()}).std(0).max()
+            mfn.eval()
+            fixed = mfn.forward_hoisted({k: v[:50] for k, v in inputs.items()}).std(0).max()
+            mfn.train()
+        assert spread > 1e-6 > fixed, part  # identical samples: their outputs differ by float rounding only
+
+
 def test_prediction_reads_the_shared_factor_only(config):
     torch.manual_seed(3)
     model = MFM(config).eval()
