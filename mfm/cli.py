@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from mfm.data.cli import add_data_options
 from mfm.errors import MFMError
+from mfm.progress import terminal_bar
+from mfm.threads import threads_argument
 
 if TYPE_CHECKING:
     from mfm.config import ObjectiveConfig
-from mfm.progress import terminal_bar
-from mfm.threads import threads_argument
 
 
 def _subset(split: Any, limit: int | None) -> tuple[dict, Any]:

@@ -60,8 +60,9 @@ def _check_float(owner: str, name: str, value: Any, low: float, high: float) -> 
 
 
 UPSAMPLINGS = ("transposed", "resize")
-MAX_REFINE_LAYERS = 4
 """An image decoder's ways of doubling its resolution (`ModalityConfig.upsampling`)."""
+MAX_REFINE_LAYERS = 4
+"""Most extra convolutions an image decoder may add at each resolution (`ModalityConfig.refine_layers`)."""
 
 
 @dataclass(frozen=True)

@@ -130,11 +130,11 @@ def reconstruction_losses(
 
     With `edge_weight` λ_e > 0 (beyond the paper), an image's loss adds λ_e times the mean `edge_error`, for grey
     and colour images alike (sequences are unaffected); a mapping gives λ_e per modality name (a name left out: 0).
-    Why: the squared error lets a decoder draw blurred strokes
-    (a blurred stroke is near its target pixel by pixel), and blur is what limits how legibly swapped street-view
-    digits read and what MNIST's thickness measure sees (issue 15). Measured (assets/README.md): at λ_e 0.3 it
-    sharpened MNIST strokes but cost street-view legibility, at 1 the transposed-convolution decoders answered
-    with a checkerboard texture; neither is shipped.
+    Why: the squared error lets a decoder draw blurred strokes (a blurred stroke is near its target pixel by
+    pixel), and blur is what limits how legibly swapped street-view digits read and what MNIST's thickness measure
+    sees (issue 15). Measured (assets/README.md): at λ_e 0.3 on both modalities it sharpened MNIST strokes but cost
+    street-view legibility, at 1 the transposed-convolution decoders answered with a checkerboard texture;
+    neither is shipped.
     """
     losses = {}
     for n, reconstruction in reconstructions.items():

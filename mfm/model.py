@@ -411,11 +411,8 @@ class MemoryFusionNetwork(nn.Module):
         from_memory = torch.cat([layer.weight[:, window:] for layer in first])  # (hid1 + hid2, mem)
         out_weight = torch.block_diag(*(layer.weight for layer in second))  # (2 mem, hid1 + hid2)
         out_bias = torch.cat([layer.bias for layer in second])
-        masks = None
-        gammas = (self.gamma1, self.gamma2)
-        if self.training and any(
-            g[2].p > 0 for g in gammas
-        ):  # each Γ's dropout, every step's mask drawn at once
+        gammas, masks = (self.gamma1, self.gamma2), None
+        if self.training and any(g[2].p > 0 for g in gammas):  # each Γ's dropout: every step's mask at once
             shape = from_attended.shape[:2]
             masks = torch.cat(
                 [F.dropout(attended.new_ones(*shape, g[0].out_features), g[2].p) for g in gammas], dim=-1
