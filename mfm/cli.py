@@ -116,6 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         ema_decay=args.ema,
+        lr_schedule=args.lr_schedule,
     )
     train_x, train_y = _subset(data.splits["train"], args.limit)
     valid_x, valid_y = _subset(data.splits["valid"], args.limit)
@@ -365,6 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DECAY",
         help="validate and keep an exponential moving average of the weights, updated after every step with "
         "this decay, e.g. 0.998 (default 0: the weights themselves)",
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default="constant",
+        help="the learning rate over training: constant (default), or cosine, from --lr down toward 0 at the "
+        "last step",
     )
     p.add_argument(
         "--select",

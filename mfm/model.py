@@ -384,16 +384,16 @@ class MemoryFusionNetwork(nn.Module):
         first = inputs[self.names[0]]
         batch, steps = first.shape[0], first.shape[1]
         cells = [self.cells[n] for n in self.names]
-        products = [
-            F.linear(inputs[n], cell.weight_ih, cell.bias_ih + cell.bias_hh)
+        products = [  # every step's W_ih x_t + b, as a tuple of (B, 4H) per step (unbind: one backward copy)
+            F.linear(inputs[n], cell.weight_ih, cell.bias_ih + cell.bias_hh).unbind(1)
             for n, cell in zip(self.names, cells, strict=True)
-        ]  # (B, T, 4H)
+        ]
         h = [first.new_zeros(batch, d) for d in self.hidden_dims]
         c = [first.new_zeros(batch, d) for d in self.hidden_dims]
         cell_states = []
         for t in range(steps):
             for k, cell in enumerate(cells):
-                h[k], c[k] = lstm_update(products[k][:, t] + F.linear(h[k], cell.weight_hh), c[k])
+                h[k], c[k] = lstm_update(products[k][t] + F.linear(h[k], cell.weight_hh), c[k])
             cell_states.append(torch.cat(c, dim=-1))
         current = torch.stack(cell_states, dim=1)  # c_t of every modality, (B, T, ΣH)
         both = torch.cat([F.pad(current[:, :-1], (0, 0, 1, 0)), current], dim=-1)  # c* = [c_{t-1} ; c_t]
@@ -417,13 +417,21 @@ class MemoryFusionNetwork(nn.Module):
             masks = torch.cat(
                 [F.dropout(attended.new_ones(*shape, g[0].out_features), g[2].p) for g in gammas], dim=-1
             )
+        # Steps taken by unbind, whose backward stacks the steps' gradients once; indexing [:, t] would write
+        # each step's gradient into a zero tensor of the whole sequence (quadratic in T).
+        steps = zip(
+            from_attended.unbind(1),
+            candidate.unbind(1),
+            masks.unbind(1) if masks is not None else (None,) * attended.shape[1],
+            strict=True,
+        )
         memory = candidate.new_zeros(candidate.shape[0], candidate.shape[-1])
-        for t in range(attended.shape[1]):
-            hidden = F.relu(from_attended[:, t] + F.linear(memory, from_memory))
-            if masks is not None:
-                hidden = hidden * masks[:, t]
+        for part, proposal, mask in steps:
+            hidden = F.relu(part + F.linear(memory, from_memory))
+            if mask is not None:
+                hidden = hidden * mask
             keep, write = torch.sigmoid(F.linear(hidden, out_weight, out_bias)).chunk(2, dim=-1)
-            memory = keep * memory + write * candidate[:, t]
+            memory = keep * memory + write * proposal
         return memory
 
 

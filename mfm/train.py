@@ -30,6 +30,15 @@ from mfm.metrics import SELECTION_METRIC, task_metrics
 from mfm.model import MFM
 from mfm.progress import Progress
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_factor(schedule: str, step: int, total_steps: int) -> float:
+    """The factor on the base learning rate at optimisation step `step` (from 0) of `total_steps`."""
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -48,6 +57,10 @@ class TrainConfig:
     # (torch.optim.swa_utils.AveragedModel; BatchNorm's running statistics are averaged too, its step counts
     # copied). Validation, selection and the returned model then use the average.
     ema_decay: float = 0.0
+    # The learning rate over training: "constant", or "cosine": step s of S (counted from 0) takes
+    # learning_rate · (1 + cos(π s / S)) / 2, from the full rate down toward 0 at the last step
+    # (Loshchilov & Hutter 2017, without restarts).
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.eval_batch_size < 1:
@@ -58,6 +71,10 @@ class TrainConfig:
             raise ValueError("max_shift and weight_decay must not be negative")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay (--ema) must be in [0, 1) (0: no averaging), got {self.ema_decay}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
 
 
 @dataclass
@@ -158,6 +175,9 @@ def train_model(
     steps_per_epoch = max(1, -(-n_samples // train_config.batch_size))
     total_steps = steps_per_epoch * train_config.epochs
     metric, larger_is_better = selection or SELECTION_METRIC[config.task]
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: learning_rate_factor(train_config.lr_schedule, s, total_steps)
+    )
     averaged = (
         AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(train_config.ema_decay), use_buffers=True)
         if train_config.ema_decay
@@ -193,6 +213,7 @@ def train_model(
             if train_config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
             optimiser.step()
+            schedule.step()
             if averaged is not None:
                 averaged.update_parameters(model)
                 for kept, current in zip(averaged.module.buffers(), model.buffers(), strict=True):

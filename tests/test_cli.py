@@ -156,6 +156,45 @@ def test_the_moving_average_of_the_weights_is_what_validation_reads_and_training
         TrainConfig(ema_decay=1.0)
 
 
+def test_cosine_learning_rate_schedule():
+    """--lr-schedule cosine: step s of S runs at lr (1 + cos(π s / S)) / 2, from the full rate toward 0; constant
+    keeps lr; each optimiser step reads the rate of its own step."""
+    import math
+
+    from conftest import random_batch, tiny_image_config
+
+    from mfm.train import learning_rate_factor
+
+    assert learning_rate_factor("cosine", 0, 8) == 1.0 and learning_rate_factor(
+        "cosine", 4, 8
+    ) == pytest.approx(0.5)
+    assert learning_rate_factor("cosine", 8, 8) == pytest.approx(0.0, abs=1e-12)
+    config = tiny_image_config()
+    inputs, labels = random_batch(config, batch=12, seed=2)
+    arrays, y = {n: x.numpy() for n, x in inputs.items()}, labels.numpy()
+
+    def rates(schedule):
+        seen = []
+        original = torch.optim.Adam.step
+
+        def step(self, *args, **kwargs):
+            seen.append(self.param_groups[0]["lr"])
+            return original(self, *args, **kwargs)
+
+        torch.optim.Adam.step = step
+        try:
+            settings = TrainConfig(epochs=2, batch_size=4, seed=0, learning_rate=0.01, lr_schedule=schedule)
+            train_model(config, arrays, y, arrays, y, settings)  # 3 steps an epoch, 6 in all
+        finally:
+            torch.optim.Adam.step = original
+        return seen
+
+    assert rates("cosine") == pytest.approx([0.005 * (1 + math.cos(math.pi * s / 6)) for s in range(6)])
+    assert rates("constant") == [0.01] * 6
+    with pytest.raises(ValueError, match="lr_schedule must be one of constant, cosine"):
+        TrainConfig(lr_schedule="linear")
+
+
 def test_select_swaps_on_the_command_line(tmp_path, capsys, data_cache):
     out = tmp_path / "d.pt"
     args = [
@@ -171,10 +210,10 @@ def test_select_swaps_on_the_command_line(tmp_path, capsys, data_cache):
         "--out",
         str(out),
     ]
-    assert main([*args, "--limit", "60", "--select", "swaps", "--ema", "0.9"]) == 0
+    assert main([*args, "--limit", "60", "--select", "swaps", "--ema", "0.9", "--lr-schedule", "cosine"]) == 0
     stored = torch.load(out, weights_only=True)["metadata"]
     assert stored["selection"] == "swaps" and "--select swaps" in stored["command"]
-    assert stored["train_config"]["ema_decay"] == 0.9
+    assert stored["train_config"]["ema_decay"] == 0.9 and stored["train_config"]["lr_schedule"] == "cosine"
     history = [h["valid"] for h in stored["history"]]
     assert {"label_swap/svhn", "label_swap_sample/mnist", "swap_score"} <= set(history[0])
     score = [h["swap_score"] for h in history]
