@@ -24,6 +24,25 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
+def test_check_names_each_image_decoder_and_the_edge_weights(tmp_path, capsys):
+    import dataclasses
+
+    from conftest import tiny_image_config
+
+    from mfm.checkpoint import save_checkpoint
+    from mfm.config import ObjectiveConfig
+    from mfm.model import MFM
+
+    base = tiny_image_config()
+    svhn, mnist = base.modalities
+    config = base.replace(modalities=(svhn, dataclasses.replace(mnist, upsampling="resize", refine_layers=1)))
+    path = save_checkpoint(tmp_path / "m.pt", MFM(config), {}, ObjectiveConfig(edge_weights={"mnist": 1.0}))
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "edge weight 0 (mnist 1)" in out
+    assert "hidden 4, decoder transposed, λ 1" in out and "hidden 4, decoder resize + 1 refine, λ 1" in out
+
+
 def test_check_and_evaluate_a_trained_checkpoint(sentiment_checkpoint, capsys, tmp_path):
     assert main(["check", str(sentiment_checkpoint)]) == 0
     out = capsys.readouterr().out
