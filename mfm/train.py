@@ -157,8 +157,10 @@ def train_model(
     torch.manual_seed(train_config.seed)  # dropout and initialisation; explicit, at call time
     device = torch.device(train_config.device)
     model = MFM(config).to(device)
+    # Adam's fused kernel (CPU and CUDA): the same update to float rounding, about a quarter of the for-loop
+    # implementation's time on the sequence preset's million weights (issue 16).
     optimiser = torch.optim.Adam(
-        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay, fused=True
     )
     if world > 1:  # every process starts from rank 0's initial weights
         for p in model.parameters():
