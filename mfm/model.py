@@ -411,11 +411,12 @@ class MemoryFusionNetwork(nn.Module):
         from_memory = torch.cat([layer.weight[:, window:] for layer in first])  # (hid1 + hid2, mem)
         out_weight = torch.block_diag(*(layer.weight for layer in second))  # (2 mem, hid1 + hid2)
         out_bias = torch.cat([layer.bias for layer in second])
-        gammas, masks = (self.gamma1, self.gamma2), None
-        if self.training and any(g[2].p > 0 for g in gammas):  # each Γ's dropout: every step's mask at once
-            shape = from_attended.shape[:2]
+        dropouts, masks = (self.gamma1[2], self.gamma2[2]), None
+        if any(d.training and d.p > 0 for d in dropouts):  # each Γ's own dropout: every step's mask at once
+            shape, widths = from_attended.shape[:2], (layer.out_features for layer in first)
+            ones = (attended.new_ones(*shape, w) for w in widths)
             masks = torch.cat(
-                [F.dropout(attended.new_ones(*shape, g[0].out_features), g[2].p) for g in gammas], dim=-1
+                [F.dropout(x, d.p, d.training) for x, d in zip(ones, dropouts, strict=True)], dim=-1
             )
         # Steps taken by unbind, whose backward stacks the steps' gradients once; indexing [:, t] would write
         # each step's gradient into a zero tensor of the whole sequence (quadratic in T).

@@ -174,7 +174,9 @@ def train_model(
         model.set_input_statistics(inputs)
     labels = _labels_tensor(train_labels, config.task, device)
     n_samples = len(labels)
-    steps_per_epoch = max(1, -(-n_samples // train_config.batch_size))
+    # The optimisation steps an epoch takes: every batch but one too small to split (see the loop's skip).
+    size, smallest = train_config.batch_size, 2 * world
+    steps_per_epoch = max(1, (n_samples // size) * (size >= smallest) + (n_samples % size >= smallest))
     total_steps = steps_per_epoch * train_config.epochs
     metric, larger_is_better = selection or SELECTION_METRIC[config.task]
     schedule = torch.optim.lr_scheduler.LambdaLR(

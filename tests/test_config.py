@@ -174,7 +174,7 @@ def test_image_decoders_refine_each_resolution_with_extra_convolutions():
     base = tiny_image_config()
     refined = base.replace(modalities=tuple(dataclasses.replace(m, refine_layers=2) for m in base.modalities))
     assert MFMConfig.from_dict(refined.to_dict()) == refined
-    old = base.to_dict()  # written before the field existed: no extra layers, the same state_dict keys
+    old = base.to_dict()  # written before the field existed: loads with no extra layers
     for modality in old["modalities"]:
         del modality["refine_layers"]
     assert MFMConfig.from_dict(old) == base
