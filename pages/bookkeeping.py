@@ -603,8 +603,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 # Tables for the pages
 # ---------------------------------------------------------------------------------------------------------------
 def modality_rows(checkpoint: LoadedCheckpoint) -> list[dict[str, Any]]:
-    """One row per modality: kind, shape, code and factor sizes, widths, reconstruction weight λ_i (when the
-    checkpoint records its objective)."""
+    """One row per modality: kind, shape, code and factor sizes, widths, its decoder (an image decoder's upsampling
+    and extra convolutions), reconstruction weight λ_i (when the checkpoint records its objective)."""
     objective = checkpoint.objective
     return [
         {
@@ -615,6 +615,11 @@ def modality_rows(checkpoint: LoadedCheckpoint) -> list[dict[str, Any]]:
             "factor F_i": m.factor_dim,
             "hidden": m.hidden_dim,
             "encoder width": m.encoder_width,
+            "decoder": (
+                m.upsampling + (f" + {m.refine_layers} refine" if m.refine_layers else "")
+                if m.kind == "image"
+                else "LSTM"
+            ),
             "λ_i (recon weight)": None if objective is None else objective.recon_weight(m.name),
         }
         for m in checkpoint.config.modalities

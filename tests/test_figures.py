@@ -88,6 +88,24 @@ def layout(fig: go.Figure) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # Every visible axis is titled
 # ---------------------------------------------------------------------------------------------------------------
+def test_modality_rows_name_each_decoder(tmp_path):
+    import dataclasses
+
+    from conftest import tiny_image_config, tiny_sequence_config
+
+    from mfm.checkpoint import load_checkpoint, save_checkpoint
+    from mfm.model import MFM
+    from pages.bookkeeping import modality_rows
+
+    base = tiny_image_config()
+    svhn, mnist = base.modalities
+    config = base.replace(modalities=(svhn, dataclasses.replace(mnist, upsampling="resize", refine_layers=2)))
+    cases = ((config, ["transposed", "resize + 2 refine"]), (tiny_sequence_config(), ["LSTM"] * 3))
+    for i, (model_config, wanted) in enumerate(cases):
+        path = save_checkpoint(tmp_path / f"m{i}.pt", MFM(model_config))
+        assert [row["decoder"] for row in modality_rows(load_checkpoint(path))] == wanted
+
+
 def test_untitled_axes_reports_a_figure_built_to_fail():
     bare = go.Figure(go.Scatter(x=[0, 1], y=[1, 2]))
     assert untitled_axes(layout(bare)) == ["xaxis", "yaxis"]
