@@ -272,11 +272,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for m in cfg.modalities:
         weight = f", λ {objective.recon_weight(m.name):g}" if objective is not None else ""
         encoder = f", encoder {m.encoder_width}" if m.encoder_width != m.hidden_dim else ""
-        decoder = (
-            f", decoder {m.upsampling}" + (f" + {m.refine_layers} refine" if m.refine_layers else "")
-            if m.kind == "image"
-            else ""
-        )
+        decoder = f", decoder {m.decoder_name}" if m.kind == "image" else ""
         print(
             f"  {m.name:<11} {m.kind} {tuple(m.shape)}: z {m.code_dim}, F {m.factor_dim}, hidden {m.hidden_dim}"
             f"{encoder}{decoder}{weight}"

@@ -134,6 +134,14 @@ class ModalityConfig:
             raise ConfigError(f"{owner}.refine_layers is for image decoders only, got {self.refine_layers}")
 
     @property
+    def decoder_name(self) -> str:
+        """The decoder in words: "LSTM" for a sequence; an image decoder's upsampling and extra convolutions, e.g.
+        "transposed" or "resize + 1 refine"."""
+        if self.kind == "sequence":
+            return "LSTM"
+        return self.upsampling + (f" + {self.refine_layers} refine" if self.refine_layers else "")
+
+    @property
     def encoder_width(self) -> int:
         """The modality encoder's width: `encoder_hidden_dim`, or `hidden_dim` when that is not set."""
         return self.hidden_dim if self.encoder_hidden_dim is None else self.encoder_hidden_dim

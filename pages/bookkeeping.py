@@ -615,11 +615,7 @@ def modality_rows(checkpoint: LoadedCheckpoint) -> list[dict[str, Any]]:
             "factor F_i": m.factor_dim,
             "hidden": m.hidden_dim,
             "encoder width": m.encoder_width,
-            "decoder": (
-                m.upsampling + (f" + {m.refine_layers} refine" if m.refine_layers else "")
-                if m.kind == "image"
-                else "LSTM"
-            ),
+            "decoder": m.decoder_name,
             "λ_i (recon weight)": None if objective is None else objective.recon_weight(m.name),
         }
         for m in checkpoint.config.modalities
