@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mfm.checkpoint import save_checkpoint
     from mfm.presets import fusion_note, setup_for_dataset
     from mfm.threads import apply_thread_policy, local_processes
-    from mfm.train import TrainConfig, evaluate_model, train_model
+    from mfm.train import KEEP_LAST, TrainConfig, evaluate_model, train_model
 
     # torchrun's processes on this machine share its cores: each takes its part unless --threads or MFM_THREADS
     # says otherwise.
@@ -128,6 +128,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from mfm.eval.swap_metrics import swap_selection
 
         extra_metrics, selection = swap_selection(config, valid_x, valid_y, args.classifiers)
+    elif args.select == "last":
+        selection = KEEP_LAST
 
     def report(record) -> None:
         from tqdm import tqdm
@@ -378,11 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--select",
-        choices=["task", "swaps"],
+        choices=["task", "swaps", "last"],
         default="task",
         help="which epoch to keep: the best validation accuracy (MAE for regression; default), or for an image "
         "classifier 'swaps': the best mean of the validation accuracy and the label swaps that the digit "
-        "classifiers read right on the validation split",
+        "classifiers read right on the validation split; 'last': the last epoch (e.g. with --lr-schedule cosine)",
     )
     p.add_argument(
         "--classifiers",

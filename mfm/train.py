@@ -97,6 +97,10 @@ class TrainResult:
     history: list[EpochRecord] = field(default_factory=list)
 
 
+# `train_model(selection=KEEP_LAST)`: keep the last epoch, whatever validation reads.
+KEEP_LAST = ("last epoch", True)
+
+
 def _better(score: float, best: float | None, larger_is_better: bool) -> bool:
     """Whether `score` beats `best` (None: nothing yet); NaN is worse than any number, so it is kept only first."""
     if best is None or (math.isnan(best) and not math.isnan(score)):
@@ -151,6 +155,8 @@ def train_model(
     adds validation metrics after every epoch (the model in eval mode; `metrics` the task's), which `selection`
     may name: `python -m mfm train --select swaps` adds label swaps read right. An exception it raises ends the
     run. Under torchrun every process computes them on the whole validation split (rank 0's model is saved).
+    `selection` = `KEEP_LAST` keeps the last epoch (`--select last`, e.g. the end of a cosine schedule's decay);
+    validation still runs after every epoch, for the history.
     """
     objective.check_model(config)
     rank, world = _distributed()
@@ -239,13 +245,13 @@ def train_model(
         if extra_metrics is not None:
             evaluated.eval()
             valid.update(extra_metrics(evaluated, valid))
-        if metric not in valid:
+        if metric not in valid and (metric, larger_is_better) != KEEP_LAST:
             raise ValueError(
                 f"the selection metric {metric!r} is not among the validation metrics {sorted(valid)}"
             )
         record = EpochRecord(epoch, train_terms, valid, time.perf_counter() - started)
         history.append(record)
-        score = valid[metric]
+        score = float(epoch) if (metric, larger_is_better) == KEEP_LAST else valid[metric]
         if _better(score, best_score, larger_is_better):
             best_state = copy.deepcopy(evaluated.state_dict())
             best_epoch, best_valid, best_score = epoch, valid, score

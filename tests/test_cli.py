@@ -105,8 +105,11 @@ def test_shift_augmentation_is_seeded_and_recorded(tmp_path, data_cache):
 
 
 def test_training_keeps_the_epoch_its_selection_metric_names():
-    """`selection` picks the kept epoch from what `extra_metrics` adds, either way round, and names a bad metric."""
+    """`selection` picks the kept epoch from what `extra_metrics` adds, either way round, and names a bad metric;
+    KEEP_LAST keeps the last epoch."""
     from conftest import random_batch, tiny_image_config
+
+    from mfm.train import KEEP_LAST
 
     config = tiny_image_config()
     inputs, labels = random_batch(config, batch=12, seed=2)
@@ -133,6 +136,10 @@ def test_training_keeps_the_epoch_its_selection_metric_names():
     assert train(("planted", False)).best_epoch == 2
     with pytest.raises(ValueError, match=r"selection metric 'nope' is not among .*'planted'"):
         train(("nope", True))
+    scores[:] = [0.9, 0.2, 0.1]  # --select last keeps the last epoch whatever validation reads
+    last = train(KEEP_LAST)
+    assert last.best_epoch == 3 and last.best_valid["planted"] == 0.1
+    assert all(torch.equal(v, states[2][k]) for k, v in last.model.state_dict().items())  # epoch 3's weights
 
 
 def test_the_moving_average_of_the_weights_is_what_validation_reads_and_training_keeps():
@@ -238,6 +245,9 @@ def test_select_swaps_on_the_command_line(tmp_path, capsys, data_cache):
     assert {"label_swap/svhn", "label_swap_sample/mnist", "swap_score"} <= set(history[0])
     score = [h["swap_score"] for h in history]
     assert stored["best_epoch"] == 1 + score.index(max(score))
+    assert main([*args, "--limit", "24", "--epochs", "3", "--select", "last"]) == 0
+    stored = torch.load(out, weights_only=True)["metadata"]
+    assert stored["selection"] == "last" and stored["best_epoch"] == 3 and len(stored["history"]) == 3
     capsys.readouterr()
     # Refused before any training: a regression model, and a validation split without every class.
     sentiment = ["train", "--dataset", "sentiment", "--epochs", "1", "--out", str(tmp_path / "s.pt")]
