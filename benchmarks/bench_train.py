@@ -1,6 +1,6 @@
 """One training step (forward, backward, Adam) of this project's sequence MFM against MMSA 2.2.1's own MFM.
 
-    python benchmarks/bench_train.py [--repeats 5] [--steps 5] [--threads 1] [--quick]
+    python benchmarks/bench_train.py [--repeats 5] [--steps 5] [--threads 1] [--quick] [--bf16]
     python benchmarks/bench_train.py --epoch [--repeats 5] [--threads 1]
 
 MMSA's `MFM` is built from its wheel (test dependency `mmsa==2.2.1`, installed by tests/setup.sh) with its MOSI
@@ -15,6 +15,11 @@ by `torch.utils.flop_counter` with oneDNN's fused LSTM switched off so that ever
 surrogate inference runs three more inference networks and decodes every modality four times, so the project's
 step does more arithmetic than MMSA's; time ratio / FLOP ratio is the project's speed per operation relative to
 MMSA's.
+
+`--bf16` adds a row per case: the preset's step with its forward under `torch.autocast("cpu", torch.bfloat16)`
+(MMSA stays in float32, as it trains). It is not an option of `python -m mfm train`: bfloat16 keeps 8 bits of
+mantissa, so the losses and gradients differ from float32's far beyond float rounding, which issue 16 does not
+allow; the row says how far reduced precision alone would take the step on this CPU (it has AVX-512 BF16).
 
 `--epoch` times one whole epoch instead, on the sequence demo's data (2,000 training and 400 validation segments
 of T 20 at dims 300/5/20): the project's `mfm.train.train_model` for one epoch (what `python -m mfm train
@@ -64,9 +69,10 @@ def mmsa_step(model, optimiser, batch, labels, args) -> None:
     optimiser.step()
 
 
-def project_step(model, optimiser, batch, labels, objective, prior) -> None:
+def project_step(model, optimiser, batch, labels, objective, prior, bf16: bool = False) -> None:
     optimiser.zero_grad()
-    terms, _ = total_loss(model, batch, labels, prior, objective=objective)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        terms, _ = total_loss(model, batch, labels, prior, objective=objective)
     terms["total"].backward()
     optimiser.step()
 
@@ -151,6 +157,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="batch 32 only, 3 repeats of 2 steps")
     parser.add_argument(
+        "--bf16", action="store_true", help="add the preset's step under bfloat16 autocast (numbers differ)"
+    )
+    parser.add_argument(
         "--epoch", action="store_true", help="time one whole epoch on the sequence demo's data"
     )
     args = parser.parse_args()
@@ -178,16 +187,21 @@ def main() -> None:
         g = torch.Generator().manual_seed(1)
         batch = {m: torch.randn(batch_size, steps_t, d, generator=g) for m, d in DIMS.items()}
         labels = torch.rand(batch_size, generator=g) * 6 - 3
-        for label, config in (
-            ("preset (official sizes) + surrogate", preset),
-            ("MMSA's sizes + surrogate", same_sizes),
-        ):
+        rows = [
+            ("preset (official sizes) + surrogate", preset, False),
+            ("MMSA's sizes + surrogate", same_sizes, False),
+        ]
+        if args.bf16:
+            rows.append(("preset + surrogate, bf16 autocast", preset, True))
+        for label, config, bf16 in rows:
             torch.manual_seed(0)
             ours = MFM(config).train()
             optimiser = torch.optim.Adam(ours.parameters())
             prior = torch.Generator().manual_seed(2)
             mine, theirs_times = [], []
-            ours_step = functools.partial(project_step, ours, optimiser, batch, labels, objective, prior)
+            ours_step = functools.partial(
+                project_step, ours, optimiser, batch, labels, objective, prior, bf16
+            )
             their_step = functools.partial(mmsa_step, theirs, their_optimiser, batch, labels, namespace)
             for _ in range(args.repeats):
                 mine.append(timed(ours_step, args.steps))
