@@ -223,7 +223,8 @@ def factor_dependence(
 
 def cut_shared_factor(model: MFM, modality: str) -> MFM:
     """A copy of `model` whose decoder for `modality` cannot see F_y: the weights by which its first layer reads
-    F_y are zeroed (the LSTM cell's input weights for a sequence, the input projection for an image).
+    F_y are zeroed (the LSTM cell's input weights for a sequence; the input projection for an image, and the ink
+    head of a composite one: `factor_weights`).
 
     A planted control for the interpretations: on the copy, the exact F_y gradient flow of `modality` is 0 and its
     interventional I(F_y; X̂) lies within the null, whatever the data; a measure that still reports use of F_y
@@ -231,12 +232,9 @@ def cut_shared_factor(model: MFM, modality: str) -> MFM:
     in at later steps, so the copy generates differently; what matters is that F_y has no path to X̂.)
     """
     clone = copy.deepcopy(model).eval()
-    decoder = clone.decoders[modality]
-    first = (
-        decoder.cell.weight_ih if clone.config.modality(modality).kind == "sequence" else decoder.proj.weight
-    )
     with torch.no_grad():
-        first[:, : clone.config.shared_factor_dim] = 0.0
+        for weight in clone.decoders[modality].factor_weights():
+            weight[:, : clone.config.shared_factor_dim] = 0.0
     return clone
 
 

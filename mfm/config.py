@@ -80,7 +80,10 @@ class ModalityConfig:
     pixel gets the same number of kernel taps, so the decoder cannot draw the checkerboard of uneven overlap;
     Odena, Dumoulin & Olah 2016). `refine_layers` (images only, default 0): 3 x 3 convolutions (BatchNorm, ReLU)
     added after each upsampling, at that resolution and width, so the decoder has more capacity where it draws
-    the strokes than one layer per resolution gives it.
+    the strokes than one layer per resolution gives it. `composite` (images only, default False): the decoder
+    draws a layer of ink over a background, X̂ = α c + (1 - α) B, with the ink's coverage α (H x W) and the
+    background B (C x H x W) from its convolutions and one ink colour c (C values) per image read linearly from
+    [F_y ; F_i], where the plain decoder draws each pixel's colour from its convolutions alone.
     """
 
     name: str
@@ -94,6 +97,7 @@ class ModalityConfig:
     factor_dropout: float | None = None
     upsampling: str = "transposed"
     refine_layers: int = 0
+    composite: bool = False
 
     def __post_init__(self) -> None:
         owner = f"modality {self.name!r}"
@@ -132,14 +136,19 @@ class ModalityConfig:
         _check_int(owner, "refine_layers", self.refine_layers, 0, MAX_REFINE_LAYERS)
         if self.kind == "sequence" and self.refine_layers:
             raise ConfigError(f"{owner}.refine_layers is for image decoders only, got {self.refine_layers}")
+        if not isinstance(self.composite, bool):
+            raise ConfigError(f"{owner}.composite must be true or false, got {self.composite!r}")
+        if self.kind == "sequence" and self.composite:
+            raise ConfigError(f"{owner}.composite is for image decoders only")
 
     @property
     def decoder_name(self) -> str:
-        """The decoder in words: "LSTM" for a sequence; an image decoder's upsampling and extra convolutions, e.g.
-        "transposed" or "resize + 1 refine"."""
+        """The decoder in words: "LSTM" for a sequence; an image decoder's upsampling, extra convolutions and
+        output, e.g. "transposed", "resize + 1 refine" or "transposed, composite"."""
         if self.kind == "sequence":
             return "LSTM"
-        return self.upsampling + (f" + {self.refine_layers} refine" if self.refine_layers else "")
+        name = self.upsampling + (f" + {self.refine_layers} refine" if self.refine_layers else "")
+        return name + (", composite" if self.composite else "")
 
     @property
     def encoder_width(self) -> int:

@@ -195,3 +195,23 @@ def test_image_decoders_refine_each_resolution_with_extra_convolutions():
         dataclasses.replace(base.modalities[0], refine_layers=-1)
     with pytest.raises(ConfigError, match="refine_layers is for image decoders only"):
         dataclasses.replace(tiny_sequence_config().modalities[0], refine_layers=1)
+
+
+def test_composite_image_decoders_are_a_switch_old_configs_load_without():
+    import dataclasses
+
+    base = tiny_image_config()
+    composite = base.replace(
+        modalities=tuple(dataclasses.replace(m, composite=True) for m in base.modalities)
+    )
+    assert MFMConfig.from_dict(composite.to_dict()) == composite
+    old = base.to_dict()  # written before the field existed: the plain decoder
+    for modality in old["modalities"]:
+        del modality["composite"]
+    assert MFMConfig.from_dict(old) == base
+    assert [m.decoder_name for m in composite.modalities] == ["transposed, composite"] * 2
+    assert base.modalities[0].decoder_name == "transposed"
+    with pytest.raises(ConfigError, match="composite must be true or false, got 1"):
+        dataclasses.replace(base.modalities[0], composite=1)
+    with pytest.raises(ConfigError, match="composite is for image decoders only"):
+        dataclasses.replace(tiny_sequence_config().modalities[0], composite=True)

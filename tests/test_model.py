@@ -360,3 +360,47 @@ def test_training_sets_the_input_statistics_and_checkpoints_carry_them(tmp_path)
     torch.testing.assert_close(language.std, inputs["language"].std((0, 1), correction=0))
     loaded = load_checkpoint(save_checkpoint(tmp_path / "m.pt", result.model)).model
     torch.testing.assert_close(loaded.standardizers["language"].std, language.std)
+
+
+def test_composite_decoder_paints_one_ink_colour_over_a_background():
+    """X̂ = α c + (1 - α) B: where the ink covers everything the image is one colour, c = sigmoid(W [F_y ; F_i] + b)
+    read linearly from the factors; where it covers nothing, the convolutions' background; in between, their
+    blend. Cutting F_y off the decoder (interpret.analysis.cut_shared_factor) also cuts it off the ink colour."""
+    import dataclasses
+
+    from interpret.analysis import cut_shared_factor
+
+    base = tiny_image_config()
+    config = base.replace(modalities=tuple(dataclasses.replace(m, composite=True) for m in base.modalities))
+    torch.manual_seed(0)
+    model = MFM(config).eval()
+    decoder = model.decoders["svhn"]
+    factors = torch.randn(3, config.shared_factor_dim + 4)
+    last = decoder.deconv[-1]
+    assert last.out_channels == 4 and decoder.ink.in_features == factors.shape[1]
+    with torch.no_grad():
+        output = decoder(factors)
+        assert output.shape == (3, 3, 32, 32) and 0 <= output.min() and output.max() <= 1
+        last.bias[3] = 40.0  # the ink covers every pixel
+        ink = torch.sigmoid(decoder.ink(factors))  # (3, 3)
+        torch.testing.assert_close(decoder(factors), ink[:, :, None, None].expand(3, 3, 32, 32))
+        assert (ink[0] - ink[1]).abs().max() > 1e-3  # each image its own colour
+        last.bias[3] = -40.0  # no ink: the background alone, each pixel its own colour
+        background = decoder(factors)
+        assert background.std(dim=(2, 3)).min() > 1e-4
+        last.bias[3] = 0.0
+        coverage = torch.sigmoid(decoder.deconv(decoder.proj(factors).view(-1, *decoder.start))[:, 3:])
+        torch.testing.assert_close(
+            decoder(factors), coverage * ink[:, :, None, None] + (1 - coverage) * background
+        )
+    cut = cut_shared_factor(model, "svhn")
+    moved = factors.clone()
+    moved[:, : config.shared_factor_dim] += 3.0
+    with torch.no_grad():
+        torch.testing.assert_close(cut.decoders["svhn"](moved), cut.decoders["svhn"](factors))
+        assert (decoder(moved) - decoder(factors)).abs().max() > 1e-3
+    inputs, labels = random_batch(config, batch=4)
+    model.train()
+    terms, _ = total_loss(model, inputs, labels, torch.Generator().manual_seed(0))
+    terms["total"].backward()
+    assert decoder.ink.weight.grad.abs().sum() > 0  # the ink colour is trained

@@ -164,14 +164,11 @@ def test_effect_depends_on_the_spread():
 def _cut(model: MFM, modality: str, column: int) -> MFM:
     """A copy whose decoder for `modality` never reads input `column` of [F_y ; F_i]: its first layer's weights
     for that column zeroed (the LSTM cell's input weights, which also read the hidden state at later steps, for a
-    sequence; the input projection for an image)."""
+    sequence; the input projection, and a composite decoder's ink head, for an image)."""
     clone = copy.deepcopy(model).eval()
-    decoder = clone.decoders[modality]
-    first = (
-        decoder.cell.weight_ih if clone.config.modality(modality).kind == "sequence" else decoder.proj.weight
-    )
     with torch.no_grad():
-        first[:, column] = 0.0
+        for weight in clone.decoders[modality].factor_weights():
+            weight[:, column] = 0.0
     return clone
 
 
