@@ -63,6 +63,8 @@ UPSAMPLINGS = ("transposed", "resize")
 """An image decoder's ways of doubling its resolution (`ModalityConfig.upsampling`)."""
 MAX_REFINE_LAYERS = 4
 """Most extra convolutions an image decoder may add at each resolution (`ModalityConfig.refine_layers`)."""
+COMPOSITES = ("none", "ink", "two_tone")
+"""How an image decoder's last layer may make colours (`ModalityConfig.composite`)."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,13 @@ class ModalityConfig:
     pixel gets the same number of kernel taps, so the decoder cannot draw the checkerboard of uneven overlap;
     Odena, Dumoulin & Olah 2016). `refine_layers` (images only, default 0): 3 x 3 convolutions (BatchNorm, ReLU)
     added after each upsampling, at that resolution and width, so the decoder has more capacity where it draws
-    the strokes than one layer per resolution gives it. `composite` (images only, default False): the decoder
-    draws a layer of ink over a background, X̂ = α c + (1 - α) B, with the ink's coverage α (H x W) and the
-    background B (C x H x W) from its convolutions and one ink colour c (C values) per image read linearly from
-    [F_y ; F_i], where the plain decoder draws each pixel's colour from its convolutions alone.
+    the strokes than one layer per resolution gives it. `composite` (images only): how the decoder's last layer
+    makes colours. "none" (the default): each pixel's colour from the convolutions. "ink": a layer of ink over a
+    background, X̂ = α c + (1 - α) B, with the ink's coverage α (H x W) and the background B (C x H x W) from the
+    convolutions and one ink colour c (C values) per image read linearly from [F_y ; F_i]. "two_tone": two
+    colours per image read linearly from [F_y ; F_i], the ink's c and the background's b, and only the coverage
+    from the convolutions: X̂ = α c + (1 - α) b. (true and false, which an earlier version wrote, read as "ink"
+    and "none".)
     """
 
     name: str
@@ -97,7 +102,7 @@ class ModalityConfig:
     factor_dropout: float | None = None
     upsampling: str = "transposed"
     refine_layers: int = 0
-    composite: bool = False
+    composite: str = "none"
 
     def __post_init__(self) -> None:
         owner = f"modality {self.name!r}"
@@ -136,19 +141,23 @@ class ModalityConfig:
         _check_int(owner, "refine_layers", self.refine_layers, 0, MAX_REFINE_LAYERS)
         if self.kind == "sequence" and self.refine_layers:
             raise ConfigError(f"{owner}.refine_layers is for image decoders only, got {self.refine_layers}")
-        if not isinstance(self.composite, bool):
-            raise ConfigError(f"{owner}.composite must be true or false, got {self.composite!r}")
-        if self.kind == "sequence" and self.composite:
+        if isinstance(self.composite, bool):
+            object.__setattr__(self, "composite", "ink" if self.composite else "none")
+        if self.composite not in COMPOSITES:
+            raise ConfigError(
+                f"{owner}.composite must be one of {', '.join(COMPOSITES)}, got {self.composite!r}"
+            )
+        if self.kind == "sequence" and self.composite != "none":
             raise ConfigError(f"{owner}.composite is for image decoders only")
 
     @property
     def decoder_name(self) -> str:
         """The decoder in words: "LSTM" for a sequence; an image decoder's upsampling, extra convolutions and
-        output, e.g. "transposed", "resize + 1 refine" or "transposed, composite"."""
+        output, e.g. "transposed", "resize + 1 refine" or "transposed, ink composite"."""
         if self.kind == "sequence":
             return "LSTM"
         name = self.upsampling + (f" + {self.refine_layers} refine" if self.refine_layers else "")
-        return name + (", composite" if self.composite else "")
+        return name + (f", {self.composite.replace('_', '-')} composite" if self.composite != "none" else "")
 
     @property
     def encoder_width(self) -> int:

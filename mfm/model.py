@@ -192,12 +192,14 @@ class ImageDecoder(nn.Module):
     nearest-neighbour doubling then a 3 x 3 convolution ("resize"; `ModalityConfig.upsampling`), followed by
     `refine_layers` 3 x 3 convolutions (BatchNorm, ReLU) at the new resolution.
 
-    `composite` (beyond the paper): the last convolution gives C + 1 maps, a background B = sigmoid(first C) and
-    the ink's coverage α = sigmoid(last), and a linear head `ink` gives one colour c = sigmoid(W [F_y ; F_i] + b)
-    per image; the image is α c + (1 - α) B, still in [0, 1]. Why: a street-view digit is one colour of ink over a
-    background, and a plain decoder must draw that colour pixel by pixel from ReLU features, a product of where the
-    strokes are and which colour they have; the shipped colour model keeps the background's hue (a*b* agreement
-    0.92) and not the digit's (0.50; issue 15)."""
+    `composite` (beyond the paper; `ModalityConfig.composite`): the image is a layer of ink over a background,
+    α c + (1 - α) B, still in [0, 1], with the ink's coverage α = sigmoid of the last convolution's last map and
+    the colours from a linear head `ink` on [F_y ; F_i] (sigmoid). "ink": one colour c per image from the
+    head, the background B = sigmoid(the convolution's first C maps) drawn pixel by pixel. "two_tone": both c and
+    a background colour b per image from the head (B = b everywhere), so the convolutions draw only where the ink
+    is. Why: a street-view digit is one colour of ink over a background, and a plain decoder must draw that colour
+    pixel by pixel from ReLU features, a product of where the strokes are and which colour they have; the shipped
+    colour model keeps the background's hue (a*b* agreement 0.92) and not the digit's (0.50; issue 15)."""
 
     def __init__(
         self,
@@ -206,7 +208,7 @@ class ImageDecoder(nn.Module):
         hidden_dim: int,
         upsampling: str = "transposed",
         refine_layers: int = 0,
-        composite: bool = False,
+        composite: str = "none",
     ) -> None:
         super().__init__()
         channels, height, width = shape
@@ -227,20 +229,24 @@ class ImageDecoder(nn.Module):
             for _ in range(refine_layers):
                 layers += [nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
             previous = w
-        layers += [nn.Conv2d(previous, channels + composite, 3, padding=1)]
+        self.composite = composite
+        maps = {"none": channels, "ink": channels + 1, "two_tone": 1}[composite]
+        layers += [nn.Conv2d(previous, maps, 3, padding=1)]
         self.deconv = nn.Sequential(*layers)
-        self.ink = nn.Linear(input_dim, channels) if composite else None
+        heads = {"none": 0, "ink": channels, "two_tone": 2 * channels}[composite]
+        self.ink = nn.Linear(input_dim, heads) if heads else None  # the colour head
 
     def forward(self, factors: Tensor) -> Tensor:
-        x = self.deconv(self.proj(factors).view(-1, *self.start))  # (B, C [+ 1], H, W)
+        x = self.deconv(self.proj(factors).view(-1, *self.start))  # (B, maps, H, W)
         if self.ink is None:
             return torch.sigmoid(x)  # (B, C, H, W) in [0, 1]
-        background, coverage = torch.sigmoid(x[:, : self.channels]), torch.sigmoid(x[:, self.channels :])
-        ink = torch.sigmoid(self.ink(factors))[:, :, None, None]  # (B, C, 1, 1)
+        colours = torch.sigmoid(self.ink(factors))[:, :, None, None]  # (B, C or 2C, 1, 1)
+        ink, coverage = colours[:, : self.channels], torch.sigmoid(x[:, -1:])  # (B, C, 1, 1), (B, 1, H, W)
+        background = colours[:, self.channels :] if self.composite == "two_tone" else torch.sigmoid(x[:, :-1])
         return coverage * ink + (1 - coverage) * background
 
     def factor_weights(self) -> list[Tensor]:
-        """The weights that read [F_y ; F_i] (their columns in that order): the input projection, and the ink
+        """The weights that read [F_y ; F_i] (their columns in that order): the input projection, and the colour
         head of a composite decoder."""
         return [self.proj.weight] + ([self.ink.weight] if self.ink is not None else [])
 

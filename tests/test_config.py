@@ -201,17 +201,21 @@ def test_composite_image_decoders_are_a_switch_old_configs_load_without():
     import dataclasses
 
     base = tiny_image_config()
-    composite = base.replace(
-        modalities=tuple(dataclasses.replace(m, composite=True) for m in base.modalities)
-    )
-    assert MFMConfig.from_dict(composite.to_dict()) == composite
+    for kind, words in (("ink", "transposed, ink composite"), ("two_tone", "transposed, two-tone composite")):
+        composite = base.replace(
+            modalities=tuple(dataclasses.replace(m, composite=kind) for m in base.modalities)
+        )
+        assert MFMConfig.from_dict(composite.to_dict()) == composite
+        assert [m.decoder_name for m in composite.modalities] == [words] * 2
     old = base.to_dict()  # written before the field existed: the plain decoder
     for modality in old["modalities"]:
         del modality["composite"]
-    assert MFMConfig.from_dict(old) == base
-    assert [m.decoder_name for m in composite.modalities] == ["transposed, composite"] * 2
-    assert base.modalities[0].decoder_name == "transposed"
-    with pytest.raises(ConfigError, match="composite must be true or false, got 1"):
-        dataclasses.replace(base.modalities[0], composite=1)
+    assert MFMConfig.from_dict(old) == base and base.modalities[0].decoder_name == "transposed"
+    for modality in old["modalities"]:  # an earlier version wrote true / false
+        modality["composite"] = True
+    assert {m.composite for m in MFMConfig.from_dict(old).modalities} == {"ink"}
+    assert dataclasses.replace(base.modalities[0], composite=False).composite == "none"
+    with pytest.raises(ConfigError, match="composite must be one of none, ink, two_tone, got 'paint'"):
+        dataclasses.replace(base.modalities[0], composite="paint")
     with pytest.raises(ConfigError, match="composite is for image decoders only"):
-        dataclasses.replace(tiny_sequence_config().modalities[0], composite=True)
+        dataclasses.replace(tiny_sequence_config().modalities[0], composite="ink")

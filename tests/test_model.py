@@ -362,37 +362,46 @@ def test_training_sets_the_input_statistics_and_checkpoints_carry_them(tmp_path)
     torch.testing.assert_close(loaded.standardizers["language"].std, language.std)
 
 
-def test_composite_decoder_paints_one_ink_colour_over_a_background():
+@pytest.mark.parametrize("composite", ["ink", "two_tone"])
+def test_composite_decoder_paints_one_ink_colour_over_a_background(composite):
     """X̂ = α c + (1 - α) B: where the ink covers everything the image is one colour, c = sigmoid(W [F_y ; F_i] + b)
-    read linearly from the factors; where it covers nothing, the convolutions' background; in between, their
-    blend. Cutting F_y off the decoder (interpret.analysis.cut_shared_factor) also cuts it off the ink colour."""
+    read linearly from the factors; where it covers nothing, the background (drawn by the convolutions, or for
+    "two_tone" a second colour from the head); in between, their blend. Cutting F_y off the decoder
+    (interpret.analysis.cut_shared_factor) also cuts it off the colours."""
     import dataclasses
 
     from interpret.analysis import cut_shared_factor
 
     base = tiny_image_config()
-    config = base.replace(modalities=tuple(dataclasses.replace(m, composite=True) for m in base.modalities))
+    config = base.replace(
+        modalities=tuple(dataclasses.replace(m, composite=composite) for m in base.modalities)
+    )
     torch.manual_seed(0)
     model = MFM(config).eval()
     decoder = model.decoders["svhn"]
     factors = torch.randn(3, config.shared_factor_dim + 4)
     last = decoder.deconv[-1]
-    assert last.out_channels == 4 and decoder.ink.in_features == factors.shape[1]
+    maps, heads = (4, 3) if composite == "ink" else (1, 6)
+    assert last.out_channels == maps and decoder.ink.out_features == heads
+    assert decoder.ink.in_features == factors.shape[1]
     with torch.no_grad():
         output = decoder(factors)
         assert output.shape == (3, 3, 32, 32) and 0 <= output.min() and output.max() <= 1
-        last.bias[3] = 40.0  # the ink covers every pixel
-        ink = torch.sigmoid(decoder.ink(factors))  # (3, 3)
-        torch.testing.assert_close(decoder(factors), ink[:, :, None, None].expand(3, 3, 32, 32))
+        last.bias[-1] = 40.0  # the ink covers every pixel
+        colours = torch.sigmoid(decoder.ink(factors))  # (3, 3 or 6)
+        ink = colours[:, :3, None, None]
+        torch.testing.assert_close(decoder(factors), ink.expand(3, 3, 32, 32))
         assert (ink[0] - ink[1]).abs().max() > 1e-3  # each image its own colour
-        last.bias[3] = -40.0  # no ink: the background alone, each pixel its own colour
+        last.bias[-1] = -40.0  # no ink: the background alone
         background = decoder(factors)
-        assert background.std(dim=(2, 3)).min() > 1e-4
-        last.bias[3] = 0.0
-        coverage = torch.sigmoid(decoder.deconv(decoder.proj(factors).view(-1, *decoder.start))[:, 3:])
-        torch.testing.assert_close(
-            decoder(factors), coverage * ink[:, :, None, None] + (1 - coverage) * background
-        )
+        if composite == "ink":  # drawn pixel by pixel
+            assert background.std(dim=(2, 3)).min() > 1e-4
+        else:  # one colour per image, the head's second
+            torch.testing.assert_close(background, colours[:, 3:, None, None].expand(3, 3, 32, 32))
+        last.bias[-1] = 0.0
+        coverage = torch.sigmoid(decoder.deconv(decoder.proj(factors).view(-1, *decoder.start))[:, -1:])
+        assert 0.05 < coverage.mean() < 0.95
+        torch.testing.assert_close(decoder(factors), coverage * ink + (1 - coverage) * background)
     cut = cut_shared_factor(model, "svhn")
     moved = factors.clone()
     moved[:, : config.shared_factor_dim] += 3.0
@@ -403,4 +412,4 @@ def test_composite_decoder_paints_one_ink_colour_over_a_background():
     model.train()
     terms, _ = total_loss(model, inputs, labels, torch.Generator().manual_seed(0))
     terms["total"].backward()
-    assert decoder.ink.weight.grad.abs().sum() > 0  # the ink colour is trained
+    assert decoder.ink.weight.grad.abs().sum() > 0  # the colours are trained
