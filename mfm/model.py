@@ -198,8 +198,11 @@ class ImageDecoder(nn.Module):
     head, the background B = sigmoid(the convolution's first C maps) drawn pixel by pixel. "two_tone": both c and
     a background colour b per image from the head (B = b everywhere), so the convolutions draw only where the ink
     is. Why: a street-view digit is one colour of ink over a background, and a plain decoder must draw that colour
-    pixel by pixel from ReLU features, a product of where the strokes are and which colour they have; the shipped
-    colour model keeps the background's hue (a*b* agreement 0.92) and not the digit's (0.50; issue 15)."""
+    pixel by pixel from ReLU features, a product of where the strokes are and which colour they have; the first
+    colour model kept the background's hue (a*b* agreement 0.92) and not the digit's (0.50; issue 15). Measured
+    (assets/README.md): "ink" made the digits far more legible, but its head's colour became the background's and
+    the digit's hue fell (0.41); "two_tone", shipped, raised it to 0.60 (the roles of its two colours are the
+    model's choice and change from image to image, which the image does not show)."""
 
     def __init__(
         self,

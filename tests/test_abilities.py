@@ -125,8 +125,9 @@ def test_colour_cells_and_warnings_carry_the_real_images_ceiling():
 
 
 def test_a_colour_is_warned_about_below_its_share_of_the_real_images_agreement():
-    """The shipped improved demo keeps the background's colour (0.923 of 0.999) and half the digit's (0.504 of
-    0.980): above STYLE_WARNING, but below issue 15's bar of 0.8 of the ceiling, so the page says so."""
+    """The improved demo before the two-tone decoder kept the background's colour (0.923 of 0.999) and half the
+    digit's (0.504 of 0.980): above STYLE_WARNING, but below issue 15's bar of 0.8 of the ceiling, so the page
+    says so."""
     result = swap_abilities(
         swaps(
             fg_chroma_agreement=0.504,
