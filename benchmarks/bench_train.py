@@ -14,7 +14,10 @@ Beside the time ratio it prints the ratio of floating-point operations of one st
 by `torch.utils.flop_counter` with oneDNN's fused LSTM switched off so that every LSTM's products are counted):
 surrogate inference runs three more inference networks and decodes every modality four times, so the project's
 step does more arithmetic than MMSA's; time ratio / FLOP ratio is the project's speed per operation relative to
-MMSA's.
+MMSA's. Each side's rate (GFLOP/s: its counted operations over its median time) is printed beside the rate of one
+large float32 matrix product on the same threads (2,048 x 2,048 by 2,048 x 2,048, best of 5), about the most
+arithmetic a second these cores do; the last column is the rate the project would need for the bar (at most
+0.67x MMSA's time with its own count of operations).
 
 `--bf16` adds a row per case: the preset's step with its forward under `torch.autocast("cpu", torch.bfloat16)`
 (MMSA stays in float32, as it trains). It is not an option of `python -m mfm train`: bfloat16 keeps 8 bits of
@@ -150,6 +153,17 @@ def step_flops(step) -> int:
     return counter.get_total_flops()
 
 
+def matmul_rate() -> float:
+    """GFLOP/s of one 2,048 x 2,048 float32 matrix product on the current threads, best of 5."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * 2048**3 / best / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -173,7 +187,11 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {args.threads} thread(s), {args.repeats} interleaved repeats of {args.steps} steps"
     )
-    print(f"{'setting':<44}{'project s/step':>16}{'MMSA s/step':>14}{'ratio':>8}{'FLOP ratio':>12}")
+    print(f"one large float32 matrix product: {matmul_rate():.1f} GFLOP/s")
+    print(
+        f"{'setting':<44}{'project s/step':>16}{'MMSA s/step':>14}{'ratio':>8}{'FLOP ratio':>12}"
+        f"{'project GFLOP/s':>17}{'MMSA GFLOP/s':>14}{'needed':>8}"
+    )
     cases = [(32, 20)] if args.quick else [(32, 20), (32, 50), (256, 20), (256, 50)]
     for batch_size, steps_t in cases:
         mmsa_args = dict(mmsa_mosi_args(), feature_dims=[300, 5, 20], seq_lens=[steps_t] * 3)
@@ -207,9 +225,11 @@ def main() -> None:
                 mine.append(timed(ours_step, args.steps))
                 theirs_times.append(timed(their_step, args.steps))
             a, b = statistics.median(mine), statistics.median(theirs_times)
-            flops = step_flops(ours_step) / step_flops(their_step)
+            ours_flops, their_flops = step_flops(ours_step), step_flops(their_step)
+            rates = ours_flops / a / 1e9, their_flops / b / 1e9, ours_flops / (0.67 * b) / 1e9
             print(
-                f"{f'B {batch_size}, T {steps_t}: {label}':<44}{a:>16.4f}{b:>14.4f}{a / b:>8.2f}{flops:>12.2f}"
+                f"{f'B {batch_size}, T {steps_t}: {label}':<44}{a:>16.4f}{b:>14.4f}{a / b:>8.2f}"
+                f"{ours_flops / their_flops:>12.2f}{rates[0]:>17.1f}{rates[1]:>14.1f}{rates[2]:>8.1f}"
             )
 
 
