@@ -325,8 +325,9 @@ def test_every_page_with_every_checkpoint(name):
     assert figure_data(at, "→") == interpolation
     assert figure_data(at, "dimension") != traversal
     traversal = figure_data(at, "dimension")
-    dimension = at.selectbox(key="style_dim")
-    at.selectbox(key="style_dim").set_value(int(dimension.options[1].split()[1])).run()
+    dimension = at.selectbox(key="style_dim")  # keeps its dimension across the label change: pick another
+    other = next(int(o.split()[1]) for o in dimension.options if int(o.split()[1]) != dimension.value)
+    at.selectbox(key="style_dim").set_value(other).run()
     assert_healthy(at)
     assert figure_data(at, "dimension") != traversal
 
