@@ -185,6 +185,7 @@ def train_model(
     steps_per_epoch = max(1, (n_samples // size) * (size >= smallest) + (n_samples % size >= smallest))
     total_steps = steps_per_epoch * train_config.epochs
     metric, larger_is_better = selection or SELECTION_METRIC[config.task]
+    keep_last = selection == KEEP_LAST
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: learning_rate_factor(train_config.lr_schedule, s, total_steps)
     )
@@ -245,13 +246,13 @@ def train_model(
         if extra_metrics is not None:
             evaluated.eval()
             valid.update(extra_metrics(evaluated, valid))
-        if metric not in valid and (metric, larger_is_better) != KEEP_LAST:
+        if metric not in valid and not keep_last:
             raise ValueError(
                 f"the selection metric {metric!r} is not among the validation metrics {sorted(valid)}"
             )
         record = EpochRecord(epoch, train_terms, valid, time.perf_counter() - started)
         history.append(record)
-        score = float(epoch) if (metric, larger_is_better) == KEEP_LAST else valid[metric]
+        score = float(epoch) if keep_last else valid[metric]
         if _better(score, best_score, larger_is_better):
             best_state = copy.deepcopy(evaluated.state_dict())
             best_epoch, best_valid, best_score = epoch, valid, score
