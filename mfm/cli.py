@@ -259,6 +259,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"foreground weight {objective.foreground_weight:g}": objective.foreground_weight > 0,
                 f"chroma weight {objective.chroma_weight:g}": objective.chroma_weight > 0,
                 f"colour weight {objective.colour_weight:g}": objective.colour_weight > 0,
+                f"tone weight {objective.tone_weight:g}": objective.tone_weight > 0,
                 _edge_weights_text(objective): objective.uses_edges,
             }
         )

@@ -350,6 +350,15 @@ class MFMConfig:
         return dataclasses.replace(self, **changes)
 
 
+def two_tone_modalities(config: MFMConfig) -> tuple[str, ...]:
+    """The names of the colour image modalities whose decoders draw two tones (what `tone_weight` trains)."""
+    return tuple(
+        m.name
+        for m in config.modalities
+        if m.kind == "image" and m.composite == "two_tone" and m.shape[0] > 1
+    )
+
+
 @dataclass(frozen=True)
 class ObjectiveConfig:
     """The weights of the training objective (mfm/losses.py); kept in a checkpoint's metadata, not in the model.
@@ -365,7 +374,9 @@ class ObjectiveConfig:
     (colour image errors in the colour directions weigh 1 + chroma_weight times the grey level's) and
     `colour_weight` (a colour image's digit and background colours must match its target's;
     `losses.reconstruction_losses`) and `edge_weight` (an image's edges must be as sharp as its target's;
-    `losses.edge_error`), which `edge_weights` may set per modality name (a name left out weighs `edge_weight`).
+    `losses.edge_error`), which `edge_weights` may set per modality name (a name left out weighs `edge_weight`);
+    `tone_weight` (a "two_tone" decoder's two colours must be its target's digit and background colours;
+    `losses.tone_error`; needs a colour image modality with such a decoder).
     """
 
     recon_weights: tuple[tuple[str, float], ...] = ()
@@ -379,6 +390,7 @@ class ObjectiveConfig:
     colour_weight: float = 0.0
     edge_weight: float = 0.0
     edge_weights: tuple[tuple[str, float], ...] = ()
+    tone_weight: float = 0.0
     ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
@@ -393,6 +405,7 @@ class ObjectiveConfig:
             "chroma_weight",
             "colour_weight",
             "edge_weight",
+            "tone_weight",
         ):
             _check_float("objective", name, getattr(self, name), 0.0, 1e6)
         _check_int("objective", "ramp_epochs", self.ramp_epochs, 0, 10_000)
@@ -425,6 +438,10 @@ class ObjectiveConfig:
         if self.style_adversary_weight > 0 and not config.style_adversaries:
             raise ConfigError(
                 "style_adversary_weight needs a model built with style_adversaries (a classification model)"
+            )
+        if self.tone_weight > 0 and not two_tone_modalities(config):
+            raise ConfigError(
+                'tone_weight needs a colour image modality with a two-tone decoder ("composite": "two_tone")'
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -249,6 +249,13 @@ class ImageDecoder(nn.Module):
         background = colours[:, self.channels :] if self.composite == "two_tone" else torch.sigmoid(x[:, :-1])
         return coverage * ink + (1 - coverage) * background
 
+    def tones(self, factors: Tensor) -> Tensor:
+        """The two colours of a "two_tone" decoder, (B, 2C): the first C the colour its coverage α draws, the
+        last C the colour drawn where α is 0 (`forward` blends them pixel by pixel)."""
+        if self.composite != "two_tone":
+            raise ValueError(f"tones: a {self.composite!r} decoder draws no two tones")
+        return torch.sigmoid(self.ink(factors))
+
     def factor_weights(self) -> list[Tensor]:
         """The weights that read [F_y ; F_i] (their columns in that order): the input projection, and the colour
         head of a composite decoder."""

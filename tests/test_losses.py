@@ -269,6 +269,106 @@ def test_colour_statistics_error_by_hand_and_what_it_catches():
     )
 
 
+def test_digit_colours_equal_the_style_estimator():
+    """`digit_colours` (torch, in the loss) measures what `mfm.data.style.estimate_colors` (numpy, in the
+    evaluation) does: the ring's median and the mean of the 5 % of pixels furthest from it."""
+    import numpy as np
+
+    from mfm.data.style import estimate_colors
+    from mfm.losses import digit_colours
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(6, 3, 32, 32, generator=g, dtype=torch.float64)  # continuous: no ties among distances
+    digit, background, ink, ring = digit_colours(images)
+    want_digit, want_background = estimate_colors(images.numpy())
+    np.testing.assert_allclose(digit.numpy(), want_digit, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(background.numpy(), want_background, rtol=0, atol=1e-12)
+    assert ink.shape == (6, 1, 32, 32) and ink.sum((1, 2, 3)).tolist() == [round(0.05 * 1024)] * 6
+    assert ring.sum().item() == 32 * 32 - 28 * 28
+
+
+def _two_tone_picture(first, second, coverage):
+    """α t_1 + (1 - α) t_2 for (B, C) tones and a (B, 1, H, W) coverage."""
+    return coverage * first[:, :, None, None] + (1 - coverage) * second[:, :, None, None]
+
+
+def test_tone_error_by_hand_either_role_and_what_it_catches():
+    from mfm.losses import tone_error
+
+    # Targets: a red square (1, 0, 0) on blue (0, 0, 1), 8 x 8 pixels; the square covers more than the 5 % that
+    # the digit's colour is read from, and stays off the 2-pixel ring.
+    red, blue = torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, 1.0]])
+    square = torch.zeros(1, 1, 8, 8)
+    square[..., 3:5, 3:5] = 1.0
+    target = _two_tone_picture(red, blue, square)
+    # The decoder draws the target exactly, with the digit as its first tone or as its second: no error.
+    for tones, coverage in ((torch.cat([red, blue], 1), square), (torch.cat([blue, red], 1), 1 - square)):
+        drawn = _two_tone_picture(tones[:, :3], tones[:, 3:], coverage)
+        torch.testing.assert_close(drawn, target)
+        torch.testing.assert_close(tone_error(drawn, tones, target), torch.zeros(1))
+    # A grey digit tone (0.5, 0.5, 0.5) where red is wanted: the squared distance 0.25 + 0.25 + 0.25; its chroma
+    # part (red minus its mean: (2/3, -1/3, -1/3)) 2/3, counted chroma_weight more times.
+    grey = torch.full((1, 3), 0.5)
+    tones = torch.cat([grey, blue], 1)
+    drawn = _two_tone_picture(grey, blue, square)
+    torch.testing.assert_close(tone_error(drawn, tones, target), torch.tensor([0.75]))
+    torch.testing.assert_close(
+        tone_error(drawn, tones, target, chroma_weight=3.0), torch.tensor([0.75 + 2.0])
+    )
+    # Roles swapped against what the picture shows (the first tone drawn on the background): the first tone must
+    # then be the background's colour, so drawing red there as the first tone costs both colours.
+    inverted = _two_tone_picture(red, blue, 1 - square)
+    assert tone_error(inverted, torch.cat([red, blue], 1), target).item() == pytest.approx(4.0)
+    # Gradients reach the tones and nothing is asked of the reconstruction.
+    tones = torch.cat([grey, blue], 1).requires_grad_()
+    drawn = _two_tone_picture(tones[:, :3], tones[:, 3:], square).detach().requires_grad_()
+    tone_error(drawn, tones, target).sum().backward()
+    torch.testing.assert_close(tones.grad[0, :3], 2 * (grey - red)[0])
+    assert drawn.grad is None
+
+
+def test_tone_term_trains_the_two_tone_head_and_needs_such_a_decoder():
+    import dataclasses
+
+    from conftest import random_batch, tiny_image_config
+
+    from mfm.config import ObjectiveConfig
+    from mfm.errors import ConfigError
+    from mfm.losses import tone_error, total_loss
+    from mfm.model import MFM
+
+    base = tiny_image_config()
+    objective = ObjectiveConfig(tone_weight=2.0, chroma_weight=1.5)
+    torch.manual_seed(0)
+    plain = MFM(base)
+    inputs, labels = random_batch(base, batch=4)
+    with pytest.raises(
+        ConfigError, match="tone_weight needs a colour image modality with a two-tone decoder"
+    ):
+        total_loss(plain, inputs, labels, objective=objective)
+    with pytest.raises(ValueError, match="draws no two tones"):
+        plain.decoders["svhn"].tones(torch.zeros(1, 9))
+    two_tone = base.replace(  # MNIST is grey-scale: only svhn's decoder is trained by the term
+        modalities=tuple(dataclasses.replace(m, composite="two_tone") for m in base.modalities)
+    )
+    model = MFM(two_tone).eval()  # no dropout or batch statistics: two passes give the same terms
+    generator = torch.Generator().manual_seed(0)
+    terms, output = total_loss(model, inputs, labels, generator, objective=objective)
+    assert {k for k in terms if k.startswith("tone/")} == {"tone/svhn"}
+    decoder = model.decoders["svhn"]
+    tones = decoder.tones(model.decoder_input(output.shared_factor, output.modality_factors["svhn"]))
+    expected = tone_error(output.reconstructions["svhn"], tones, inputs["svhn"], chroma_weight=1.5).mean()
+    torch.testing.assert_close(terms["tone/svhn"], expected)
+    plain_objective = ObjectiveConfig(chroma_weight=1.5)
+    without, _ = total_loss(
+        model, inputs, labels, torch.Generator().manual_seed(0), objective=plain_objective
+    )
+    torch.testing.assert_close(terms["total"], without["total"] + 2.0 * expected)
+    terms["tone/svhn"].backward()
+    assert decoder.ink.weight.grad.abs().sum() > 0
+    assert model.decoders["mnist"].ink.weight.grad is None
+
+
 def test_edge_error_by_hand_and_what_it_catches():
     from mfm.losses import edge_error, reconstruction_losses
 
