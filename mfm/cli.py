@@ -14,15 +14,12 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mfm.data.cli import add_data_options
 from mfm.errors import MFMError
 from mfm.progress import terminal_bar
 from mfm.threads import threads_argument
-
-if TYPE_CHECKING:
-    from mfm.config import ObjectiveConfig
 
 
 def _subset(split: Any, limit: int | None) -> tuple[dict, Any]:
@@ -219,10 +216,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _edge_weights_text(objective: ObjectiveConfig) -> str:
+def _named_weights_text(label: str, weight: float, per_modality: tuple[tuple[str, float], ...]) -> str:
     """'edge weight 0.3' or, with per-modality weights, 'edge weight 0 (mnist 1)'."""
-    named = ", ".join(f"{n} {w:g}" for n, w in objective.edge_weights)
-    return f"edge weight {objective.edge_weight:g}" + (f" ({named})" if named else "")
+    named = ", ".join(f"{n} {w:g}" for n, w in per_modality)
+    return f"{label} {weight:g}" + (f" ({named})" if named else "")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -256,11 +253,15 @@ def cmd_check(args: argparse.Namespace) -> int:
             {
                 f"style adversary {objective.style_adversary_weight:g}": objective.style_adversary_weight > 0,
                 f"swap cycle {objective.swap_weight:g}": objective.swap_weight > 0,
-                f"foreground weight {objective.foreground_weight:g}": objective.foreground_weight > 0,
+                _named_weights_text(
+                    "foreground weight", objective.foreground_weight, objective.foreground_weights
+                ): (objective.foreground_weight > 0 or any(w > 0 for _, w in objective.foreground_weights)),
                 f"chroma weight {objective.chroma_weight:g}": objective.chroma_weight > 0,
                 f"colour weight {objective.colour_weight:g}": objective.colour_weight > 0,
                 f"tone weight {objective.tone_weight:g}": objective.tone_weight > 0,
-                _edge_weights_text(objective): objective.uses_edges,
+                _named_weights_text("edge weight", objective.edge_weight, objective.edge_weights): (
+                    objective.uses_edges
+                ),
             }
         )
     if any(extras.values()):

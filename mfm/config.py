@@ -350,6 +350,10 @@ class MFMConfig:
         return dataclasses.replace(self, **changes)
 
 
+PER_MODALITY_FIELDS = ("recon_weights", "edge_weights", "foreground_weights")
+"""`ObjectiveConfig` fields that map modality names to weights."""
+
+
 def two_tone_modalities(config: MFMConfig) -> tuple[str, ...]:
     """The names of the colour image modalities whose decoders draw two tones (what `tone_weight` trains)."""
     return tuple(
@@ -374,7 +378,8 @@ class ObjectiveConfig:
     (colour image errors in the colour directions weigh 1 + chroma_weight times the grey level's) and
     `colour_weight` (a colour image's digit and background colours must match its target's;
     `losses.reconstruction_losses`) and `edge_weight` (an image's edges must be as sharp as its target's;
-    `losses.edge_error`), which `edge_weights` may set per modality name (a name left out weighs `edge_weight`);
+    `losses.edge_error`); `edge_weights` and `foreground_weights` set those two per modality name (a name left
+    out weighs `edge_weight` or `foreground_weight`);
     `tone_weight` (a "two_tone" decoder's two colours must be its target's digit and background colours;
     `losses.tone_error`; needs a colour image modality with such a decoder).
     """
@@ -390,11 +395,12 @@ class ObjectiveConfig:
     colour_weight: float = 0.0
     edge_weight: float = 0.0
     edge_weights: tuple[tuple[str, float], ...] = ()
+    foreground_weights: tuple[tuple[str, float], ...] = ()
     tone_weight: float = 0.0
     ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
-        for field in ("recon_weights", "edge_weights"):
+        for field in PER_MODALITY_FIELDS:
             object.__setattr__(self, field, _modality_weights(field, getattr(self, field)))
         for name in (
             "mmd_weight",
@@ -422,6 +428,11 @@ class ObjectiveConfig:
         """λ_e of modality `name`: its entry in `edge_weights`, else `edge_weight`."""
         return dict(self.edge_weights).get(name, self.edge_weight)
 
+    def modality_foreground_weight(self, name: str) -> float:
+        """The foreground strength of modality `name`: its entry in `foreground_weights`, else
+        `foreground_weight`."""
+        return dict(self.foreground_weights).get(name, self.foreground_weight)
+
     @property
     def uses_edges(self) -> bool:
         """Whether any modality's reconstruction carries the edge term."""
@@ -429,7 +440,7 @@ class ObjectiveConfig:
 
     def check_model(self, config: MFMConfig) -> None:
         """Refuse (ConfigError) an objective that the model `config` cannot train."""
-        for field in ("recon_weights", "edge_weights"):
+        for field in PER_MODALITY_FIELDS:
             unknown = sorted(set(dict(getattr(self, field))) - set(config.modality_names))
             if unknown:
                 raise ConfigError(
@@ -445,10 +456,10 @@ class ObjectiveConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain builtins, with `recon_weights` and `edge_weights` as name -> weight dicts."""
+        """Plain builtins, with the per-modality weights (`PER_MODALITY_FIELDS`) as name -> weight dicts."""
         out = dataclasses.asdict(self)
-        out["recon_weights"] = dict(self.recon_weights)
-        out["edge_weights"] = dict(self.edge_weights)
+        for field in PER_MODALITY_FIELDS:
+            out[field] = dict(getattr(self, field))
         return out
 
     @classmethod

@@ -174,7 +174,7 @@ def edge_error(reconstruction: Tensor, target: Tensor) -> Tensor:
 def reconstruction_losses(
     reconstructions: Mapping[str, Tensor],
     targets: Mapping[str, Tensor],
-    foreground_weight: float = 0.0,
+    foreground_weight: float | Mapping[str, float] = 0.0,
     chroma_weight: float = 0.0,
     colour_weight: float = 0.0,
     edge_weight: float | Mapping[str, float] = 0.0,
@@ -182,7 +182,8 @@ def reconstruction_losses(
     """Mean squared error of each generated modality X̂_i against X_i.
 
     With `foreground_weight` > 0 (beyond the paper), an image's squared errors are weighted by
-    `foreground_weights(X_i, foreground_weight)`. Why: a digit's strokes are a small part of a street-view image,
+    `foreground_weights(X_i, foreground_weight)` (a mapping gives the strength per modality name; a name left
+    out: 0). Why: a digit's strokes are a small part of a street-view image,
     so the plain mean squared error is met mostly by painting the background, and the decoder draws faint, greyed
     digits (measured on the digit pairs: foreground colour of generated digits against the source's, r 0.72
     without this term and 0.89 with strength 4). Sequences are always unweighted.
@@ -213,8 +214,9 @@ def reconstruction_losses(
         target = targets[n]
         in_colour = target.ndim == 4 and target.shape[1] > 1
         colour, statistics = chroma_weight > 0 and in_colour, colour_weight > 0 and in_colour
-        weighted = foreground_weight > 0 and target.ndim == 4
-        edge = edge_weight.get(n, 0.0) if isinstance(edge_weight, Mapping) else edge_weight
+        strength = _named(foreground_weight, n)
+        weighted = strength > 0 and target.ndim == 4
+        edge = _named(edge_weight, n)
         edges = edge > 0 and target.ndim == 4
         if not (colour or weighted or statistics or edges):
             losses[n] = F.mse_loss(reconstruction, target)
@@ -223,13 +225,18 @@ def reconstruction_losses(
         if colour:
             error = error + chroma_weight * (chroma(reconstruction) - chroma(target)).pow(2)
         if weighted:
-            error = foreground_weights(target, foreground_weight) * error  # (B, 1, H, W) weights
+            error = foreground_weights(target, strength) * error  # (B, 1, H, W) weights
         losses[n] = error.mean()
         if statistics:
             losses[n] = losses[n] + colour_weight * colour_statistics_error(reconstruction, target).mean()
         if edges:
             losses[n] = losses[n] + edge * edge_error(reconstruction, target).mean()
     return losses
+
+
+def _named(weight: float | Mapping[str, float], name: str) -> float:
+    """A weight given for every modality, or per modality name (a name left out: 0)."""
+    return weight.get(name, 0.0) if isinstance(weight, Mapping) else weight
 
 
 def prediction_loss(prediction: Tensor, labels: Tensor, task: str) -> Tensor:
@@ -255,6 +262,12 @@ def _edge_weights(objective: ObjectiveConfig, reconstructions: Mapping[str, Tens
     return {n: objective.modality_edge_weight(n) for n in reconstructions}
 
 
+def _foreground_weights(
+    objective: ObjectiveConfig, reconstructions: Mapping[str, Tensor]
+) -> dict[str, float]:
+    return {n: objective.modality_foreground_weight(n) for n in reconstructions}
+
+
 def mfm_objective(
     model: MFM,
     output: MFMOutput,
@@ -274,7 +287,7 @@ def mfm_objective(
     for name, loss in reconstruction_losses(
         output.reconstructions,
         inputs,
-        objective.foreground_weight,
+        _foreground_weights(objective, output.reconstructions),
         objective.chroma_weight,
         objective.colour_weight,
         _edge_weights(objective, output.reconstructions),
@@ -320,7 +333,7 @@ def surrogate_objective(
         for name, recon in reconstruction_losses(
             inferred.reconstructions,
             inputs,
-            objective.foreground_weight,
+            _foreground_weights(objective, inferred.reconstructions),
             objective.chroma_weight,
             objective.colour_weight,
             _edge_weights(objective, inferred.reconstructions),

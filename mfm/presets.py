@@ -14,7 +14,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from mfm.config import V1_OBJECTIVE_FIELDS, MFMConfig, ModalityConfig, ObjectiveConfig
+from mfm.config import (
+    PER_MODALITY_FIELDS,
+    V1_OBJECTIVE_FIELDS,
+    MFMConfig,
+    ModalityConfig,
+    ObjectiveConfig,
+)
 from mfm.errors import ConfigError
 
 # name -> (hidden_dim, code_dim, factor_dim, recon_weight), the official MOSI setting.
@@ -24,12 +30,13 @@ MOSI_MODALITIES = {
     "visual": (48, 80, 8, 0.5),
 }
 IMAGE_DEFAULTS = {"hidden_dim": 16, "code_dim": 16, "factor_dim": 16}
-OBJECTIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(ObjectiveConfig)) - {
-    "recon_weights",
-    "edge_weights",
-}
+OBJECTIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(ObjectiveConfig)) - set(PER_MODALITY_FIELDS)
 # Objective weights a modality's overrides may name: the field of ObjectiveConfig each one fills.
-PER_MODALITY_WEIGHTS = {"recon_weight": "recon_weights", "edge_weight": "edge_weights"}
+PER_MODALITY_WEIGHTS = {
+    "recon_weight": "recon_weights",
+    "edge_weight": "edge_weights",
+    "foreground_weight": "foreground_weights",
+}
 
 
 def modality_config(name: str, kind: str, shape: tuple[int, ...]) -> ModalityConfig:
@@ -57,8 +64,8 @@ def setup_for_dataset(
     """A default model config and objective for data with the modalities `names` and shapes (T, D) or (C, H, W).
 
     `overrides` may name fields of either (`MFMConfig` or `ObjectiveConfig`); `modalities` may map modality names
-    to field overrides, among them the objective weights `recon_weight` (λ_i) and `edge_weight` (λ_e of that
-    modality alone), e.g. {"modalities": {"svhn": {"hidden_dim": 32}, "mnist": {"edge_weight": 1.0}},
+    to field overrides, among them the objective weights `recon_weight` (λ_i), `edge_weight` (λ_e of that
+    modality alone) and `foreground_weight` (its foreground strength alone), e.g. {"modalities": {"svhn": {"hidden_dim": 32}, "mnist": {"edge_weight": 1.0}},
     "mmd_weight": 0.5} (what `python -m mfm train --config` passes).
     A positive `style_adversary_weight` builds the model with its style adversaries.
     """
@@ -87,7 +94,10 @@ def setup_for_dataset(
         raise ConfigError(f"no modality {unknown} to override; the data has {list(names)}")
     weights.update(named["recon_weights"])
     objective = ObjectiveConfig(
-        recon_weights=weights, edge_weights=named["edge_weights"], **objective_changes
+        recon_weights=weights,
+        edge_weights=named["edge_weights"],
+        foreground_weights=named["foreground_weights"],
+        **objective_changes,
     )
     objective.check_model(config)
     return config, objective

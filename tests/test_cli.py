@@ -24,7 +24,7 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
-def test_check_names_each_image_decoder_and_the_edge_weights(tmp_path, capsys):
+def test_check_names_each_image_decoder_and_the_per_modality_weights(tmp_path, capsys):
     import dataclasses
 
     from conftest import tiny_image_config
@@ -36,10 +36,13 @@ def test_check_names_each_image_decoder_and_the_edge_weights(tmp_path, capsys):
     base = tiny_image_config()
     svhn, mnist = base.modalities
     config = base.replace(modalities=(svhn, dataclasses.replace(mnist, upsampling="resize", refine_layers=1)))
-    path = save_checkpoint(tmp_path / "m.pt", MFM(config), {}, ObjectiveConfig(edge_weights={"mnist": 1.0}))
+    objective = ObjectiveConfig(
+        edge_weights={"mnist": 1.0}, foreground_weight=4.0, foreground_weights={"mnist": 0.0}
+    )
+    path = save_checkpoint(tmp_path / "m.pt", MFM(config), {}, objective)
     assert main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "edge weight 0 (mnist 1)" in out
+    assert "edge weight 0 (mnist 1)" in out and "foreground weight 4 (mnist 0)" in out
     assert "hidden 4, decoder transposed, λ 1" in out and "hidden 4, decoder resize + 1 refine, λ 1" in out
 
 

@@ -105,6 +105,30 @@ def test_preset_overrides_per_modality_fields_by_name():
             config_for_dataset(*args, modalities=bad)
 
 
+def test_foreground_weight_per_modality():
+    from mfm.presets import setup_for_dataset
+
+    args = (("svhn", "mnist"), {"svhn": (3, 32, 32), "mnist": (1, 28, 28)}, "classification", 10)
+    config, objective = setup_for_dataset(
+        *args, foreground_weight=4.0, modalities={"mnist": {"foreground_weight": 0.0}}
+    )
+    assert objective.foreground_weights == (("mnist", 0.0),) and objective.foreground_weight == 4.0
+    assert (objective.modality_foreground_weight("svhn"), objective.modality_foreground_weight("mnist")) == (
+        4.0,
+        0.0,
+    )
+    assert config == setup_for_dataset(*args)[0]  # objective weights, not model fields
+    assert ObjectiveConfig.from_dict(objective.to_dict()) == objective
+    assert objective.to_dict()["foreground_weights"] == {"mnist": 0.0}
+    old = objective.to_dict()  # an objective written before the field existed
+    del old["foreground_weights"]
+    assert ObjectiveConfig.from_dict(old).foreground_weights == ()
+    with pytest.raises(ConfigError, match=r"foreground_weights\['svhn'\] must be between"):
+        ObjectiveConfig(foreground_weights={"svhn": -1.0})
+    with pytest.raises(ConfigError, match=r"objective.foreground_weights names \['x'\]"):
+        ObjectiveConfig(foreground_weights={"x": 1.0}).check_model(config)
+
+
 def test_edge_weight_per_modality():
     from mfm.presets import setup_for_dataset
 

@@ -433,6 +433,37 @@ def test_objectives_give_each_modality_its_own_edge_weight():
     torch.testing.assert_close(terms["total"], base["total"] + 2.0 * edge)
 
 
+def test_objectives_give_each_modality_its_own_foreground_weight():
+    from conftest import random_batch, tiny_image_config
+
+    from mfm.config import ObjectiveConfig
+    from mfm.losses import foreground_weights, mfm_objective, surrogate_objective
+    from mfm.model import MFM
+
+    torch.manual_seed(0)
+    model = MFM(tiny_image_config()).eval()
+    inputs, labels = random_batch(model.config)
+    output = model(inputs)
+    shared, named = (
+        ObjectiveConfig(foreground_weight=4.0),
+        ObjectiveConfig(foreground_weight=4.0, foreground_weights={"mnist": 0.0}),
+    )
+    base = mfm_objective(model, output, inputs, labels, objective=shared)
+    terms = mfm_objective(model, output, inputs, labels, objective=named)
+    mnist, svhn = output.reconstructions["mnist"], output.reconstructions["svhn"]
+    torch.testing.assert_close(terms["recon/mnist"], (mnist - inputs["mnist"]).pow(2).mean())  # plain
+    weighted = (foreground_weights(inputs["svhn"], 4.0) * (svhn - inputs["svhn"]).pow(2)).mean()
+    torch.testing.assert_close(terms["recon/svhn"], weighted)
+    assert torch.equal(terms["recon/svhn"], base["recon/svhn"])
+    assert not torch.equal(terms["recon/mnist"], base["recon/mnist"])
+    passes = model.forward_each_missing(inputs, output)
+    plain = ObjectiveConfig(foreground_weights={"svhn": 4.0})  # the same weights, named the other way
+    torch.testing.assert_close(
+        surrogate_objective(model, output, inputs, labels, objective=named, passes=passes)["total"],
+        surrogate_objective(model, output, inputs, labels, objective=plain, passes=passes)["total"],
+    )
+
+
 def test_frozen_restores_flags_after_an_exception():
     from conftest import tiny_image_config
 
