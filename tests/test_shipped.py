@@ -179,24 +179,28 @@ def test_improved_image_demo_meets_the_issue_4_bars(generation_of, data_cache):
 
 
 def test_improved_image_demo_meets_the_issue_15_bars_it_reaches(generation_of, data_cache):
-    """Issue 15: the improved model keeps the background's colour (a*b* agreement >= 0.8 of the real images') and
-    lightness, draws street-view digits the independent classifier reads after a label swap (>= 90 % to a class
-    prototype, >= 85 % to a single sample), keeps MNIST's slant (r >= 0.8), and meets the accuracy and MNIST swap
-    bars; assets/README.md lists the bars it misses (the digit's hue and lightness, stroke thickness)."""
+    """Issue 15: the improved model keeps the digit's and the background's colour (a*b* agreement >= 0.8 of the
+    real images') and lightness (r >= 0.9), draws street-view digits the independent classifier reads after a
+    label swap (>= 90 % to a class prototype, >= 85 % to a single sample), keeps MNIST's slant (r >= 0.8), and
+    meets the accuracy and MNIST swap bars; assets/README.md says why it misses the one it misses (MNIST stroke
+    thickness)."""
     loaded = load_checkpoint(shipped("digits_mfm_improved.pt"))
-    assert loaded.objective.chroma_weight > 0  # the colour-keeping recipe
+    assert loaded.objective.chroma_weight > 0 and loaded.objective.tone_weight > 0  # the colour-keeping recipe
     assert loaded.model.config.modality("svhn").composite == "two_tone"
+    test = loaded.metadata["metrics"]["test"]
+    assert test["all"]["accuracy"] >= 0.98
+    assert test["without_svhn"]["accuracy"] >= 0.95 and test["without_mnist"]["accuracy"] >= 0.95
     generation = generation_of("digits_mfm_improved.pt")
     svhn, mnist = generation["svhn"], generation["mnist"]
     assert svhn["label_swap_prototype"] >= 0.90 and svhn["label_swap_sample"] >= 0.85
     assert mnist["label_swap_prototype"] >= 0.90 and mnist["label_swap_sample"] >= 0.85
     assert mnist["slant_r"] >= 0.8
-    assert svhn["bg_lightness_r"] >= 0.9
-    assert svhn["bg_chroma_agreement"] >= 0.8 * svhn["bg_chroma_agreement_ceiling"]
-    # The digit's colour, which the grey paper model does not keep at all (0.003), is held in part (0.60; the
-    # colour model before the two-tone decoder held 0.50).
+    for part in ("fg", "bg"):
+        assert svhn[f"{part}_lightness_r"] >= 0.9, part
+        assert svhn[f"{part}_chroma_agreement"] >= 0.8 * svhn[f"{part}_chroma_agreement_ceiling"], part
+    # The digit's colour, which the grey paper model does not keep at all (0.003).
     paper = generation_of("digits_mfm_paper.pt")["svhn"]
-    assert svhn["fg_chroma_agreement"] > 0.55 > 100 * abs(paper["fg_chroma_agreement"])
+    assert 100 * abs(paper["fg_chroma_agreement"]) < 0.8 * svhn["fg_chroma_agreement_ceiling"]
 
 
 def test_the_paper_model_draws_grey_and_the_colour_metric_says_so(generation_of, data_cache):
