@@ -97,6 +97,10 @@ def digit_colours(
     (H, W) bool).
     """
     b, c, height, width = images.shape
+    if min(height, width) <= 2 * border:
+        raise ValueError(
+            f"digit_colours: images of {height}x{width} are too small for a {border}-pixel border"
+        )
     ring = torch.ones(height, width, dtype=torch.bool, device=images.device)
     ring[border:-border, border:-border] = False
     pixels = images.reshape(b, c, height * width)
@@ -119,10 +123,11 @@ def tone_error(reconstruction: Tensor, tones: Tensor, target: Tensor, chroma_wei
     the error is their squared distance summed over channels, each difference's `chroma` part counted
     1 + `chroma_weight` times (as `reconstruction_losses` weighs a pixel's).
 
-    Why (issue 15): the shipped two-tone model's digit tone agreed with the source's hue at 0.66 and its coverage
-    reached only 0.66 on the digit's pixels, so the drawn digit was a faded blend; the squared error over pixels
-    pays little for the hue of a digit that covers a few percent of the image, and this term pays for it once per
-    image, whatever its size.
+    Why (issue 15): trained without this term, the two-tone model's digit tone agreed with the source's hue at
+    0.66 and its coverage reached only 0.66 on the digit's pixels, so the drawn digit was a faded blend; the squared
+    error over pixels pays little for the hue of a digit that covers a few percent of the image, and this term
+    pays for it once per image, whatever its size. With it (weight 1) the swapped digits' hue agreement rose from
+    0.60 to 0.83-0.84 over three seeds (assets/README.md).
     """
     channels = target.shape[1]
     digit, background, ink, ring = digit_colours(target)

@@ -285,6 +285,8 @@ def test_digit_colours_equal_the_style_estimator():
     np.testing.assert_allclose(background.numpy(), want_background, rtol=0, atol=1e-12)
     assert ink.shape == (6, 1, 32, 32) and ink.sum((1, 2, 3)).tolist() == [round(0.05 * 1024)] * 6
     assert ring.sum().item() == 32 * 32 - 28 * 28
+    with pytest.raises(ValueError, match="too small for a 2-pixel border"):
+        digit_colours(torch.rand(1, 3, 4, 8))
 
 
 def _two_tone_picture(first, second, coverage):

@@ -185,7 +185,9 @@ def test_improved_image_demo_meets_the_issue_15_bars_it_reaches(generation_of, d
     meets the accuracy and MNIST swap bars; assets/README.md says why it misses the one it misses (MNIST stroke
     thickness)."""
     loaded = load_checkpoint(shipped("digits_mfm_improved.pt"))
-    assert loaded.objective.chroma_weight > 0 and loaded.objective.tone_weight > 0  # the colour-keeping recipe
+    assert (
+        loaded.objective.chroma_weight > 0 and loaded.objective.tone_weight > 0
+    )  # the colour-keeping recipe
     assert loaded.model.config.modality("svhn").composite == "two_tone"
     test = loaded.metadata["metrics"]["test"]
     assert test["all"]["accuracy"] >= 0.98
