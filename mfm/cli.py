@@ -255,7 +255,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"swap cycle {objective.swap_weight:g}": objective.swap_weight > 0,
                 _named_weights_text(
                     "foreground weight", objective.foreground_weight, objective.foreground_weights
-                ): (objective.foreground_weight > 0 or any(w > 0 for _, w in objective.foreground_weights)),
+                ): objective.uses_foreground,
                 f"chroma weight {objective.chroma_weight:g}": objective.chroma_weight > 0,
                 f"colour weight {objective.colour_weight:g}": objective.colour_weight > 0,
                 f"tone weight {objective.tone_weight:g}": objective.tone_weight > 0,

@@ -434,6 +434,11 @@ class ObjectiveConfig:
         return dict(self.foreground_weights).get(name, self.foreground_weight)
 
     @property
+    def uses_foreground(self) -> bool:
+        """Whether any modality's reconstruction is weighted toward its foreground."""
+        return self.foreground_weight > 0 or any(w > 0 for _, w in self.foreground_weights)
+
+    @property
     def uses_edges(self) -> bool:
         """Whether any modality's reconstruction carries the edge term."""
         return self.edge_weight > 0 or any(w > 0 for _, w in self.edge_weights)

@@ -119,24 +119,32 @@ def tone_error(reconstruction: Tensor, tones: Tensor, target: Tensor, chroma_wei
     reconstruction (B, C, H, W), the decoder's blend α t_1 + (1 - α) t_2 of its `tones` (B, 2C) = [t_1 ; t_2]
     (`ImageDecoder.tones`); target (B, C, H, W). Which tone is the digit's is the decoder's choice, read from the
     reconstruction: t_1 when the blend sits nearer t_1 on the target's digit pixels than on its border ring
-    (`digit_colours`), else t_2. That tone must be the target's digit colour and the other its background colour;
-    the error is their squared distance summed over channels, each difference's `chroma` part counted
-    1 + `chroma_weight` times (as `reconstruction_losses` weighs a pixel's).
+    (`digit_colours`; a tie, e.g. two equal tones, gives t_1), else t_2. The digit's tone must be the target's
+    digit colour and the other tone its background colour; the error is their squared distance summed over
+    channels, each difference's `chroma` part counted 1 + `chroma_weight` times (as `reconstruction_losses` weighs
+    a pixel's). The roles are read afresh at every step, so while the coverage is still flat early in training
+    they may change from one step to the next (the measured runs trained through that).
 
     Why (issue 15): trained without this term, the two-tone model's digit tone agreed with the source's hue at
     0.66 and its coverage reached only 0.66 on the digit's pixels, so the drawn digit was a faded blend; the squared
     error over pixels pays little for the hue of a digit that covers a few percent of the image, and this term
     pays for it once per image, whatever its size. With it (weight 1) the swapped digits' hue agreement rose from
-    0.60 to 0.83-0.84 over three seeds (assets/README.md).
+    0.48-0.60 to 0.83-0.84 over three seeds (0.60 to 0.84 on seed 0; assets/README.md).
     """
     channels = target.shape[1]
+    if tones.shape != (target.shape[0], 2 * channels) or reconstruction.shape != target.shape:
+        raise ValueError(
+            f"tone_error: need tones (B, 2C) = {(target.shape[0], 2 * channels)} and a reconstruction shaped as "
+            f"the target {tuple(target.shape)}, got {tuple(tones.shape)} and {tuple(reconstruction.shape)}"
+        )
     digit, background, ink, ring = digit_colours(target)
     first, second = tones[:, :channels], tones[:, channels:]
     with torch.no_grad():  # the roles are read, not trained
         towards_first = (first - second)[:, :, None, None]
         along = ((reconstruction - second[:, :, None, None]) * towards_first).sum(1)  # (B, H, W), ∝ α
         on_digit = (along * ink[:, 0]).sum((1, 2)) / ink[:, 0].sum((1, 2))
-        first_is_digit = (on_digit >= along[:, ring].mean(1))[:, None]  # (B, 1)
+        on_ring = (along * ring).sum((1, 2)) / ring.sum()
+        first_is_digit = (on_digit >= on_ring)[:, None]  # (B, 1)
     error = torch.zeros(target.shape[0], device=target.device, dtype=tones.dtype)
     for got, wanted in (
         (first, torch.where(first_is_digit, digit, background)),
@@ -428,7 +436,8 @@ def total_loss(
 ) -> tuple[dict[str, Tensor], MFMOutput]:
     """Everything one training step minimises: the MFM objective weighted by `objective`, the surrogate
     objective when the model has surrogate networks, and the extra terms beyond the paper when their weights are
-    positive (scaled by `ramp` in [0, 1]).
+    positive (the style adversary's and the swap cycle's scaled by `ramp` in [0, 1]; the tone term, which needs
+    no trained reader, is not ramped).
 
     Returns (terms by name with "total", the full-data output).
     """

@@ -65,8 +65,9 @@ def setup_for_dataset(
 
     `overrides` may name fields of either (`MFMConfig` or `ObjectiveConfig`); `modalities` may map modality names
     to field overrides, among them the objective weights `recon_weight` (λ_i), `edge_weight` (λ_e of that
-    modality alone) and `foreground_weight` (its foreground strength alone), e.g. {"modalities": {"svhn": {"hidden_dim": 32}, "mnist": {"edge_weight": 1.0}},
-    "mmd_weight": 0.5} (what `python -m mfm train --config` passes).
+    modality alone) and `foreground_weight` (its foreground strength alone), e.g.
+    {"modalities": {"svhn": {"hidden_dim": 32}, "mnist": {"edge_weight": 1.0}}, "mmd_weight": 0.5} (what
+    `python -m mfm train --config` passes).
     A positive `style_adversary_weight` builds the model with its style adversaries.
     """
     overrides = dict(overrides)

@@ -35,15 +35,27 @@ def test_check_names_each_image_decoder_and_the_per_modality_weights(tmp_path, c
 
     base = tiny_image_config()
     svhn, mnist = base.modalities
-    config = base.replace(modalities=(svhn, dataclasses.replace(mnist, upsampling="resize", refine_layers=1)))
+    config = base.replace(
+        modalities=(
+            dataclasses.replace(svhn, composite="two_tone"),
+            dataclasses.replace(mnist, upsampling="resize", refine_layers=1),
+        )
+    )
     objective = ObjectiveConfig(
-        edge_weights={"mnist": 1.0}, foreground_weight=4.0, foreground_weights={"mnist": 0.0}
+        edge_weights={"mnist": 1.0}, foreground_weight=4.0, foreground_weights={"mnist": 0.0}, tone_weight=0.5
     )
     path = save_checkpoint(tmp_path / "m.pt", MFM(config), {}, objective)
     assert main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "edge weight 0 (mnist 1)" in out and "foreground weight 4 (mnist 0)" in out
-    assert "hidden 4, decoder transposed, λ 1" in out and "hidden 4, decoder resize + 1 refine, λ 1" in out
+    assert (
+        "edge weight 0 (mnist 1)" in out
+        and "foreground weight 4 (mnist 0)" in out
+        and "tone weight 0.5" in out
+    )
+    assert (
+        "hidden 4, decoder transposed, two-tone composite, λ 1" in out
+        and "hidden 4, decoder resize + 1 refine, λ 1" in out
+    )
 
 
 def test_check_and_evaluate_a_trained_checkpoint(sentiment_checkpoint, capsys, tmp_path):

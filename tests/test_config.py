@@ -129,6 +129,30 @@ def test_foreground_weight_per_modality():
         ObjectiveConfig(foreground_weights={"x": 1.0}).check_model(config)
 
 
+def test_tone_weight_round_trips_and_needs_a_colour_two_tone_decoder():
+    import dataclasses
+
+    from conftest import tiny_image_config
+
+    objective = ObjectiveConfig(tone_weight=1.0, chroma_weight=8.0)
+    assert ObjectiveConfig.from_dict(objective.to_dict()) == objective
+    old = objective.to_dict()  # an objective written before the field existed
+    del old["tone_weight"]
+    assert ObjectiveConfig.from_dict(old).tone_weight == 0.0
+    with pytest.raises(ConfigError, match="tone_weight must be between"):
+        ObjectiveConfig(tone_weight=-1.0)
+    base = tiny_image_config()
+    svhn, mnist = base.modalities
+    grey_only = base.replace(modalities=(svhn, dataclasses.replace(mnist, composite="two_tone")))
+    with pytest.raises(
+        ConfigError, match="tone_weight needs a colour image modality with a two-tone decoder"
+    ):
+        objective.check_model(grey_only)  # MNIST's two tones are grey levels: no colour to train
+    colour = base.replace(modalities=(dataclasses.replace(svhn, composite="two_tone"), mnist))
+    objective.check_model(colour)
+    ObjectiveConfig().check_model(grey_only)  # without the term, any decoder
+
+
 def test_edge_weight_per_modality():
     from mfm.presets import setup_for_dataset
 

@@ -327,6 +327,8 @@ def test_tone_error_by_hand_either_role_and_what_it_catches():
     tone_error(drawn, tones, target).sum().backward()
     torch.testing.assert_close(tones.grad[0, :3], 2 * (grey - red)[0])
     assert drawn.grad is None
+    with pytest.raises(ValueError, match=r"need tones \(B, 2C\)"):
+        tone_error(target, red, target)  # one colour where two are needed
 
 
 def test_tone_term_trains_the_two_tone_head_and_needs_such_a_decoder():

@@ -202,7 +202,7 @@ def test_improved_image_demo_meets_the_issue_15_bars_it_reaches(generation_of, d
         assert svhn[f"{part}_chroma_agreement"] >= 0.8 * svhn[f"{part}_chroma_agreement_ceiling"], part
     # The digit's colour, which the grey paper model does not keep at all (0.003).
     paper = generation_of("digits_mfm_paper.pt")["svhn"]
-    assert 100 * abs(paper["fg_chroma_agreement"]) < 0.8 * svhn["fg_chroma_agreement_ceiling"]
+    assert abs(paper["fg_chroma_agreement"]) < 0.05
 
 
 def test_the_paper_model_draws_grey_and_the_colour_metric_says_so(generation_of, data_cache):
