@@ -271,14 +271,14 @@ def surrogate_code_loss(
     )
 
 
-def _edge_weights(objective: ObjectiveConfig, reconstructions: Mapping[str, Tensor]) -> dict[str, float]:
-    return {n: objective.modality_edge_weight(n) for n in reconstructions}
-
-
-def _foreground_weights(
+def _image_weights(
     objective: ObjectiveConfig, reconstructions: Mapping[str, Tensor]
-) -> dict[str, float]:
-    return {n: objective.modality_foreground_weight(n) for n in reconstructions}
+) -> dict[str, dict[str, float]]:
+    """The per-modality weights `reconstruction_losses` takes, by its keyword, for these reconstructions."""
+    return {
+        "foreground_weight": {n: objective.modality_foreground_weight(n) for n in reconstructions},
+        "edge_weight": {n: objective.modality_edge_weight(n) for n in reconstructions},
+    }
 
 
 def mfm_objective(
@@ -300,10 +300,9 @@ def mfm_objective(
     for name, loss in reconstruction_losses(
         output.reconstructions,
         inputs,
-        _foreground_weights(objective, output.reconstructions),
-        objective.chroma_weight,
-        objective.colour_weight,
-        _edge_weights(objective, output.reconstructions),
+        chroma_weight=objective.chroma_weight,
+        colour_weight=objective.colour_weight,
+        **_image_weights(objective, output.reconstructions),
     ).items():
         terms[f"recon/{name}"] = loss
         total = total + objective.recon_weight(name) * loss
@@ -346,10 +345,9 @@ def surrogate_objective(
         for name, recon in reconstruction_losses(
             inferred.reconstructions,
             inputs,
-            _foreground_weights(objective, inferred.reconstructions),
-            objective.chroma_weight,
-            objective.colour_weight,
-            _edge_weights(objective, inferred.reconstructions),
+            chroma_weight=objective.chroma_weight,
+            colour_weight=objective.colour_weight,
+            **_image_weights(objective, inferred.reconstructions),
         ).items():
             loss = loss + objective.recon_weight(name) * recon
         terms[f"surrogate/{missing}"] = loss
