@@ -3,10 +3,21 @@ nothing it does can stall or exhaust the server; each limit must stop a child bu
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
+from isolation_children import (
+    allocate,
+    crash,
+    fine,
+    kill_self,
+    long_refusal,
+    refuse,
+    sleep,
+    spin,
+    torch_allocate,
+    touch,
+)
 from test_app import (  # noqa: F401  (fixtures)
     assert_healthy,
     checkpoint_dir,
@@ -20,32 +31,6 @@ from test_app import (  # noqa: F401  (fixtures)
 from mfm import isolation
 from mfm.errors import MFMError
 from mfm.isolation import MESSAGE_CHARS, Limits, WorkerLimitError, preflight
-
-
-def allocate(gib: int) -> None:
-    block = bytearray(gib << 30)
-    block[-1] = 1
-
-
-def spin() -> None:
-    while True:
-        pass
-
-
-def sleep(seconds: float) -> None:
-    time.sleep(seconds)
-
-
-def refuse(message: str) -> None:
-    raise MFMError(message)
-
-
-def crash() -> None:
-    os._exit(3)
-
-
-def fine(value: int) -> int:
-    return value * 2
 
 
 def test_a_check_within_its_limits_returns():
@@ -106,24 +91,6 @@ def test_the_app_parses_an_upload_in_the_worker_first(tmp_path, monkeypatch):
     monkeypatch.delenv("MFM_WORKER_WALL_SECONDS")
     at.run()  # a limit hit is not cached: the same file loads once the limit allows it
     assert at.session_state["mfm_selection"].name == "model.pt"
-
-
-def touch(tensor) -> None:
-    tensor.add_(1000.0)  # a child that would write into what it was given
-
-
-def kill_self() -> None:
-    os.kill(os.getpid(), 9)
-
-
-def torch_allocate(gib: int) -> None:
-    import torch
-
-    torch.empty(gib << 28, dtype=torch.float32).fill_(1.0)
-
-
-def long_refusal() -> None:
-    raise MFMError("x" * 10_000_000)
 
 
 def test_the_child_gets_a_copy_never_shared_memory():
