@@ -259,6 +259,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"chroma weight {objective.chroma_weight:g}": objective.chroma_weight > 0,
                 f"colour weight {objective.colour_weight:g}": objective.colour_weight > 0,
                 f"tone weight {objective.tone_weight:g}": objective.tone_weight > 0,
+                f"thickness weight {objective.thickness_weight:g}": objective.thickness_weight > 0,
                 _named_weights_text("edge weight", objective.edge_weight, objective.edge_weights): (
                     objective.uses_edges
                 ),

@@ -363,6 +363,11 @@ def two_tone_modalities(config: MFMConfig) -> tuple[str, ...]:
     )
 
 
+def grey_image_modalities(config: MFMConfig) -> tuple[str, ...]:
+    """The names of the one-channel image modalities (what `thickness_weight` trains)."""
+    return tuple(m.name for m in config.modalities if m.kind == "image" and m.shape[0] == 1)
+
+
 @dataclass(frozen=True)
 class ObjectiveConfig:
     """The weights of the training objective (mfm/losses.py); kept in a checkpoint's metadata, not in the model.
@@ -381,7 +386,9 @@ class ObjectiveConfig:
     `losses.edge_error`); `edge_weights` and `foreground_weights` set those two per modality name (a name left
     out weighs `edge_weight` or `foreground_weight`);
     `tone_weight` (a "two_tone" decoder's two colours must be its target's digit and background colours;
-    `losses.tone_error`; needs a colour image modality with such a decoder).
+    `losses.tone_error`; needs a colour image modality with such a decoder); `thickness_weight` (a grey-scale
+    image's strokes must be as thick as its target's, by the area-and-perimeter width of
+    `mfm.data.style.mnist_moments`; `losses.thickness_error`; needs a grey-scale image modality).
     """
 
     recon_weights: tuple[tuple[str, float], ...] = ()
@@ -397,6 +404,7 @@ class ObjectiveConfig:
     edge_weights: tuple[tuple[str, float], ...] = ()
     foreground_weights: tuple[tuple[str, float], ...] = ()
     tone_weight: float = 0.0
+    thickness_weight: float = 0.0
     ramp_epochs: int = 0
 
     def __post_init__(self) -> None:
@@ -412,6 +420,7 @@ class ObjectiveConfig:
             "colour_weight",
             "edge_weight",
             "tone_weight",
+            "thickness_weight",
         ):
             _check_float("objective", name, getattr(self, name), 0.0, 1e6)
         _check_int("objective", "ramp_epochs", self.ramp_epochs, 0, 10_000)
@@ -459,6 +468,8 @@ class ObjectiveConfig:
             raise ConfigError(
                 'tone_weight needs a colour image modality with a two-tone decoder ("composite": "two_tone")'
             )
+        if self.thickness_weight > 0 and not grey_image_modalities(config):
+            raise ConfigError("thickness_weight needs a grey-scale image modality (one channel)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain builtins, with the per-modality weights (`PER_MODALITY_FIELDS`) as name -> weight dicts."""

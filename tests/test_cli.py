@@ -42,7 +42,11 @@ def test_check_names_each_image_decoder_and_the_per_modality_weights(tmp_path, c
         )
     )
     objective = ObjectiveConfig(
-        edge_weights={"mnist": 1.0}, foreground_weight=4.0, foreground_weights={"mnist": 0.0}, tone_weight=0.5
+        edge_weights={"mnist": 1.0},
+        foreground_weight=4.0,
+        foreground_weights={"mnist": 0.0},
+        tone_weight=0.5,
+        thickness_weight=0.3,
     )
     path = save_checkpoint(tmp_path / "m.pt", MFM(config), {}, objective)
     assert main(["check", str(path)]) == 0
@@ -51,6 +55,7 @@ def test_check_names_each_image_decoder_and_the_per_modality_weights(tmp_path, c
         "edge weight 0 (mnist 1)" in out
         and "foreground weight 4 (mnist 0)" in out
         and "tone weight 0.5" in out
+        and "thickness weight 0.3" in out
     )
     assert (
         "hidden 4, decoder transposed, two-tone composite, λ 1" in out

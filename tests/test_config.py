@@ -162,6 +162,24 @@ def test_tone_weight_round_trips_and_needs_a_colour_two_tone_decoder():
     ObjectiveConfig().check_model(grey_only)  # without the term, any decoder
 
 
+def test_thickness_weight_round_trips_and_needs_a_grey_image_modality():
+    from conftest import tiny_image_config
+
+    objective = ObjectiveConfig(thickness_weight=0.3)
+    assert ObjectiveConfig.from_dict(objective.to_dict()) == objective
+    old = objective.to_dict()  # an objective written before the field existed
+    del old["thickness_weight"]
+    assert ObjectiveConfig.from_dict(old).thickness_weight == 0.0
+    with pytest.raises(ConfigError, match="thickness_weight must be between"):
+        ObjectiveConfig(thickness_weight=-1.0)
+    base = tiny_image_config()
+    objective.check_model(base)
+    with pytest.raises(
+        ConfigError, match=r"thickness_weight needs a grey-scale image modality \(one channel\)"
+    ):
+        objective.check_model(base.replace(modalities=(base.modalities[0],), surrogate=False))
+
+
 def test_edge_weight_per_modality():
     from mfm.presets import setup_for_dataset
 

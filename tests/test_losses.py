@@ -373,6 +373,104 @@ def test_tone_term_trains_the_two_tone_head_and_needs_such_a_decoder():
     assert model.decoders["mnist"].ink.weight.grad is None
 
 
+def _bar_width(w: int, length: int) -> float:
+    """`stroke_thickness` of a w-by-L bar of full ink, by hand: A = w L; P = 2 (w + L), less the bottom-right
+    corner, where one pixel sees both a step down and a step right and adds √2 rather than 2."""
+    perimeter, area = 2 * (w + length) - 2 + math.sqrt(2), w * length
+    return (perimeter - math.sqrt(perimeter**2 - 16 * area)) / 4
+
+
+def test_stroke_thickness_equals_the_style_measure_and_a_rectangle_by_hand():
+    """`stroke_thickness` (torch, in the loss) measures what `mfm.data.style.mnist_moments` (numpy, in the
+    evaluation) does; on a w-by-L bar of ink it is
+    about w (by hand), whatever the ink's level."""
+    import numpy as np
+
+    from mfm.data.style import mnist_moments
+    from mfm.losses import stroke_thickness
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(5, 1, 28, 28, generator=g, dtype=torch.float64) * (
+        torch.rand(5, 1, 28, 28, generator=g) > 0.7
+    )
+    _, want = mnist_moments(images.numpy())
+    np.testing.assert_allclose(stroke_thickness(images, eps=1e-12).numpy(), want, rtol=1e-9)
+    bars = torch.zeros(2, 1, 28, 28)
+    bars[0, 0, 4:24, 10:13] = 1.0  # 3 pixels wide, 20 long
+    bars[1, 0, 4:24, 10:15] = 0.4  # 5 pixels wide, faint: the measure divides by the peak
+    for image, (w, length) in zip(bars, ((3, 20), (5, 20)), strict=True):
+        width = _bar_width(w, length)
+        assert stroke_thickness(image[None]).item() == pytest.approx(width, rel=1e-5)
+        assert abs(width - w) < 0.11  # within a tenth of a pixel of the bar's width
+    assert stroke_thickness(torch.zeros(1, 1, 8, 8)).item() == 0.0  # no ink: 0 (the numpy measure: NaN)
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 1, H, W\)"):
+        stroke_thickness(torch.zeros(1, 3, 8, 8))
+
+
+def test_thickness_error_by_hand_and_what_it_catches():
+    """The squared log ratio of the widths: 0 for the target, (log 5/3)² for a stroke drawn 5 wide where 3 is
+    wanted, the same for a blurred stroke of that measured width; its gradient reaches the reconstruction and
+    agrees with finite differences; a target without ink asks nothing."""
+    from mfm.losses import stroke_thickness, thickness_error
+
+    target = torch.zeros(1, 1, 28, 28)
+    target[0, 0, 4:24, 10:13] = 1.0
+    fat = torch.zeros_like(target)
+    fat[0, 0, 4:24, 9:14] = 1.0
+    torch.testing.assert_close(thickness_error(target, target), torch.zeros(1))
+    expected = math.log(_bar_width(5, 20) / _bar_width(3, 20)) ** 2  # about (log 5/3)²
+    assert thickness_error(fat, target).item() == pytest.approx(expected, rel=1e-3)
+    # Blurred over 5 pixels, the stroke's peak falls to 3/5: divided by it, the ink reads about 5 pixels wide.
+    blurred = torch.nn.functional.avg_pool2d(target, (1, 5), stride=1, padding=(0, 2))
+    width = stroke_thickness(blurred).item()
+    assert width > 4.5  # what the pixel error pays little for: blur reads as a wider stroke
+    assert thickness_error(blurred, target).item() == pytest.approx(
+        math.log(width / _bar_width(3, 20)) ** 2, rel=1e-4
+    )
+    noise = torch.rand(fat.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    drawn = (fat.double() * 0.9 + 0.05 * noise).requires_grad_()  # one brightest pixel: the peak is smooth
+    thickness_error(drawn, target.double()).sum().backward()
+    step = torch.zeros_like(drawn)
+    step[0, 0, 12, 9] = 1e-6  # an edge pixel of the fat stroke
+    numeric = (
+        thickness_error(drawn.detach() + step, target.double())
+        - thickness_error(drawn.detach() - step, target.double())
+    ) / 2e-6
+    assert drawn.grad[0, 0, 12, 9].item() == pytest.approx(numeric.item(), rel=1e-4)
+    assert thickness_error(fat, torch.zeros_like(target)).item() == 0.0
+    with pytest.raises(ValueError, match="must have one shape"):
+        thickness_error(fat, target[:, :, :20])
+
+
+def test_thickness_term_trains_the_grey_decoders_and_needs_one():
+    from conftest import random_batch, tiny_image_config
+
+    from mfm.config import ObjectiveConfig
+    from mfm.errors import ConfigError
+    from mfm.losses import thickness_error, total_loss
+    from mfm.model import MFM
+
+    config = tiny_image_config()
+    torch.manual_seed(0)
+    model = MFM(config).eval()
+    inputs, labels = random_batch(config, batch=4)
+    objective = ObjectiveConfig(thickness_weight=0.5)
+    terms, output = total_loss(model, inputs, labels, torch.Generator().manual_seed(0), objective=objective)
+    assert {k for k in terms if k.startswith("thickness/")} == {"thickness/mnist"}  # svhn is in colour
+    expected = thickness_error(output.reconstructions["mnist"], inputs["mnist"]).mean()
+    torch.testing.assert_close(terms["thickness/mnist"], expected)
+    without, _ = total_loss(
+        model, inputs, labels, torch.Generator().manual_seed(0), objective=ObjectiveConfig()
+    )
+    torch.testing.assert_close(terms["total"], without["total"] + 0.5 * expected)
+    terms["thickness/mnist"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoders["mnist"].parameters())
+    assert all(p.grad is None for p in model.decoders["svhn"].parameters())
+    colour_only = config.replace(modalities=(config.modalities[0],), surrogate=False)
+    with pytest.raises(ConfigError, match="thickness_weight needs a grey-scale image modality"):
+        objective.check_model(colour_only)
+
+
 def test_edge_error_by_hand_and_what_it_catches():
     from mfm.losses import edge_error, reconstruction_losses
 
