@@ -50,6 +50,7 @@ _STYLE_MEASURES = {
     "contrast_r": "digit-background contrast: r between swap and source",
     "slant_r": "slant: r between swap and source",
     "thickness_r": "stroke thickness: r between swap and source",
+    "width_r": "stroke width on the binarised ink (an independent check of thickness): r between swap and source",
 }
 
 

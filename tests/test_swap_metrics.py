@@ -193,7 +193,7 @@ def test_swap_evaluation_keys_ranges_ceilings_and_json():
     colours = {
         f"{c}{s}" for c in (*per_colour, "contrast_r", "contrast_kept") for s in ("", "_sample", "_ceiling")
     }
-    moments = {f"{c}_r{s}" for c in ("slant", "thickness") for s in ("", "_sample", "_ceiling")}
+    moments = {f"{c}_r{s}" for c in ("slant", "thickness", "width") for s in ("", "_sample", "_ceiling")}
     assert set(results["svhn"]) == common | colours
     assert set(results["mnist"]) == common | moments
     for row in results.values():
@@ -204,6 +204,7 @@ def test_swap_evaluation_keys_ranges_ceilings_and_json():
     # recorded with noise, so the ceiling is high but below 1.
     assert results["mnist"]["slant_r_ceiling"] == pytest.approx(1.0)
     assert results["mnist"]["thickness_r_ceiling"] == pytest.approx(1.0)
+    assert results["mnist"]["width_r_ceiling"] == pytest.approx(1.0)  # the real images against themselves
     assert results["svhn"]["bg_rgb_r_ceiling"] == pytest.approx(1.0)
     assert results["svhn"]["bg_chroma_agreement_ceiling"] == pytest.approx(1.0)
     assert results["svhn"]["bg_delta_e_ceiling"] == pytest.approx(0.0, abs=1e-4)

@@ -9,7 +9,8 @@ the style. Two measurements test that on held-out data, for every image modality
 - style preservation: in the same swapped images, the style measured by `mfm.data.style` should follow the style
   source's recorded style: street-view foreground and background colours (`estimate_colors`) compared as colour
   in CIELAB (lightness, chroma and CIEDE2000, `colour_metrics`), MNIST slant and stroke thickness
-  (`mnist_moments`) as Pearson correlations. Without it, a decoder that ignores F_m and draws a
+  (`mnist_moments`) as Pearson correlations, with the stroke width of the binarised ink (`stroke_width`) as an
+  independent check of the thickness. Without it, a decoder that ignores F_m and draws a
   class template would score a perfect swap. The same estimators on the real test images give the ceilings.
 
 Split as in disentanglement_lib: `mfm.inference.run` runs the model; `class_prototypes` (`mfm.eval.prototypes`),
@@ -28,7 +29,14 @@ import numpy as np
 from torch import nn
 
 from mfm.config import MFMConfig
-from mfm.data.style import concordance, delta_e_2000, estimate_colors, mnist_moments, srgb_to_lab
+from mfm.data.style import (
+    concordance,
+    delta_e_2000,
+    estimate_colors,
+    mnist_moments,
+    srgb_to_lab,
+    stroke_width,
+)
 from mfm.data.types import MultimodalDataset
 from mfm.errors import MFMError
 from mfm.eval.classifiers import DigitClassifier, accuracy, classify, load_classifiers
@@ -208,9 +216,11 @@ def _style_metrics(
             "slant": extras[f"style/{modality}/slant"],
             "thickness": extras[f"style/{modality}/thickness"],
         }
+        source_width = stroke_width(real)  # not recorded: measured on the sources' real images
         for suffix, images in sets:
             for (name, truth), measured in zip(recorded.items(), mnist_moments(images), strict=True):
                 out[f"{name}_r{suffix}"] = pearson_r(measured, truth)
+            out[f"width_r{suffix}"] = pearson_r(stroke_width(images), source_width)
     return out
 
 
@@ -256,7 +266,8 @@ def swap_evaluation(
     - label_swap_prototype, label_swap_sample: fraction classified as the target class;
     - style on the prototype swaps: street-view colours as colour (`colour_metrics`: fg_ / bg_ lightness_r,
       chroma_agreement, delta_e, rgb_r; contrast_r, contrast_kept), MNIST slant_r, thickness_r (mnist_moments
-      against the recorded ones); the same with suffix `_sample` on the sample swaps and `_ceiling` on the real
+      against the recorded ones) and width_r (`stroke_width` against the real source's, an independent check of
+      thickness); the same with suffix `_sample` on the sample swaps and `_ceiling` on the real
       test images;
     - classifier_accuracy_real (the classifier on the real images, the ceiling of a swap), reconstruction_accuracy
       (on G_m of each source's own factors), samples.
