@@ -408,38 +408,67 @@ def test_stroke_thickness_equals_the_style_measure_and_a_rectangle_by_hand():
 
 
 def test_thickness_error_by_hand_and_what_it_catches():
-    """The squared log ratio of the widths: 0 for the target, (log 5/3)² for a stroke drawn 5 wide where 3 is
-    wanted, the same for a blurred stroke of that measured width; its gradient reaches the reconstruction and
-    agrees with finite differences; a target without ink asks nothing."""
-    from mfm.losses import stroke_thickness, thickness_error
+    """The squared log ratio of the widths of the ink above half intensity: 0 for the target, about (log 5/3)²
+    for a stroke drawn 5 pixels wide where 3 are wanted, blurred or not; its gradient agrees with finite
+    differences; a target without ink asks nothing."""
+    from mfm.losses import thickness_error
 
     target = torch.zeros(1, 1, 28, 28)
     target[0, 0, 4:24, 10:13] = 1.0
     fat = torch.zeros_like(target)
     fat[0, 0, 4:24, 9:14] = 1.0
     torch.testing.assert_close(thickness_error(target, target), torch.zeros(1))
-    expected = math.log(_bar_width(5, 20) / _bar_width(3, 20)) ** 2  # about (log 5/3)²
-    assert thickness_error(fat, target).item() == pytest.approx(expected, rel=1e-3)
-    # Blurred over 5 pixels, the stroke's peak falls to 3/5: divided by it, the ink reads about 5 pixels wide.
-    blurred = torch.nn.functional.avg_pool2d(target, (1, 5), stride=1, padding=(0, 2))
-    width = stroke_thickness(blurred).item()
-    assert width > 4.5  # what the pixel error pays little for: blur reads as a wider stroke
+    assert thickness_error(fat, target).item() == pytest.approx(math.log(5 / 3) ** 2, rel=0.1)
+    # Blurred over 3 pixels, a 5-pixel stroke keeps 5 pixels above half intensity: charged as the fat one.
+    blurred = torch.nn.functional.avg_pool2d(fat, (1, 3), stride=1, padding=(0, 1))
     assert thickness_error(blurred, target).item() == pytest.approx(
-        math.log(width / _bar_width(3, 20)) ** 2, rel=1e-4
+        thickness_error(fat, target).item(), rel=0.1
     )
     noise = torch.rand(fat.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    drawn = (fat.double() * 0.9 + 0.05 * noise).requires_grad_()  # one brightest pixel: the peak is smooth
+    drawn = (fat.double() * 0.6 + 0.3 * noise).requires_grad_()  # near the level: every pixel counts
     thickness_error(drawn, target.double()).sum().backward()
-    step = torch.zeros_like(drawn)
-    step[0, 0, 12, 9] = 1e-6  # an edge pixel of the fat stroke
-    numeric = (
-        thickness_error(drawn.detach() + step, target.double())
-        - thickness_error(drawn.detach() - step, target.double())
-    ) / 2e-6
-    assert drawn.grad[0, 0, 12, 9].item() == pytest.approx(numeric.item(), rel=1e-4)
+    for pixel in ((12, 9), (12, 11), (3, 8), (20, 20)):  # an edge, the middle, a corner, background
+        step = torch.zeros_like(drawn)
+        step[(0, 0, *pixel)] = 1e-6
+        numeric = (
+            thickness_error(drawn.detach() + step, target.double())
+            - thickness_error(drawn.detach() - step, target.double())
+        ) / 2e-6
+        assert drawn.grad[(0, 0, *pixel)].item() == pytest.approx(numeric.item(), rel=1e-4, abs=1e-9), pixel
     assert thickness_error(fat, torch.zeros_like(target)).item() == 0.0
+    assert thickness_error(fat, 0.4 * target).item() == 0.0  # nothing above half intensity: no ink
     with pytest.raises(ValueError, match="must have one shape"):
         thickness_error(fat, target[:, :, :20])
+
+
+def test_thickness_error_is_not_met_by_what_thins_the_measure_but_not_the_strokes():
+    """What decoders trained on `stroke_thickness` of the images themselves drew to meet it (assets/README.md):
+    a faint period-2 texture, a faint frame along the border. Each makes a 7-pixel stroke measure much thinner by
+    `stroke_thickness` (the evaluation's measure), and neither buys the loss more than a small fraction of what
+    drawing the stroke 3 pixels wide does."""
+    from mfm.losses import stroke_thickness, thickness_error
+
+    target = torch.zeros(1, 1, 28, 28)
+    target[0, 0, 4:24, 10:13] = 1.0
+    fat = torch.zeros_like(target)
+    fat[0, 0, 4:24, 8:15] = 1.0  # 7 wide
+    checker = torch.zeros_like(target)
+    checker[..., ::2, ::2] = checker[..., 1::2, 1::2] = 0.3
+    frame = torch.zeros_like(target)
+    frame[..., 0, :] = frame[..., -1, :] = frame[..., :, 0] = frame[..., :, -1] = 0.3
+    dot = torch.zeros_like(target)
+    dot[..., 0, 0] = 1.0
+    fat_error = thickness_error(fat, target).item()
+    for name, extra in (("texture", checker), ("frame", frame)):
+        gamed = fat + extra
+        assert stroke_thickness(gamed).item() < stroke_thickness(fat).item() - 0.5, name  # the measure moves
+        assert thickness_error(gamed, target).item() > 0.8 * fat_error, name  # the loss hardly does
+    # A lone bright pixel set the scale of a level read relative to the image's peak (tried first: the decoder
+    # put one in a corner); at a fixed level, boxed, it is no ink at all.
+    faint = 0.6 * fat
+    assert thickness_error(faint + 0.4 * dot, target).item() == pytest.approx(
+        thickness_error(faint, target).item(), rel=1e-3
+    )
 
 
 def test_thickness_term_trains_the_grey_decoders_and_needs_one():
