@@ -218,12 +218,12 @@ def thickness_error(reconstruction: Tensor, target: Tensor, eps: float = 1e-3) -
     at r 0.57: the squared error of the pixels pays little for a stroke drawn a pixel wider or blurred.
 
     Why the ink is read this way: the thickness is an average width, so anything thin that a decoder adds lowers
-    it. Trained on `stroke_thickness` of the images themselves, the decoders met it with what the eye does not
-    count as strokes (measured, tests/test_losses.py and assets/README.md): a faint checkerboard texture over the
-    whole image, a faint frame along its border (edges leaving the image count), a lone bright pixel in a corner
-    (it sets the peak the measure divides by). The box filter makes a period-2 texture flat, the level at a fixed
-    half intensity (no division by the peak) lets no pixel set the scale, and faint ink (box(x) well below 0.5)
-    is not ink at all.
+    it, and decoders met earlier readings with what the eye does not count as strokes (assets/README.md;
+    tests/test_losses.py): on `stroke_thickness` of the images themselves, a faint checkerboard texture over the
+    whole image; in fine-tuning trials, after the box filter, a faint frame along the border (edges leaving the
+    image count), and with the level relative to each image's peak, a lone bright pixel in a corner (it sets the
+    peak). The box filter makes a period-2 texture flat, the level at a fixed half intensity lets no pixel set
+    the scale, and faint ink (box(x) well below 0.5) is not ink at all.
 
     Not yet enough (assets/README.md, issue 15): read this way, trained from scratch at λ 0.3 the improved recipe
     met every bar of issue 15 (thickness r 0.818 on swaps, the independent binarised width 0.739), but drew

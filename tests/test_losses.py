@@ -442,10 +442,11 @@ def test_thickness_error_by_hand_and_what_it_catches():
 
 
 def test_thickness_error_is_not_met_by_what_thins_the_measure_but_not_the_strokes():
-    """What decoders trained on `stroke_thickness` of the images themselves drew to meet it (assets/README.md):
-    a faint period-2 texture, a faint frame along the border. Each makes a 7-pixel stroke measure much thinner by
-    `stroke_thickness` (the evaluation's measure), and neither buys the loss more than a small fraction of what
-    drawing the stroke 3 pixels wide does."""
+    """What decoders drew to meet earlier readings of the term (assets/README.md): a faint period-2 texture (on
+    `stroke_thickness` of the images themselves), a faint frame along the border (after the box filter, with
+    the level relative to the peak). Each makes a 7-pixel stroke measure much thinner by `stroke_thickness`
+    (the evaluation's measure), and neither buys this loss more than a small fraction of what drawing the
+    stroke 3 pixels wide does."""
     from mfm.losses import stroke_thickness, thickness_error
 
     target = torch.zeros(1, 1, 28, 28)
