@@ -222,8 +222,12 @@ def thickness_error(reconstruction: Tensor, target: Tensor, eps: float = 1e-3) -
     tests/test_losses.py): on `stroke_thickness` of the images themselves, a faint checkerboard texture over the
     whole image; in fine-tuning trials, after the box filter, a faint frame along the border (edges leaving the
     image count), and with the level relative to each image's peak, a lone bright pixel in a corner (it sets the
-    peak). The box filter makes a period-2 texture flat, the level at a fixed half intensity lets no pixel set
-    the scale, and faint ink (box(x) well below 0.5) is not ink at all.
+    peak). The box filter makes a period-2 texture flat, the level at a fixed half intensity lets no lone pixel
+    set the scale, and faint ink beside strokes above the level counts almost nothing. Known weakness (found in
+    review, not retrained): `stroke_thickness` still divides the read ink by its own peak, so a reconstruction
+    with nothing above half intensity is measured as if its brightest faint pixels were full ink, and dimming a
+    stroke that is too thick can lower the error (7 pixels wide where 3 are wanted: 0.77 at full ink, 0.48 at
+    0.45); and whether a target has ink is read from its pixels, not its boxed pixels.
 
     Not yet enough (assets/README.md, issue 15): read this way, trained from scratch at λ 0.3 the improved recipe
     met every bar of issue 15 (thickness r 0.818 on swaps, the independent binarised width 0.739), but drew
