@@ -388,7 +388,8 @@ class ObjectiveConfig:
     `tone_weight` (a "two_tone" decoder's two colours must be its target's digit and background colours;
     `losses.tone_error`; needs a colour image modality with such a decoder); `thickness_weight` (a grey-scale
     image's strokes must be as thick as its target's, by the area-and-perimeter width of its ink above half
-    intensity; `losses.thickness_error`; needs a grey-scale image modality; not used by a shipped model).
+    intensity after filling gaps and removing specks; `losses.thickness_error`; needs a grey-scale image
+    modality; not used by a shipped model).
     """
 
     recon_weights: tuple[tuple[str, float], ...] = ()
