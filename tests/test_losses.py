@@ -437,6 +437,9 @@ def test_thickness_error_by_hand_and_what_it_catches():
         assert drawn.grad[(0, 0, *pixel)].item() == pytest.approx(numeric.item(), rel=1e-4, abs=1e-9), pixel
     assert thickness_error(fat, torch.zeros_like(target)).item() == 0.0
     assert thickness_error(fat, 0.4 * target).item() == 0.0  # nothing above half intensity: no ink
+    speck = torch.zeros_like(target)
+    speck[0, 0, 12, 12] = 1.0
+    assert thickness_error(fat, speck).item() == 0.0  # a lone pixel is no ink (the opening removes it)
     with pytest.raises(ValueError, match="must have one shape"):
         thickness_error(fat, target[:, :, :20])
 
