@@ -24,6 +24,12 @@ COLOUR_WARNING = 0.8
 (issue 15's bar); without a ceiling, `STYLE_WARNING` applies."""
 
 
+PINHOLE_WARNING = 2.0
+"""Above this multiple of the real images' pinholes per image, plus 0.1, the page warns of texture inside strokes:
+real MNIST test digits have 0.13, the shipped models' swaps 0.08 and 0.06; two models that met a thickness
+measure by texture or hatching (assets/README.md, not shipped) 0.40 and 0.46, one with heavier hatching 1.39."""
+
+
 STYLE_NAMES = {
     "bg_lightness_r": "background lightness",
     "bg_chroma_agreement": "background colour",
@@ -51,6 +57,7 @@ _STYLE_MEASURES = {
     "slant_r": "slant: r between swap and source",
     "thickness_r": "stroke thickness: r between swap and source",
     "width_r": "stroke width on the binarised ink (an independent check of thickness): r between swap and source",
+    "pinholes": "pinholes per image (specks of background inside the binarised ink: texture, hatching)",
 }
 
 
@@ -76,7 +83,7 @@ def _style_cell(entry: Mapping[str, Any], key: str) -> str:
     value = entry.get(key)
     if value is None:
         return "—"
-    digits = ".1f" if key.endswith("delta_e") else ".3f"
+    digits = ".1f" if key.endswith("delta_e") else ".2f" if key == "pinholes" else ".3f"
     ceiling = entry.get(f"{key}_ceiling")
     return f"{value:{digits}}" if ceiling is None else f"{value:{digits}} (real {ceiling:{digits}})"
 
@@ -126,6 +133,13 @@ def swap_abilities(swaps: Mapping[str, Mapping[str, Any]] | None, reason: str = 
                     f"{name}: the {style} of a swapped image {verb} {entry[key]:.2f} only{real}: the style "
                     f"columns do not hold the {style}."
                 )
+        holes, real_holes = entry.get("pinholes"), entry.get("pinholes_ceiling")
+        if holes is not None and real_holes is not None and holes > PINHOLE_WARNING * real_holes + 0.1:
+            warnings.append(
+                f"{name}: a swapped image has {holes:.2f} pinholes on average (real images: {real_holes:.2f}): "
+                "texture or hatching inside the strokes, which thins the measured stroke thickness without "
+                "thinning the strokes."
+            )
     samples = next(iter(swaps.values()))["samples"]
     note = (
         f"Measured as `python -m mfm evaluate` does: {samples} test samples as style sources, each decoded with "

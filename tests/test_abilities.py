@@ -11,6 +11,7 @@ from conftest import random_batch, tiny_sequence_config
 
 from interpret.abilities import (
     COLOUR_WARNING,
+    PINHOLE_WARNING,
     STYLE_NAMES,
     STYLE_WARNING,
     SWAP_WARNING,
@@ -142,6 +143,22 @@ def test_a_colour_is_warned_about_below_its_share_of_the_real_images_agreement()
         STYLE_NAMES["fg_chroma_agreement"] in result.warnings[0]
         and "0.50 only (real images: 0.98)" in (result.warnings[0])
     )
+
+
+def test_pinholes_show_with_the_real_images_and_warn_of_texture_inside_strokes():
+    """The hatched model of issue 15 (0.46 pinholes per swap, real 0.13) is warned about; the shipped ones (0.08,
+    0.06) and a count just at the bar are not."""
+    hatched = swaps()
+    hatched["mnist"].update(pinholes=0.464, pinholes_ceiling=0.128)
+    result = swap_abilities(hatched)
+    row = next(row for row in result.rows if row["measure"].startswith("pinholes per image"))
+    assert row["mnist"] == "0.46 (real 0.13)" and row["svhn"] == "—"
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("mnist:") and "0.46 pinholes" in result.warnings[0]
+    for holes in (0.076, PINHOLE_WARNING * 0.128 + 0.1):
+        clean = swaps()
+        clean["mnist"].update(pinholes=holes, pinholes_ceiling=0.128)
+        assert swap_abilities(clean).warnings == [], holes
 
 
 def test_rows_leave_out_a_measure_no_modality_has():

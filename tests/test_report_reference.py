@@ -28,7 +28,8 @@ The one intended change: the settings gained the keys of the controls the report
 what the report used before (k = 3, the exact flow, 20 steps, 8 styles); they are then set aside and everything
 else, the other settings included, must match. And one intended addition: the label swaps of a grey-scale image
 modality gained the stroke width of the binarised ink (issue 15, `width_r` and its `_sample` and `_ceiling`), an
-independent check of the thickness; set aside likewise once checked to be correlations.
+independent check of the thickness, and its pinholes per image (`pinholes`, texture inside strokes); set aside
+likewise once checked to be correlations and counts.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ BASELINE = "e11082d"
 DEMOS = ("sentiment_mfm", "digits_mfm_paper", "digits_mfm_improved")
 ADDED_SETTINGS = {"k": 3, "gradient_method": "exact", "gradient_steps": 20, "styles": 8}
 ADDED_SWAP_FIGURES = ("width_r", "width_r_sample", "width_r_ceiling")
+ADDED_SWAP_COUNTS = ("pinholes", "pinholes_sample", "pinholes_ceiling")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,8 @@ def test_report_summary_is_unchanged(demo, baseline, baseline_summaries, monkeyp
         if "thickness_r" in figures:  # a grey-scale modality: the width is added where the thickness is
             width = {key: figures.pop(key) for key in ADDED_SWAP_FIGURES}
             assert all(-1.0 <= value <= 1.0 for value in width.values()), (modality, width)
+            holes = {key: figures.pop(key) for key in ADDED_SWAP_COUNTS}
+            assert all(value >= 0.0 for value in holes.values()), (modality, holes)
     differences = list(_differences(json.loads(json.dumps(summary)), json.loads(expected), "summary"))
     assert not differences, "\n".join(differences[:20])
 

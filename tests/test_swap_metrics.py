@@ -10,7 +10,7 @@ import torch
 from conftest import tiny_image_config, tiny_sequence_config
 from torch import Tensor, nn
 
-from mfm.data.style import estimate_colors, mnist_moments
+from mfm.data.style import estimate_colors, mnist_moments, pinholes
 from mfm.data.types import MultimodalDataset, Split
 from mfm.errors import MFMError
 from mfm.eval.classifiers import DigitClassifier, accuracy, save_classifier
@@ -18,6 +18,7 @@ from mfm.eval.prototypes import class_prototypes
 from mfm.eval.swap_metrics import (
     COLOUR_MEASURES,
     SWAP_SCORE,
+    _draw_swaps,
     held_out_swap_accuracy,
     label_swap_fidelity,
     pearson_r,
@@ -195,7 +196,8 @@ def test_swap_evaluation_keys_ranges_ceilings_and_json():
     }
     moments = {f"{c}_r{s}" for c in ("slant", "thickness", "width") for s in ("", "_sample", "_ceiling")}
     assert set(results["svhn"]) == common | colours
-    assert set(results["mnist"]) == common | moments
+    pins = {f"pinholes{s}" for s in ("", "_sample", "_ceiling")}
+    assert set(results["mnist"]) == common | moments | pins
     for row in results.values():
         assert row["samples"] == 12
         for key in common - {"samples"}:
@@ -205,6 +207,10 @@ def test_swap_evaluation_keys_ranges_ceilings_and_json():
     assert results["mnist"]["slant_r_ceiling"] == pytest.approx(1.0)
     assert results["mnist"]["thickness_r_ceiling"] == pytest.approx(1.0)
     assert results["mnist"]["width_r_ceiling"] == pytest.approx(1.0)  # the real images against themselves
+    # the style sources, drawn as the evaluation draws them
+    sources, _, _ = _draw_swaps(data.splits["test"].labels, K, 12, 0)
+    real = data.splits["test"].inputs["mnist"][sources]
+    assert results["mnist"]["pinholes_ceiling"] == pytest.approx(np.nanmean(pinholes(real)))
     assert results["svhn"]["bg_rgb_r_ceiling"] == pytest.approx(1.0)
     assert results["svhn"]["bg_chroma_agreement_ceiling"] == pytest.approx(1.0)
     assert results["svhn"]["bg_delta_e_ceiling"] == pytest.approx(0.0, abs=1e-4)
