@@ -439,7 +439,7 @@ def test_thickness_error_by_hand_and_what_it_catches():
     assert thickness_error(fat, 0.4 * target).item() == 0.0  # nothing above half intensity: no ink
     speck = torch.zeros_like(target)
     speck[0, 0, 12, 12] = 1.0
-    assert thickness_error(fat, speck).item() == 0.0  # a lone pixel is no ink (the opening removes it)
+    assert thickness_error(fat, speck).item() == 0.0  # a lone pixel is no ink
     with pytest.raises(ValueError, match="must have one shape"):
         thickness_error(fat, target[:, :, :20])
 
@@ -461,6 +461,7 @@ def test_thickness_error_is_not_met_by_what_thins_the_measure_but_not_the_stroke
     frame = torch.zeros_like(target)
     frame[..., 0, :] = frame[..., -1, :] = frame[..., :, 0] = frame[..., :, -1] = 0.3
     diagonal = torch.arange(28)[:, None] + torch.arange(28)[None, :]  # i + j
+    column = torch.arange(28)[None, :].expand(28, 28)
     fat_error = thickness_error(fat, target).item()
     assert fat_error == pytest.approx(math.log(7 / 3) ** 2, rel=0.05)
     gamed = {
@@ -469,6 +470,7 @@ def test_thickness_error_is_not_met_by_what_thins_the_measure_but_not_the_stroke
         "bright texture": (fat + 3 * checker).clamp(max=1),  # above the level: the closing fills it
         "hatching, one pixel in three": fat * (diagonal % 3 != 0),
         "hatching, two pixels in four": fat * (diagonal % 4 >= 2),
+        "stripes along the stroke": fat * (column % 3 != 0),
     }
     for name, image in gamed.items():
         assert stroke_thickness(image).item() < stroke_thickness(fat).item() - 0.5, name  # the measure moves
@@ -479,7 +481,7 @@ def test_thickness_error_is_not_met_by_what_thins_the_measure_but_not_the_stroke
         assert thickness_error(level * fat, target).item() == pytest.approx(fat_error, rel=0.01), level
     # A lone full-intensity pixel over soft strokes drawn at 0.6 sets the scale of a level read relative to each
     # image's peak (a fine-tuning trial's decoder put one in a corner): that reading moves; at a fixed level,
-    # after the opening, the pixel is no ink at all, in a corner or beside the stroke.
+    # with lone pixels removed, the pixel is no ink at all, in a corner or beside the stroke.
     soft = torch.nn.functional.avg_pool2d(fat, (1, 3), stride=1, padding=(0, 1))  # edges at 1/3 and 2/3
     faint = 0.6 * soft
 
@@ -491,6 +493,24 @@ def test_thickness_error_is_not_met_by_what_thins_the_measure_but_not_the_stroke
         dotted[(0, 0, *pixel)] = 1.0
         assert relative(faint).item() - relative(dotted).item() > 1.0, pixel  # the dot thins it by its edges
         assert thickness_error(dotted, target).item() == pytest.approx(thickness_error(faint, target).item())
+
+
+def test_read_ink_keeps_thin_strokes_at_any_angle_and_no_ink_beyond_the_edge():
+    """What the term reads as ink: a one-pixel stroke at 45 degrees stays whole (a 2 x 2 opening erased it); a gap
+    between a stroke and the image's edge stays open (the closing counts the outside as background); a lone
+    pixel is gone, a stroke's pixels are not."""
+    from mfm.losses import read_ink
+
+    diagonal = torch.zeros(1, 1, 28, 28)
+    for i in range(4, 24):
+        diagonal[0, 0, i, i] = 1.0
+    torch.testing.assert_close(read_ink(diagonal).round(), diagonal)
+    bar = torch.zeros(1, 1, 28, 28)
+    bar[0, 0, 4:24, 1:6] = 1.0  # one pixel from the left edge
+    torch.testing.assert_close(read_ink(bar).round(), bar)
+    lone = torch.zeros(1, 1, 28, 28)
+    lone[0, 0, 12, 20] = 1.0
+    assert read_ink(lone).max().item() < 1e-3
 
 
 def test_thickness_term_trains_the_grey_decoders_and_needs_one():
