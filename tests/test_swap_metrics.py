@@ -10,7 +10,7 @@ import torch
 from conftest import tiny_image_config, tiny_sequence_config
 from torch import Tensor, nn
 
-from mfm.data.style import estimate_colors, mnist_moments, pinholes
+from mfm.data.style import estimate_colors, mnist_moments, pinholes, specks
 from mfm.data.types import MultimodalDataset, Split
 from mfm.errors import MFMError
 from mfm.eval.classifiers import DigitClassifier, accuracy, save_classifier
@@ -196,7 +196,7 @@ def test_swap_evaluation_keys_ranges_ceilings_and_json():
     }
     moments = {f"{c}_r{s}" for c in ("slant", "thickness", "width") for s in ("", "_sample", "_ceiling")}
     assert set(results["svhn"]) == common | colours
-    pins = {f"pinholes{s}" for s in ("", "_sample", "_ceiling")}
+    pins = {f"{c}{s}" for c in ("pinholes", "specks") for s in ("", "_sample", "_ceiling")}
     assert set(results["mnist"]) == common | moments | pins
     for row in results.values():
         assert row["samples"] == 12
@@ -211,6 +211,7 @@ def test_swap_evaluation_keys_ranges_ceilings_and_json():
     sources, _, _ = _draw_swaps(data.splits["test"].labels, K, 12, 0)
     real = data.splits["test"].inputs["mnist"][sources]
     assert results["mnist"]["pinholes_ceiling"] == pytest.approx(np.nanmean(pinholes(real)))
+    assert results["mnist"]["specks_ceiling"] == pytest.approx(np.nanmean(specks(real)))
     assert results["svhn"]["bg_rgb_r_ceiling"] == pytest.approx(1.0)
     assert results["svhn"]["bg_chroma_agreement_ceiling"] == pytest.approx(1.0)
     assert results["svhn"]["bg_delta_e_ceiling"] == pytest.approx(0.0, abs=1e-4)

@@ -10,8 +10,8 @@ the style. Two measurements test that on held-out data, for every image modality
   source's recorded style: street-view foreground and background colours (`estimate_colors`) compared as colour
   in CIELAB (lightness, chroma and CIEDE2000, `colour_metrics`), MNIST slant and stroke thickness
   (`mnist_moments`) as Pearson correlations, with the stroke width of the binarised ink (`stroke_width`) as an
-  independent check of the thickness, and the pinholes per image (`pinholes`) as a check for texture inside
-  strokes. Without it, a decoder that ignores F_m and draws a class template would score a perfect swap. The
+  independent check of the thickness, and the pinholes and specks per image (`pinholes`, `specks`) as checks
+  for texture inside the strokes and islands of ink apart from them. Without it, a decoder that ignores F_m and draws a class template would score a perfect swap. The
   same estimators on the real test images give the ceilings.
 
 Split as in disentanglement_lib: `mfm.inference.run` runs the model; `class_prototypes` (`mfm.eval.prototypes`),
@@ -36,6 +36,7 @@ from mfm.data.style import (
     estimate_colors,
     mnist_moments,
     pinholes,
+    specks,
     srgb_to_lab,
     stroke_width,
 )
@@ -224,8 +225,11 @@ def _style_metrics(
                 out[f"{name}_r{suffix}"] = pearson_r(measured, truth)
             widths = source_width if images is real else stroke_width(images)  # the ceiling: measured once
             out[f"width_r{suffix}"] = pearson_r(widths, source_width)
-            holes = pinholes(images)
-            out[f"pinholes{suffix}"] = float(np.nanmean(holes)) if np.isfinite(holes).any() else float("nan")
+            for name, count in (("pinholes", pinholes), ("specks", specks)):
+                counts = count(images)
+                out[f"{name}{suffix}"] = (
+                    float(np.nanmean(counts)) if np.isfinite(counts).any() else float("nan")
+                )
     return out
 
 
@@ -272,8 +276,8 @@ def swap_evaluation(
     - style on the prototype swaps: street-view colours as colour (`colour_metrics`: fg_ / bg_ lightness_r,
       chroma_agreement, delta_e, rgb_r; contrast_r, contrast_kept), MNIST slant_r, thickness_r (mnist_moments
       against the recorded ones) and width_r (`stroke_width` against the real source's, an independent check of
-      thickness), pinholes (`pinholes`, the mean count per image: texture or hatching inside strokes); the
-      same with suffix `_sample` on the sample swaps and `_ceiling` on the real
+      thickness), pinholes and specks (`pinholes`, `specks`, mean counts per image: texture or hatching inside
+      the strokes, islands of ink apart from them); the same with suffix `_sample` on the sample swaps and `_ceiling` on the real
       test images;
     - classifier_accuracy_real (the classifier on the real images, the ceiling of a swap), reconstruction_accuracy
       (on G_m of each source's own factors), samples.
