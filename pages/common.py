@@ -656,7 +656,8 @@ def show_abilities(measured: Abilities, heading: str, *, note_when_unmeasured: b
             heading + (f" · {len(measured.warnings)} warning(s)" if measured.warnings else ""),
             expanded=bool(measured.warnings),
         ):
-            st.dataframe(measured.rows, hide_index=True, width="stretch")
+            # every row in view: the style measures run past the ten rows a table shows by default
+            st.dataframe(measured.rows, hide_index=True, width="stretch", height="content")
             st.caption(measured.note)
     elif note_when_unmeasured:
         st.caption(f"{heading}: {measured.note}")
