@@ -389,7 +389,7 @@ class ObjectiveConfig:
     `losses.tone_error`; needs a colour image modality with such a decoder); `thickness_weight` (a grey-scale
     image's strokes must be as thick as its target's, by the area-and-perimeter width of its ink above half
     intensity after filling gaps and removing specks; `losses.thickness_error`; needs a grey-scale image
-    modality; not used by a shipped model).
+    modality; the shipped improved digits model uses it at 0.3).
     """
 
     recon_weights: tuple[tuple[str, float], ...] = ()

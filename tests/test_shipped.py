@@ -178,17 +178,19 @@ def test_improved_image_demo_meets_the_issue_4_bars(generation_of, data_cache):
     assert svhn["bg_rgb_r"] >= 0.9 and svhn["fg_rgb_r"] >= 0.7 and mnist["slant_r"] >= 0.7
 
 
-def test_improved_image_demo_meets_the_issue_15_bars_it_reaches(generation_of, data_cache):
+def test_improved_image_demo_meets_the_issue_15_bars(generation_of, data_cache):
     """Issue 15: the improved model keeps the digit's and the background's colour (a*b* agreement >= 0.8 of the
     real images') and lightness (r >= 0.9), draws street-view digits the independent classifier reads after a
-    label swap (>= 90 % to a class prototype, >= 85 % to a single sample), keeps MNIST's slant (r >= 0.8), and
-    meets the accuracy and MNIST swap bars; assets/README.md says why it misses the one it misses (MNIST stroke
-    thickness)."""
+    label swap (>= 90 % to a class prototype, >= 85 % to a single sample), keeps MNIST's slant (r >= 0.8) and
+    stroke thickness (r >= 0.7) without drawing texture or specks to meet the thickness measure, and meets the
+    accuracy and MNIST swap bars."""
     loaded = load_checkpoint(shipped("digits_mfm_improved.pt"))
     assert (
         loaded.objective.chroma_weight > 0 and loaded.objective.tone_weight > 0
     )  # the colour-keeping recipe
     assert loaded.model.config.modality("svhn").composite == "two_tone"
+    assert loaded.objective.thickness_weight > 0 and loaded.objective.modality_edge_weight("mnist") > 0
+    assert loaded.model.config.modality("mnist").upsampling == "resize"  # the sharper MNIST decoder
     test = loaded.metadata["metrics"]["test"]
     assert test["all"]["accuracy"] >= 0.98
     assert test["without_svhn"]["accuracy"] >= 0.95 and test["without_mnist"]["accuracy"] >= 0.95
@@ -196,7 +198,10 @@ def test_improved_image_demo_meets_the_issue_15_bars_it_reaches(generation_of, d
     svhn, mnist = generation["svhn"], generation["mnist"]
     assert svhn["label_swap_prototype"] >= 0.90 and svhn["label_swap_sample"] >= 0.85
     assert mnist["label_swap_prototype"] >= 0.90 and mnist["label_swap_sample"] >= 0.85
-    assert mnist["slant_r"] >= 0.8
+    assert mnist["slant_r"] >= 0.8 and mnist["thickness_r"] >= 0.7
+    assert mnist["width_r"] >= 0.7  # the independent check of thickness, on the binarised ink
+    for artefact in ("pinholes", "specks"):  # no more texture or islands of ink than the real digits
+        assert mnist[artefact] <= mnist[f"{artefact}_ceiling"], artefact
     for part in ("fg", "bg"):
         assert svhn[f"{part}_lightness_r"] >= 0.9, part
         assert svhn[f"{part}_chroma_agreement"] >= 0.8 * svhn[f"{part}_chroma_agreement_ceiling"], part
