@@ -113,6 +113,33 @@ def stroke_width(images: np.ndarray, *, level: float = 0.5) -> np.ndarray:
     return widths
 
 
+def _count_small_regions(name: str, images: np.ndarray, level: float, max_area: int, ink: bool) -> np.ndarray:
+    """Per image binarised at `level` times its maximum: the number of small regions (at most `max_area` pixels)
+    of background enclosed by ink (`ink` False: 4-connected, the region reaching the edge left out) or of ink
+    apart from the largest (`ink` True: 8-connected). (N,) float64; NaN for an image without ink."""
+    from scipy import ndimage  # imported where used, as the other data modules do
+
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise DataError(f"{name}: expected images of shape (N, 1, H, W), got {images.shape}")
+    if max_area < 1:
+        raise DataError(f"{name}: max_area must be at least 1, got {max_area}")
+    counts = np.full(len(images), np.nan)
+    for i, image in enumerate(images[:, 0]):
+        peak = image.max()
+        if not peak > 0:
+            continue
+        if ink:
+            regions, n = ndimage.label(image >= level * peak, structure=np.ones((3, 3)))
+        else:  # padded with background: the border joins the outside, which is region regions[0, 0]
+            regions, n = ndimage.label(np.pad(image < level * peak, 1, constant_values=True))
+        sizes = np.bincount(regions.ravel(), minlength=n + 1)[1:]
+        small = sizes <= max_area
+        small[np.argmax(sizes) if ink else regions[0, 0] - 1] = False  # the digit itself / the outside
+        counts[i] = float(small.sum())
+    return counts
+
+
 def pinholes(images: np.ndarray, *, level: float = 0.5, max_area: int = 6) -> np.ndarray:
     """Pinholes per image: small specks of background enclosed by ink, a count of what real pen strokes rarely
     have and a decoder's texture or hatching inside thick strokes makes (issue 15: a model trained on a thickness
@@ -123,26 +150,7 @@ def pinholes(images: np.ndarray, *, level: float = 0.5, max_area: int = 6) -> np
     not reach the image's edge (the loop of a 0, 6, 8 or 9 is larger). Returns (N,) float64 counts; NaN for an
     image without ink. On the digits data's real MNIST test images the mean is about 0.13.
     """
-    from scipy import ndimage  # imported where used, as the other data modules do
-
-    images = np.asarray(images, dtype=np.float64)
-    if images.ndim != 4 or images.shape[1] != 1:
-        raise DataError(f"pinholes: expected images of shape (N, 1, H, W), got {images.shape}")
-    if max_area < 1:
-        raise DataError(f"pinholes: max_area must be at least 1, got {max_area}")
-    counts = np.full(len(images), np.nan)
-    for i, image in enumerate(images[:, 0]):
-        peak = image.max()
-        if not peak > 0:
-            continue
-        background = np.pad(image < level * peak, 1, constant_values=True)  # the border joins the outside
-        regions, n = ndimage.label(background)  # 4-connected
-        sizes = np.bincount(regions.ravel(), minlength=n + 1)[1:]
-        outside = regions[0, 0]
-        small = sizes <= max_area
-        small[outside - 1] = False
-        counts[i] = float(small.sum())
-    return counts
+    return _count_small_regions("pinholes", images, level, max_area, ink=False)
 
 
 def specks(images: np.ndarray, *, level: float = 0.5, max_area: int = 6) -> np.ndarray:
@@ -155,24 +163,7 @@ def specks(images: np.ndarray, *, level: float = 0.5, max_area: int = 6) -> np.n
     image's largest region. Returns (N,) float64 counts; NaN for an image without ink. On the digits data's
     real MNIST test images the mean is about 0.02.
     """
-    from scipy import ndimage  # imported where used, as the other data modules do
-
-    images = np.asarray(images, dtype=np.float64)
-    if images.ndim != 4 or images.shape[1] != 1:
-        raise DataError(f"specks: expected images of shape (N, 1, H, W), got {images.shape}")
-    if max_area < 1:
-        raise DataError(f"specks: max_area must be at least 1, got {max_area}")
-    counts = np.full(len(images), np.nan)
-    for i, image in enumerate(images[:, 0]):
-        peak = image.max()
-        if not peak > 0:
-            continue
-        regions, n = ndimage.label(image >= level * peak, structure=np.ones((3, 3)))  # 8-connected
-        sizes = np.bincount(regions.ravel(), minlength=n + 1)[1:]
-        small = sizes <= max_area
-        small[np.argmax(sizes)] = False  # the digit itself, however small
-        counts[i] = float(small.sum())
-    return counts
+    return _count_small_regions("specks", images, level, max_area, ink=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
