@@ -11,8 +11,9 @@ the style. Two measurements test that on held-out data, for every image modality
   in CIELAB (lightness, chroma and CIEDE2000, `colour_metrics`), MNIST slant and stroke thickness
   (`mnist_moments`) as Pearson correlations, with the stroke width of the binarised ink (`stroke_width`) as an
   independent check of the thickness, and the pinholes and specks per image (`pinholes`, `specks`) as checks
-  for texture inside the strokes and islands of ink apart from them. Without it, a decoder that ignores F_m and draws a class template would score a perfect swap. The
-  same estimators on the real test images give the ceilings.
+  for texture inside the strokes and islands of ink apart from them. Without style preservation, a decoder that
+  ignores F_m and draws a class template would score a perfect swap. The same estimators on the real test images
+  give the ceilings.
 
 Split as in disentanglement_lib: `mfm.inference.run` runs the model; `class_prototypes` (`mfm.eval.prototypes`),
 `swap_targets`, `pearson_r` and `colour_metrics` are pure numpy; `swap_images` and `label_swap_fidelity` decode
@@ -277,8 +278,8 @@ def swap_evaluation(
       chroma_agreement, delta_e, rgb_r; contrast_r, contrast_kept), MNIST slant_r, thickness_r (mnist_moments
       against the recorded ones) and width_r (`stroke_width` against the real source's, an independent check of
       thickness), pinholes and specks (`pinholes`, `specks`, mean counts per image: texture or hatching inside
-      the strokes, islands of ink apart from them); the same with suffix `_sample` on the sample swaps and `_ceiling` on the real
-      test images;
+      the strokes, islands of ink apart from them); the same with suffix `_sample` on the sample swaps and
+      `_ceiling` on the real test images;
     - classifier_accuracy_real (the classifier on the real images, the ceiling of a swap), reconstruction_accuracy
       (on G_m of each source's own factors), samples.
 
