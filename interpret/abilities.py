@@ -27,7 +27,7 @@ COLOUR_WARNING = 0.8
 ARTEFACT_WARNING = 2.0
 """Above this multiple of the real images' count per image, plus 0.1, the page warns of pinholes (texture inside
 the strokes) or specks (islands of ink apart from the digit). Real MNIST test digits: 0.13 pinholes, 0.02
-specks; the shipped models' swaps: at most 0.08 and 0.08. Models that met a thickness measure by drawing such
+specks; the shipped models' swaps: at most 0.06 and 0.08. Models that met a thickness measure by drawing such
 things (assets/README.md, not shipped): pinholes 0.40 and 0.46 (texture, hatching) and 0.51 (holes), specks 1.00
 (a speck in a corner)."""
 

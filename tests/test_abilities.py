@@ -151,7 +151,7 @@ def test_a_colour_is_warned_about_below_its_share_of_the_real_images_agreement()
 )
 def test_artefact_counts_show_with_the_real_images_and_warn(key, measured, real, clean):
     """The hatched model of issue 15 (0.46 pinholes per swap, real 0.13) and the one with a speck in a corner (1.00
-    specks, real 0.02) are warned about; the shipped model (0.08, 0.00) and a count just at the bar are not."""
+    specks, real 0.02) are warned about; the tone model shipped before (0.08, 0.00) and a count at the bar are not."""
     gamed = swaps()
     gamed["mnist"].update({key: measured, f"{key}_ceiling": real})
     result = swap_abilities(gamed)
