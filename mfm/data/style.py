@@ -148,7 +148,9 @@ def pinholes(images: np.ndarray, *, level: float = 0.5, max_area: int = 6) -> np
     images: (N, 1, H, W) non-negative intensities. Each image is binarised at `level` times its maximum (as
     `stroke_width`); a pinhole is a 4-connected region of background no larger than `max_area` pixels that does
     not reach the image's edge (the loop of a 0, 6, 8 or 9 is larger). Returns (N,) float64 counts; NaN for an
-    image without ink. On the digits data's real MNIST test images the mean is about 0.13.
+    image without ink. On the digits data's real MNIST test images the mean is about 0.13. A count, not a
+    measure of area: diagonal one-pixel hatching counts each of its pixels (4-connected background), and a slit
+    longer than `max_area` inside a stroke counts nothing.
     """
     return _count_small_regions("pinholes", images, level, max_area, ink=False)
 
