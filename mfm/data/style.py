@@ -42,6 +42,14 @@ def estimate_colors(
     return foreground, background
 
 
+def _grey_images(name: str, images: np.ndarray) -> np.ndarray:
+    """`images` as float64 (N, 1, H, W); DataError naming the measure `name` for any other shape."""
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise DataError(f"{name}: expected images of shape (N, 1, H, W), got {images.shape}")
+    return images
+
+
 def mnist_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Slant and stroke thickness of grey-scale digit images, white ink on black as in MNIST.
 
@@ -53,9 +61,7 @@ def mnist_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     straight stroke of width w pixels, and a smooth measure of stroke width for curved ones.
     Returns (slant (N,), thickness (N,)) as float64; an image without ink gives NaN for both.
     """
-    images = np.asarray(images, dtype=np.float64)
-    if images.ndim != 4 or images.shape[1] != 1:
-        raise DataError(f"mnist_moments: expected images of shape (N, 1, H, W), got {images.shape}")
+    images = _grey_images("mnist_moments", images)
     ink = images[:, 0]  # (N, H, W)
     peak = ink.reshape(len(ink), -1).max(axis=1)  # (N,)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -95,9 +101,7 @@ def stroke_width(images: np.ndarray, *, level: float = 0.5) -> np.ndarray:
     """
     from scipy import ndimage  # imported where used, as the other data modules do
 
-    images = np.asarray(images, dtype=np.float64)
-    if images.ndim != 4 or images.shape[1] != 1:
-        raise DataError(f"stroke_width: expected images of shape (N, 1, H, W), got {images.shape}")
+    images = _grey_images("stroke_width", images)
     widths = np.full(len(images), np.nan)
     for i, image in enumerate(images[:, 0]):
         peak = image.max()
@@ -119,9 +123,7 @@ def _count_small_regions(name: str, images: np.ndarray, level: float, max_area: 
     apart from the largest (`ink` True: 8-connected). (N,) float64; NaN for an image without ink."""
     from scipy import ndimage  # imported where used, as the other data modules do
 
-    images = np.asarray(images, dtype=np.float64)
-    if images.ndim != 4 or images.shape[1] != 1:
-        raise DataError(f"{name}: expected images of shape (N, 1, H, W), got {images.shape}")
+    images = _grey_images(name, images)
     if max_area < 1:
         raise DataError(f"{name}: max_area must be at least 1, got {max_area}")
     counts = np.full(len(images), np.nan)
